@@ -1,0 +1,77 @@
+import { DecodeError } from "./errors.ts";
+
+export type Hex = `0x${string}`;
+
+const HEX_RE = /^0x[0-9a-fA-F]*$/;
+
+export function isHex(value: unknown): value is Hex {
+  return typeof value === "string" && HEX_RE.test(value);
+}
+
+export function bytesToHex(bytes: Uint8Array): Hex {
+  return `0x${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex")}`;
+}
+
+/** Decodes even-length 0x-hex. Throws DecodeError on anything else. */
+export function hexToBytes(hex: string): Uint8Array {
+  if (!isHex(hex) || hex.length % 2 !== 0) throw new DecodeError(`invalid hex data: ${truncate(hex)}`);
+  return new Uint8Array(Buffer.from(hex.slice(2), "hex"));
+}
+
+/** Ethereum QUANTITY encoding: no leading zeros, 0 is 0x0. */
+export function toQuantity(value: bigint | number): Hex {
+  return `0x${value.toString(16)}`;
+}
+
+export function fromQuantity(hex: string): bigint {
+  if (!/^0x(0|[1-9a-fA-F][0-9a-fA-F]*)$/.test(hex))
+    throw new DecodeError(`invalid quantity: ${truncate(hex)}`);
+  return BigInt(hex);
+}
+
+export function bytesToBigInt(bytes: Uint8Array): bigint {
+  if (bytes.length === 0) return 0n;
+  return BigInt(bytesToHex(bytes));
+}
+
+/** Minimal big-endian bytes (empty for 0), as RLP encodes integers. */
+export function bigIntToBytes(value: bigint): Uint8Array {
+  if (value < 0n) throw new RangeError("negative integer");
+  if (value === 0n) return new Uint8Array(0);
+  let hex = value.toString(16);
+  if (hex.length % 2) hex = `0${hex}`;
+  return new Uint8Array(Buffer.from(hex, "hex"));
+}
+
+/** Left-pads to `length` bytes (for 32-byte words and 20-byte addresses). */
+export function padBytes(bytes: Uint8Array, length: number): Uint8Array {
+  if (bytes.length >= length) return bytes;
+  const out = new Uint8Array(length);
+  out.set(bytes, length - bytes.length);
+  return out;
+}
+
+export function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}
+
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(
+    Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+  );
+}
+
+export function utf8ToBytes(s: string): Uint8Array {
+  return new TextEncoder().encode(s);
+}
+
+function truncate(s: string): string {
+  return typeof s === "string" && s.length > 42 ? `${s.slice(0, 42)}…` : String(s);
+}

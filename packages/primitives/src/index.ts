@@ -1,0 +1,32 @@
+// biome-ignore lint/performance/noBarrelFile: package entrypoint
+export type {
+  Application,
+  CommitInfo,
+  CommitSignature,
+  FinalizedBlock,
+  PrepareProposalRequest,
+  ProcessProposalResult,
+  ProposalBytes,
+} from "./application.ts";
+export type { Hex } from "./bytes.ts";
+export {
+  bigIntToBytes,
+  bytesToBigInt,
+  bytesToHex,
+  concatBytes,
+  equalBytes,
+  fromQuantity,
+  hexToBytes,
+  isHex,
+  padBytes,
+  toQuantity,
+  utf8ToBytes,
+} from "./bytes.ts";
+export type { MeridianErrorOptions } from "./errors.ts";
+export { DecodeError, MeridianError } from "./errors.ts";
+export { KECCAK256_EMPTY, keccak256 } from "./hash.ts";
+export type { LogContext, Logger } from "./logger.ts";
+export { silentLogger } from "./logger.ts";
+export type { RlpDecoded, RlpInput } from "./rlp.ts";
+export { expectBytes, expectList, MAX_RLP_BYTES, rlpDecode, rlpEncode } from "./rlp.ts";
+export { privateKeyToAddress, publicKeyToAddress, randomPrivateKey } from "./secp256k1.ts";
