@@ -1,4 +1,3 @@
-// biome-ignore lint/performance/noBarrelFile: package entrypoint
 export type {
   Application,
   CommitInfo,

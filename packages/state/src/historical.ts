@@ -1,0 +1,31 @@
+/**
+ * Read-only state at any committed block, straight from the Merkle-Patricia
+ * trie (nodes are never pruned). Serves historical RPC reads and eth_getProof.
+ */
+import { MerklePatriciaTrie } from "@ethereumjs/mpt";
+import { getMerkleStateProof, MerkleStateManager } from "@ethereumjs/statemanager";
+import { type Address, ValueEncoding } from "@ethereumjs/util";
+import type { ChainDatabase } from "@meridian/storage";
+import { TrieNodeDB } from "./trie-db.ts";
+
+export function historicalState(db: ChainDatabase, stateRoot: Uint8Array): MerkleStateManager {
+  const trie = new MerklePatriciaTrie({
+    db: new TrieNodeDB(db),
+    root: stateRoot,
+    useKeyHashing: true,
+    valueEncoding: ValueEncoding.Bytes,
+  });
+  return new MerkleStateManager({ trie });
+}
+
+export type StateProof = Awaited<ReturnType<typeof getMerkleStateProof>>;
+
+/** EIP-1186 account and storage proof at `stateRoot`. */
+export function stateProof(
+  db: ChainDatabase,
+  stateRoot: Uint8Array,
+  address: Address,
+  slots: Uint8Array[],
+): Promise<StateProof> {
+  return getMerkleStateProof(historicalState(db, stateRoot), address, slots);
+}

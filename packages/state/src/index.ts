@@ -1,0 +1,6 @@
+export { FlatStateStore } from "./flat-store.ts";
+export type { StateProof } from "./historical.ts";
+export { historicalState, stateProof } from "./historical.ts";
+export type { Commitment, StateDiff } from "./state-manager.ts";
+export { computeCommitment, FlatStateManager } from "./state-manager.ts";
+export { TrieNodeDB } from "./trie-db.ts";

@@ -1,0 +1,375 @@
+/**
+ * FlatStateManager: the StateManagerInterface @ethereumjs/vm executes against.
+ * Reads come from an in-memory block overlay, then the committed flat store;
+ * writes land in the overlay with an undo journal for EVM checkpoints. The
+ * Merkle-Patricia trie is touched only by `getStateRoot`, once per block.
+ */
+import type { AccountFields, StateManagerInterface } from "@ethereumjs/common";
+import { MerklePatriciaTrie } from "@ethereumjs/mpt";
+import { RLP } from "@ethereumjs/rlp";
+import {
+  Account,
+  type Address,
+  bytesToHex,
+  createAccountFromRLP,
+  equalsBytes,
+  KECCAK256_NULL,
+  KECCAK256_RLP,
+  unpadBytes,
+  ValueEncoding,
+} from "@ethereumjs/util";
+import { keccak256, MeridianError } from "@meridian/primitives";
+import type { ChainDatabase, WriteBatch } from "@meridian/storage";
+import { type FlatStateStore, hexKey } from "./flat-store.ts";
+import { TrieNodeDB } from "./trie-db.ts";
+
+const EMPTY = new Uint8Array(0);
+
+type UndoEntry =
+  | { kind: "account"; addr: string; prev: Account | null | undefined }
+  | { kind: "storage"; addr: string; slot: string; prev: Uint8Array | undefined }
+  | { kind: "wipe"; addr: string; wasWiped: boolean; prevSlots: Map<string, Uint8Array> | undefined };
+
+/** The state changes of one block (or one eth_call), keyed by unprefixed hex. */
+export type StateDiff = {
+  /** null = deleted. */
+  accounts: Map<string, Account | null>;
+  /** Accounts whose storage was cleared (CREATE over a destroyed account, SELFDESTRUCT in the same tx). */
+  wiped: Set<string>;
+  /** Written slots; an empty value means zero (deleted). */
+  storage: Map<string, Map<string, Uint8Array>>;
+  code: Map<string, Uint8Array>;
+};
+
+export type Commitment = {
+  stateRoot: Uint8Array;
+  /** Account RLP as it goes to the flat store and the trie (storage roots filled in). */
+  accounts: Map<string, Uint8Array | null>;
+  nodes: TrieNodeDB;
+};
+
+function copyAccount(a: Account): Account {
+  return new Account(a.nonce, a.balance, a.storageRoot, a.codeHash);
+}
+
+export class FlatStateManager implements StateManagerInterface {
+  private accounts = new Map<string, Account | null>();
+  private storage = new Map<string, Map<string, Uint8Array>>();
+  private wiped = new Set<string>();
+  private code = new Map<string, Uint8Array>();
+  private journal: UndoEntry[] = [];
+  private checkpoints: number[] = [];
+  private commitment: Commitment | undefined;
+  private readonly originalSlots = new Map<string, Uint8Array>();
+
+  readonly originalStorageCache = {
+    get: async (address: Address, key: Uint8Array): Promise<Uint8Array> => {
+      const k = hexKey(address.bytes) + hexKey(key);
+      const hit = this.originalSlots.get(k);
+      if (hit !== undefined) return hit;
+      const v = await this.getStorage(address, key);
+      this.originalSlots.set(k, v);
+      return v;
+    },
+    clear: (): void => {
+      this.originalSlots.clear();
+    },
+  };
+
+  readonly store: FlatStateStore;
+  /** State root of the committed state the overlay starts from. */
+  readonly baseRoot: Uint8Array;
+
+  constructor(store: FlatStateStore, baseRoot: Uint8Array) {
+    this.store = store;
+    this.baseRoot = baseRoot;
+  }
+
+  // --- accounts ---------------------------------------------------------------
+
+  async getAccount(address: Address): Promise<Account | undefined> {
+    const a = this.accounts.get(hexKey(address.bytes));
+    if (a !== undefined) return a === null ? undefined : copyAccount(a);
+    return this.store.getAccount(address.bytes);
+  }
+
+  async putAccount(address: Address, account?: Account): Promise<void> {
+    if (account === undefined) return this.deleteAccount(address);
+    this.setAccount(hexKey(address.bytes), copyAccount(account));
+  }
+
+  async deleteAccount(address: Address): Promise<void> {
+    const addr = hexKey(address.bytes);
+    this.setAccount(addr, null);
+    this.wipe(addr);
+  }
+
+  async modifyAccountFields(address: Address, fields: AccountFields): Promise<void> {
+    const account = (await this.getAccount(address)) ?? new Account();
+    if (fields.nonce !== undefined) account.nonce = fields.nonce;
+    if (fields.balance !== undefined) account.balance = fields.balance;
+    if (fields.codeHash !== undefined) account.codeHash = fields.codeHash;
+    if (fields.storageRoot !== undefined) account.storageRoot = fields.storageRoot;
+    this.setAccount(hexKey(address.bytes), account);
+  }
+
+  private setAccount(addr: string, value: Account | null): void {
+    if (this.checkpoints.length > 0)
+      this.journal.push({ kind: "account", addr, prev: this.accounts.get(addr) });
+    this.accounts.set(addr, value);
+    this.commitment = undefined;
+  }
+
+  // --- code -------------------------------------------------------------------
+
+  async putCode(address: Address, value: Uint8Array): Promise<void> {
+    const codeHash = keccak256(value);
+    if (value.length > 0) this.code.set(hexKey(codeHash), value);
+    const account = (await this.getAccount(address)) ?? new Account();
+    account.codeHash = value.length > 0 ? codeHash : KECCAK256_NULL;
+    this.setAccount(hexKey(address.bytes), account);
+  }
+
+  async getCode(address: Address): Promise<Uint8Array> {
+    const account = await this.getAccount(address);
+    if (!account || equalsBytes(account.codeHash, KECCAK256_NULL)) return EMPTY;
+    const k = hexKey(account.codeHash);
+    return this.code.get(k) ?? (await this.store.getCode(account.codeHash)) ?? EMPTY;
+  }
+
+  async getCodeSize(address: Address): Promise<number> {
+    return (await this.getCode(address)).length;
+  }
+
+  // --- storage ----------------------------------------------------------------
+
+  async getStorage(address: Address, key: Uint8Array): Promise<Uint8Array> {
+    if (key.length !== 32)
+      throw new MeridianError("storage key must be 32 bytes", { code: "INVALID_STORAGE_KEY" });
+    const addr = hexKey(address.bytes);
+    const v = this.storage.get(addr)?.get(hexKey(key));
+    if (v !== undefined) return v;
+    if (this.wiped.has(addr)) return EMPTY;
+    return this.store.getStorage(address.bytes, key);
+  }
+
+  async putStorage(address: Address, key: Uint8Array, value: Uint8Array): Promise<void> {
+    if (key.length !== 32)
+      throw new MeridianError("storage key must be 32 bytes", { code: "INVALID_STORAGE_KEY" });
+    const addr = hexKey(address.bytes);
+    const slot = hexKey(key);
+    let slots = this.storage.get(addr);
+    if (!slots) {
+      slots = new Map();
+      this.storage.set(addr, slots);
+    }
+    if (this.checkpoints.length > 0)
+      this.journal.push({ kind: "storage", addr, slot, prev: slots.get(slot) });
+    slots.set(slot, unpadBytes(value));
+    this.commitment = undefined;
+  }
+
+  async clearStorage(address: Address): Promise<void> {
+    // Like MerkleStateManager: clearing the storage of a missing account creates it empty.
+    if (!(await this.getAccount(address))) this.setAccount(hexKey(address.bytes), new Account());
+    this.wipe(hexKey(address.bytes));
+  }
+
+  private wipe(addr: string): void {
+    if (this.checkpoints.length > 0) {
+      this.journal.push({
+        kind: "wipe",
+        addr,
+        wasWiped: this.wiped.has(addr),
+        prevSlots: this.storage.get(addr),
+      });
+    }
+    this.wiped.add(addr);
+    this.storage.delete(addr);
+    this.commitment = undefined;
+  }
+
+  // --- checkpoints ------------------------------------------------------------
+
+  async checkpoint(): Promise<void> {
+    this.checkpoints.push(this.journal.length);
+  }
+
+  async commit(): Promise<void> {
+    this.checkpoints.pop();
+    // Outside every checkpoint nothing can be reverted: drop the undo log.
+    if (this.checkpoints.length === 0) this.journal.length = 0;
+  }
+
+  async revert(): Promise<void> {
+    const mark = this.checkpoints.pop() ?? 0;
+    for (let i = this.journal.length - 1; i >= mark; i--) {
+      const e = this.journal[i] as UndoEntry;
+      if (e.kind === "account") {
+        if (e.prev === undefined) this.accounts.delete(e.addr);
+        else this.accounts.set(e.addr, e.prev);
+      } else if (e.kind === "storage") {
+        const slots = this.storage.get(e.addr);
+        if (e.prev === undefined) slots?.delete(e.slot);
+        else if (slots) slots.set(e.slot, e.prev);
+        else this.storage.set(e.addr, new Map([[e.slot, e.prev]]));
+      } else {
+        if (!e.wasWiped) this.wiped.delete(e.addr);
+        if (e.prevSlots) this.storage.set(e.addr, e.prevSlots);
+        else this.storage.delete(e.addr);
+      }
+    }
+    this.journal.length = mark;
+    this.commitment = undefined;
+  }
+
+  // --- roots ------------------------------------------------------------------
+
+  /** Applies the overlay to the Merkle-Patricia trie (nodes kept in memory) and returns the root. */
+  async getStateRoot(): Promise<Uint8Array> {
+    if (!this.commitment)
+      this.commitment = await computeCommitment(this.store.db, this.baseRoot, this.diff());
+    return this.commitment.stateRoot;
+  }
+
+  async setStateRoot(stateRoot: Uint8Array): Promise<void> {
+    if (!equalsBytes(stateRoot, this.baseRoot)) {
+      throw new MeridianError("FlatStateManager only executes on top of its base state root", {
+        code: "STATE_ROOT_UNAVAILABLE",
+        details: `base ${bytesToHex(this.baseRoot)}, requested ${bytesToHex(stateRoot)}`,
+      });
+    }
+    this.reset();
+  }
+
+  async hasStateRoot(root: Uint8Array): Promise<boolean> {
+    return equalsBytes(root, KECCAK256_RLP) || (await this.store.db.trieNode(root)) !== undefined;
+  }
+
+  clearCaches(): void {}
+
+  shallowCopy(): FlatStateManager {
+    return new FlatStateManager(this.store, this.baseRoot);
+  }
+
+  /** Drops every uncommitted change. */
+  reset(): void {
+    this.accounts = new Map();
+    this.storage = new Map();
+    this.wiped = new Set();
+    this.code = new Map();
+    this.journal = [];
+    this.checkpoints = [];
+    this.commitment = undefined;
+    this.originalSlots.clear();
+  }
+
+  diff(): StateDiff {
+    return { accounts: this.accounts, wiped: this.wiped, storage: this.storage, code: this.code };
+  }
+
+  /**
+   * Writes the block's state changes into `batch`: flat accounts, storage and
+   * code, plus the new trie nodes. Returns what the flat store cache needs.
+   */
+  async writeTo(batch: WriteBatch): Promise<{
+    stateRoot: Uint8Array;
+    cacheUpdate: {
+      accounts: Map<string, Uint8Array | null>;
+      wiped: Set<string>;
+      storage: Map<string, Map<string, Uint8Array>>;
+    };
+  }> {
+    const stateRoot = await this.getStateRoot();
+    const c = this.commitment as Commitment;
+    for (const [addr, rlp] of c.accounts) {
+      const address = Buffer.from(addr, "hex");
+      if (rlp === null) batch.delAccount(address);
+      else batch.putAccount(address, rlp);
+    }
+    for (const addr of this.wiped) {
+      const address = Buffer.from(addr, "hex");
+      for await (const [slot] of this.store.db.storageEntries(address)) batch.delStorage(address, slot);
+    }
+    for (const [addr, slots] of this.storage) {
+      const address = Buffer.from(addr, "hex");
+      for (const [slot, value] of slots) {
+        if (value.length === 0) batch.delStorage(address, Buffer.from(slot, "hex"));
+        else batch.putStorage(address, Buffer.from(slot, "hex"), value);
+      }
+    }
+    c.nodes.flushInto(batch);
+    return { stateRoot, cacheUpdate: { accounts: c.accounts, wiped: this.wiped, storage: this.storage } };
+  }
+}
+
+/** Applies a diff to the trie at `baseRoot`; every new node stays in memory. */
+export async function computeCommitment(
+  db: ChainDatabase,
+  baseRoot: Uint8Array,
+  diff: StateDiff,
+): Promise<Commitment> {
+  const nodes = new TrieNodeDB(db);
+  const trie = new MerklePatriciaTrie({
+    db: nodes,
+    root: baseRoot,
+    useKeyHashing: true,
+    valueEncoding: ValueEncoding.Bytes,
+  });
+  const accounts = new Map<string, Uint8Array | null>();
+  const touched = new Set<string>([...diff.accounts.keys(), ...diff.storage.keys(), ...diff.wiped]);
+  // Sorted so that the trie sees the same operation order on every node.
+  for (const addr of [...touched].sort()) {
+    const address = Buffer.from(addr, "hex");
+    const overlay = diff.accounts.get(addr);
+    let account: Account | null;
+    if (overlay === undefined) {
+      const raw = await trie.get(address);
+      account = raw ? accountFromTrie(raw) : null;
+    } else {
+      account = overlay === null ? null : copyAccount(overlay);
+    }
+    if (account === null) {
+      await trie.del(address);
+      accounts.set(addr, null);
+      continue;
+    }
+    const slots = diff.storage.get(addr);
+    if (diff.wiped.has(addr) || slots) {
+      // Storage root of the committed account, unless the storage was wiped in this block.
+      let root: Uint8Array = KECCAK256_RLP;
+      if (!diff.wiped.has(addr)) {
+        const committed = await trie.get(address);
+        if (committed) root = accountFromTrie(committed).storageRoot;
+      }
+      const storageTrie = new MerklePatriciaTrie({
+        db: nodes,
+        root,
+        useKeyHashing: true,
+        valueEncoding: ValueEncoding.Bytes,
+      });
+      if (slots) {
+        for (const slot of [...slots.keys()].sort()) {
+          const value = slots.get(slot) as Uint8Array;
+          const key = Buffer.from(slot, "hex");
+          if (value.length === 0) await storageTrie.del(key);
+          else await storageTrie.put(key, RLP.encode(value));
+        }
+      }
+      account.storageRoot = storageTrie.root();
+    } else if (overlay !== undefined) {
+      // Only balance/nonce/code changed: keep the committed storage root.
+      const committed = await trie.get(address);
+      account.storageRoot = committed ? accountFromTrie(committed).storageRoot : KECCAK256_RLP;
+    }
+    const rlp = account.serialize();
+    await trie.put(address, rlp);
+    accounts.set(addr, rlp);
+  }
+  for (const [hash, code] of diff.code) await nodes.put(`63${hash}`, code);
+  return { stateRoot: trie.root(), accounts, nodes };
+}
+
+function accountFromTrie(raw: Uint8Array): Account {
+  return createAccountFromRLP(raw);
+}
