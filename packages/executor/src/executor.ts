@@ -1,0 +1,326 @@
+/**
+ * The sequential executor: the reference every other executor is compared
+ * against. Builds blocks from a transaction source, re-executes proposed
+ * blocks, and runs calls, gas estimates and traces. Always on top of a state
+ * manager handed in by the caller; it never opens storage itself.
+ */
+import { type Block, createBlock, type HeaderData } from "@ethereumjs/block";
+import type { Common, StateManagerInterface } from "@ethereumjs/common";
+import type { Message } from "@ethereumjs/evm";
+import { Capability, createTx, type TypedTransaction, type TypedTxData } from "@ethereumjs/tx";
+import { Address, bytesToHex } from "@ethereumjs/util";
+import { buildBlock, createVM, type RunTxResult, runBlock, runTx, type VM } from "@ethereumjs/vm";
+import { keccak256, MeridianError } from "@meridian/primitives";
+import type { FlatStateManager } from "@meridian/state";
+import type { StoredReceipt } from "./receipts.ts";
+
+export type TxCandidate = { tx: TypedTransaction; sender: Uint8Array };
+
+/** Transactions offered to the block builder in priority order (the mempool's iterator). */
+export interface TxSource {
+  peek(): TxCandidate | undefined;
+  /** The peeked transaction was included: move to the sender's next one. */
+  shift(): void;
+  /** The peeked transaction cannot go in: skip the sender for this block. */
+  pop(): void;
+}
+
+export type ExecutedBlock = {
+  block: Block;
+  receipts: StoredReceipt[];
+  senders: Uint8Array[];
+  /** The overlay holding the block's state changes, ready to be written. */
+  state: FlatStateManager;
+  /** Transactions the builder tried and dropped, with the reason. */
+  rejected: { hash: Uint8Array; reason: string }[];
+};
+
+export type BuildRequest = {
+  parent: Block;
+  state: FlatStateManager;
+  timestamp: bigint;
+  coinbase: Uint8Array;
+  txs?: TxSource;
+  /** Stop adding transactions after this wall-clock time (ms since epoch). */
+  deadlineMs?: number;
+  maxTxs?: number;
+};
+
+export class ExecutionError extends MeridianError {
+  override name = "ExecutionError";
+}
+
+export type CallInput = {
+  from?: Uint8Array;
+  to?: Uint8Array | null;
+  gas?: bigint;
+  gasPrice?: bigint;
+  maxFeePerGas?: bigint;
+  maxPriorityFeePerGas?: bigint;
+  value?: bigint;
+  data?: Uint8Array;
+  nonce?: bigint;
+  accessList?: { address: Uint8Array; storageKeys: Uint8Array[] }[];
+};
+
+export type CallOutput = {
+  returnData: Uint8Array;
+  gasUsed: bigint;
+  error?: { kind: "revert" | "halt"; message: string };
+  accessList?: { address: Uint8Array; storageKeys: Uint8Array[] }[];
+};
+
+const ZERO_ADDRESS = new Uint8Array(20);
+
+/** Effective gas price a transaction pays in a block with `baseFee`. */
+export function effectiveGasPrice(tx: TypedTransaction, baseFee: bigint): bigint {
+  if (tx.supports(Capability.EIP1559FeeMarket)) {
+    const t = tx as TypedTransaction & { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint };
+    const tip =
+      t.maxPriorityFeePerGas < t.maxFeePerGas - baseFee ? t.maxPriorityFeePerGas : t.maxFeePerGas - baseFee;
+    return baseFee + tip;
+  }
+  return (tx as TypedTransaction & { gasPrice: bigint }).gasPrice;
+}
+
+function receiptOf(tx: TypedTransaction, sender: Uint8Array, r: RunTxResult, baseFee: bigint): StoredReceipt {
+  const receipt = r.receipt as { cumulativeBlockGasUsed: bigint; bitvector: Uint8Array; status?: 0 | 1 };
+  return {
+    type: tx.type,
+    status: r.execResult.exceptionError ? 0 : 1,
+    cumulativeGasUsed: receipt.cumulativeBlockGasUsed,
+    gasUsed: r.totalGasSpent,
+    logs: (r.execResult.logs ?? []).map(([address, topics, data]) => ({ address, topics, data })),
+    contractAddress: r.createdAddress?.bytes,
+    effectiveGasPrice: effectiveGasPrice(tx, baseFee),
+    from: sender,
+    logsBloom: receipt.bitvector,
+  };
+}
+
+export class SequentialExecutor {
+  readonly common: Common;
+
+  constructor(common: Common) {
+    this.common = common;
+  }
+
+  private vmFor(state: StateManagerInterface): Promise<VM> {
+    return createVM({ common: this.common.copy(), stateManager: state });
+  }
+
+  /** Proposer path: fills a block from `txs` in order and seals it. */
+  async build(req: BuildRequest): Promise<ExecutedBlock> {
+    const { parent, state } = req;
+    const vm = await this.vmFor(state);
+    const headerData: HeaderData = {
+      timestamp: req.timestamp,
+      coinbase: req.coinbase,
+      gasLimit: parent.header.gasLimit,
+      // Deterministic per-height randomness source for PREVRANDAO until consensus supplies one.
+      mixHash: keccak256(parent.hash()),
+      parentBeaconBlockRoot: new Uint8Array(32),
+    };
+    const builder = await buildBlock(vm, {
+      parentBlock: parent,
+      headerData,
+      withdrawals: [],
+      blockOpts: { putBlockIntoBlockchain: false, common: vm.common },
+    });
+    const baseFee = parent.header.calcNextBaseFee();
+    const receipts: StoredReceipt[] = [];
+    const senders: Uint8Array[] = [];
+    const rejected: { hash: Uint8Array; reason: string }[] = [];
+    const gasLimit = parent.header.gasLimit;
+    const source = req.txs;
+    while (source) {
+      if (req.maxTxs !== undefined && receipts.length >= req.maxTxs) break;
+      if (req.deadlineMs !== undefined && Date.now() > req.deadlineMs) break;
+      if (gasLimit - builder.gasUsed < 21_000n) break;
+      const next = source.peek();
+      if (!next) break;
+      if (next.tx.gasLimit > gasLimit - builder.gasUsed) {
+        source.pop();
+        continue;
+      }
+      try {
+        const result = await builder.addTransaction(next.tx);
+        receipts.push(receiptOf(next.tx, next.sender, result, baseFee));
+        senders.push(next.sender);
+        source.shift();
+      } catch (err) {
+        rejected.push({ hash: next.tx.hash(), reason: (err as Error).message });
+        source.pop();
+      }
+    }
+    const { block } = await builder.build();
+    return { block, receipts, senders, state, rejected };
+  }
+
+  /** Validator path: re-executes a proposed block on `state` and checks every root in its header. */
+  async execute(block: Block, parent: Block, state: FlatStateManager): Promise<ExecutedBlock> {
+    const h = block.header;
+    const fail = (reason: string): never => {
+      throw new ExecutionError(`invalid block ${h.number}: ${reason}`, { code: "INVALID_BLOCK" });
+    };
+    if (h.number !== parent.header.number + 1n)
+      fail(`number ${h.number} does not follow ${parent.header.number}`);
+    if (bytesToHex(h.parentHash) !== bytesToHex(parent.hash())) fail("parent hash mismatch");
+    if (h.timestamp <= parent.header.timestamp) fail("timestamp not after parent");
+    if (h.gasLimit !== parent.header.gasLimit) fail("gas limit changed");
+    if (h.baseFeePerGas !== parent.header.calcNextBaseFee()) fail("wrong base fee");
+    if (!(await block.transactionsTrieIsValid())) fail("transactions root mismatch");
+    const vm = await this.vmFor(state);
+    let result: Awaited<ReturnType<typeof runBlock>>;
+    try {
+      result = await runBlock(vm, { block, skipBlockValidation: true, skipHardForkValidation: true });
+    } catch (err) {
+      return fail((err as Error).message);
+    }
+    const senders = block.transactions.map((tx) => tx.getSenderAddress().bytes);
+    const receipts = result.results.map((r, i) =>
+      receiptOf(
+        block.transactions[i] as TypedTransaction,
+        senders[i] as Uint8Array,
+        r,
+        h.baseFeePerGas ?? 0n,
+      ),
+    );
+    return { block, receipts, senders, state, rejected: [] };
+  }
+
+  /**
+   * Runs a transaction-shaped call without a signature, nonce or balance
+   * checks (eth_call / eth_estimateGas / eth_createAccessList). `block` is the
+   * context block; the call pays no base fee.
+   */
+  async call(
+    input: CallInput,
+    block: Block,
+    state: StateManagerInterface,
+    opts: { gasCap: bigint; reportAccessList?: boolean; tracer?: (vm: VM) => void },
+  ): Promise<CallOutput> {
+    const vm = await this.vmFor(state);
+    opts.tracer?.(vm);
+    const gasLimit = input.gas === undefined || input.gas > opts.gasCap ? opts.gasCap : input.gas;
+    const from = new Address(input.from ?? ZERO_ADDRESS);
+    const fromAccount = await state.getAccount(from);
+    const txData: TypedTxData = {
+      type: 2,
+      nonce: input.nonce ?? fromAccount?.nonce ?? 0n,
+      to: input.to ?? undefined,
+      value: input.value ?? 0n,
+      data: input.data ?? new Uint8Array(0),
+      gasLimit,
+      maxFeePerGas: input.maxFeePerGas ?? input.gasPrice ?? 0n,
+      maxPriorityFeePerGas: input.maxPriorityFeePerGas ?? 0n,
+      accessList: (input.accessList ?? []).map((e) => ({
+        address: bytesToHex(e.address),
+        storageKeys: e.storageKeys.map((k) => bytesToHex(k)),
+      })),
+    } as TypedTxData;
+    const tx = createTx(txData, { common: vm.common, freeze: false });
+    // Calls are unsigned: the caller is whoever the request names.
+    tx.getSenderAddress = () => from;
+    const callBlock = createBlock(
+      {
+        header: {
+          ...block.header.toJSON(),
+          baseFeePerGas: 0n,
+          gasLimit: gasLimit > block.header.gasLimit ? gasLimit : block.header.gasLimit,
+        },
+      },
+      { common: vm.common, freeze: false, skipConsensusFormatValidation: true },
+    );
+    let r: RunTxResult;
+    try {
+      r = await runTx(vm, {
+        tx,
+        block: callBlock,
+        skipNonce: true,
+        skipBalance: input.gasPrice === undefined && input.maxFeePerGas === undefined,
+        skipBlockGasLimitValidation: true,
+        skipHardForkValidation: true,
+        reportAccessList: opts.reportAccessList ?? false,
+      });
+    } catch (err) {
+      const message = (err as Error).message.split(" -> ")[0] ?? "call failed";
+      throw new ExecutionError(message, { code: "CALL_INVALID", cause: err });
+    }
+    const ex = r.execResult.exceptionError;
+    const out: CallOutput = { returnData: r.execResult.returnValue, gasUsed: r.totalGasSpent };
+    if (ex) out.error = { kind: ex.error === "revert" ? "revert" : "halt", message: ex.error };
+    if (r.accessList) {
+      out.accessList = r.accessList.map((e) => ({
+        address: Buffer.from(e.address.slice(2), "hex"),
+        storageKeys: e.storageKeys.map((k) => Buffer.from(k.slice(2), "hex")),
+      }));
+    }
+    return out;
+  }
+
+  /** Binary search for the lowest gas limit at which the call succeeds, as geth does. */
+  async estimateGas(
+    input: CallInput,
+    block: Block,
+    freshState: () => StateManagerInterface | Promise<StateManagerInterface>,
+    gasCap: bigint,
+  ): Promise<bigint> {
+    const hi0 = input.gas !== undefined && input.gas < gasCap ? input.gas : gasCap;
+    const first = await this.call({ ...input, gas: hi0 }, block, await freshState(), { gasCap });
+    if (first.error) {
+      throw new ExecutionError(first.error.kind === "revert" ? "execution reverted" : first.error.message, {
+        code: first.error.kind === "revert" ? "EXECUTION_REVERTED" : "EXECUTION_FAILED",
+        details: bytesToHex(first.returnData),
+      });
+    }
+    let lo = first.gasUsed - 1n;
+    let hi = hi0;
+    // Most calls succeed at gasUsed * 64/63 (the 1/64 retained by CALL); try it first.
+    const guess = (first.gasUsed * 64n) / 63n;
+    if (guess < hi) {
+      const r = await this.call({ ...input, gas: guess }, block, await freshState(), { gasCap });
+      if (!r.error) hi = guess;
+      else lo = guess;
+    }
+    while (lo + 1n < hi) {
+      const mid = (lo + hi) / 2n;
+      const r = await this.call({ ...input, gas: mid }, block, await freshState(), { gasCap });
+      if (r.error) lo = mid;
+      else hi = mid;
+    }
+    return hi;
+  }
+
+  /** Re-executes `txIndex` of `block` over `parentState` with a tracer hooked to the VM. */
+  async replay(
+    block: Block,
+    txIndex: number,
+    parentState: StateManagerInterface,
+    hook: (vm: VM) => void,
+  ): Promise<RunTxResult> {
+    const vm = await this.vmFor(parentState);
+    const header = block.header;
+    const ctx = createBlock({ header: header.toJSON() }, { common: vm.common, freeze: false });
+    // System calls (EIP-2935 / 4788) ran before the transactions; replaying them keeps BLOCKHASH exact.
+    let gasUsed = 0n;
+    for (let i = 0; i < txIndex; i++) {
+      const r = await runTx(vm, {
+        tx: block.transactions[i] as TypedTransaction,
+        block: ctx,
+        skipHardForkValidation: true,
+        blockGasUsed: gasUsed,
+      });
+      gasUsed += r.totalGasSpent;
+    }
+    hook(vm);
+    return runTx(vm, {
+      tx: block.transactions[txIndex] as TypedTransaction,
+      block: ctx,
+      skipHardForkValidation: true,
+      blockGasUsed: gasUsed,
+    });
+  }
+}
+
+export type { Message };

@@ -1,0 +1,73 @@
+/**
+ * Receipts as Meridian stores them: the consensus receipt fields plus what
+ * JSON-RPC needs without re-execution (gas used, sender, created contract,
+ * effective gas price). RLP, one list per block.
+ */
+import {
+  bigIntToBytes,
+  bytesToBigInt,
+  DecodeError,
+  expectBytes,
+  expectList,
+  rlpDecode,
+  rlpEncode,
+} from "@meridian/primitives";
+
+export type StoredLog = { address: Uint8Array; topics: Uint8Array[]; data: Uint8Array };
+
+export type StoredReceipt = {
+  type: number;
+  status: 0 | 1;
+  cumulativeGasUsed: bigint;
+  gasUsed: bigint;
+  logs: StoredLog[];
+  contractAddress: Uint8Array | undefined;
+  effectiveGasPrice: bigint;
+  from: Uint8Array;
+  logsBloom: Uint8Array;
+};
+
+export function encodeReceipts(receipts: readonly StoredReceipt[]): Uint8Array {
+  return rlpEncode(
+    receipts.map((r) => [
+      bigIntToBytes(BigInt(r.type)),
+      bigIntToBytes(BigInt(r.status)),
+      bigIntToBytes(r.cumulativeGasUsed),
+      bigIntToBytes(r.gasUsed),
+      r.logs.map((l) => [l.address, l.topics, l.data]),
+      r.contractAddress ?? new Uint8Array(0),
+      bigIntToBytes(r.effectiveGasPrice),
+      r.from,
+      r.logsBloom,
+    ]),
+  );
+}
+
+export function decodeReceipts(bytes: Uint8Array): StoredReceipt[] {
+  const list = expectList(rlpDecode(bytes), "receipts");
+  return list.map((item, i) => {
+    const f = expectList(item, `receipt ${i}`);
+    if (f.length !== 9) throw new DecodeError(`receipt ${i}: expected 9 fields, got ${f.length}`);
+    const b = (j: number) => expectBytes(f[j], `receipt ${i} field ${j}`);
+    const contract = b(5);
+    const status = Number(bytesToBigInt(b(1)));
+    return {
+      type: Number(bytesToBigInt(b(0))),
+      status: status === 1 ? 1 : 0,
+      cumulativeGasUsed: bytesToBigInt(b(2)),
+      gasUsed: bytesToBigInt(b(3)),
+      logs: expectList(f[4], "logs").map((l) => {
+        const [address, topics, data] = expectList(l, "log");
+        return {
+          address: expectBytes(address, "log address"),
+          topics: expectList(topics, "log topics").map((t) => expectBytes(t, "topic")),
+          data: expectBytes(data, "log data"),
+        };
+      }),
+      contractAddress: contract.length === 0 ? undefined : contract,
+      effectiveGasPrice: bytesToBigInt(b(6)),
+      from: b(7),
+      logsBloom: b(8),
+    };
+  });
+}

@@ -1,0 +1,143 @@
+/**
+ * debug_traceTransaction tracers in geth's output shapes: the default struct
+ * logger and callTracer. Both subscribe to the VM's EVM events.
+ */
+import type { EVMResult, InterpreterStep, Message } from "@ethereumjs/evm";
+import type { RunTxResult, VM } from "@ethereumjs/vm";
+import { bytesToHex, toQuantity } from "@meridian/primitives";
+
+type StructLog = {
+  pc: number;
+  op: string;
+  gas: number;
+  gasCost: number;
+  depth: number;
+  stack?: string[];
+  memory?: string[];
+  storage?: Record<string, string>;
+  refund?: number;
+  error?: string;
+};
+
+export type StructLoggerOptions = {
+  disableStack?: boolean;
+  disableStorage?: boolean;
+  enableMemory?: boolean;
+};
+
+export function structLogger(opts: StructLoggerOptions = {}) {
+  const logs: StructLog[] = [];
+  const storageByDepth = new Map<number, Record<string, string>>();
+  const hook = (vm: VM): void => {
+    vm.evm.events?.on("step", (step: InterpreterStep, next?: () => void) => {
+      const prev = logs[logs.length - 1];
+      // gasCost of the previous op is what it actually consumed, when it stayed in the same frame.
+      if (prev && prev.depth === step.depth + 1) prev.gasCost = prev.gas - Number(step.gasLeft);
+      const entry: StructLog = {
+        pc: step.pc,
+        op: step.opcode.name,
+        gas: Number(step.gasLeft),
+        gasCost: step.opcode.fee + Number(step.opcode.dynamicFee ?? 0n),
+        depth: step.depth + 1,
+      };
+      if (!opts.disableStack) entry.stack = step.stack.map((v) => `0x${v.toString(16)}`);
+      if (opts.enableMemory) {
+        const words: string[] = [];
+        for (let i = 0; i < step.memory.length; i += 32) {
+          words.push(
+            Buffer.from(step.memory.subarray(i, i + 32))
+              .toString("hex")
+              .padEnd(64, "0"),
+          );
+        }
+        entry.memory = words;
+      }
+      if (!opts.disableStorage && (step.opcode.name === "SSTORE" || step.opcode.name === "SLOAD")) {
+        const storage = storageByDepth.get(step.depth) ?? {};
+        storageByDepth.set(step.depth, storage);
+        const key = step.stack[step.stack.length - 1] ?? 0n;
+        const k = key.toString(16).padStart(64, "0");
+        if (step.opcode.name === "SSTORE")
+          storage[k] = (step.stack[step.stack.length - 2] ?? 0n).toString(16).padStart(64, "0");
+        entry.storage = { ...storage };
+      }
+      if (step.gasRefund > 0n) entry.refund = Number(step.gasRefund);
+      logs.push(entry);
+      next?.();
+    });
+  };
+  const result = (r: RunTxResult) => ({
+    gas: Number(r.totalGasSpent),
+    failed: r.execResult.exceptionError !== undefined,
+    returnValue: Buffer.from(r.execResult.returnValue).toString("hex"),
+    structLogs: logs,
+  });
+  return { hook, result };
+}
+
+type CallFrame = {
+  type: string;
+  from: string;
+  to?: string;
+  value?: string;
+  gas: string;
+  gasUsed: string;
+  input: string;
+  output?: string;
+  error?: string;
+  revertReason?: string;
+  calls?: CallFrame[];
+};
+
+export function callTracer(opts: { onlyTopCall?: boolean } = {}) {
+  const stack: CallFrame[] = [];
+  let root: CallFrame | undefined;
+  const hook = (vm: VM): void => {
+    vm.evm.events?.on("beforeMessage", (m: Message, next?: () => void) => {
+      const msg = m as Message & { delegatecall?: boolean; isStatic?: boolean; salt?: Uint8Array };
+      const type =
+        msg.to === undefined
+          ? msg.salt
+            ? "CREATE2"
+            : "CREATE"
+          : msg.delegatecall
+            ? "DELEGATECALL"
+            : msg.isStatic
+              ? "STATICCALL"
+              : "CALL";
+      const frame: CallFrame = {
+        type,
+        from: bytesToHex(msg.caller.bytes),
+        gas: toQuantity(msg.gasLimit),
+        gasUsed: "0x0",
+        input: bytesToHex(msg.data),
+      };
+      if (msg.to) frame.to = bytesToHex(msg.to.bytes);
+      if (type !== "DELEGATECALL" && type !== "STATICCALL") frame.value = toQuantity(msg.value);
+      const parent = stack[stack.length - 1];
+      if (parent && !opts.onlyTopCall) {
+        parent.calls ??= [];
+        parent.calls.push(frame);
+      }
+      if (!root) root = frame;
+      stack.push(frame);
+      next?.();
+    });
+    vm.evm.events?.on("afterMessage", (r: EVMResult, next?: () => void) => {
+      const frame = stack.pop();
+      if (frame) {
+        frame.gasUsed = toQuantity(r.execResult.executionGasUsed);
+        frame.output = bytesToHex(r.execResult.returnValue);
+        if (r.createdAddress) frame.to = bytesToHex(r.createdAddress.bytes);
+        const err = r.execResult.exceptionError;
+        if (err) frame.error = err.error === "revert" ? "execution reverted" : err.error;
+      }
+      next?.();
+    });
+  };
+  const result = (r: RunTxResult): CallFrame | undefined => {
+    if (root) root.gasUsed = toQuantity(r.totalGasSpent);
+    return root;
+  };
+  return { hook, result };
+}
