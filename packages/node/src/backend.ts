@@ -1,0 +1,494 @@
+/**
+ * RpcBackend over the real chain, mempool and executor: what the JSON-RPC
+ * server calls. Latest-state reads go to the flat store (the hot path);
+ * older blocks are read from the Merkle-Patricia trie at their state root.
+ */
+import { EventEmitter } from "node:events";
+import type { Block } from "@ethereumjs/block";
+import type { StateManagerInterface } from "@ethereumjs/common";
+import { Account, Address } from "@ethereumjs/util";
+import {
+  type CallInput,
+  callTracer,
+  effectiveGasPrice,
+  type StoredReceipt,
+  structLogger,
+} from "@meridian/executor";
+import type { TxPool } from "@meridian/mempool";
+import { bytesToHex, hexToBytes, MeridianError } from "@meridian/primitives";
+import type {
+  AccountProof,
+  BackendEvents,
+  BlockSelector,
+  CallRequest,
+  CallResult,
+  FeeHistory,
+  LogFilter,
+  RpcBackend,
+  RpcLog,
+  RpcReceipt,
+  StateOverride,
+  SyncStatus,
+  TraceOptions,
+  TransactionWithLocation,
+  TxPoolContent,
+} from "@meridian/rpc";
+import { stateProof } from "@meridian/state";
+import type { Chain, CommittedBlock } from "./chain.ts";
+
+export type BackendOptions = {
+  clientVersion: string;
+  gasCap: bigint;
+  logsMaxRange: number;
+  logsMaxResults: number;
+  txFeeCap: bigint;
+  /** Suggested priority fee (eth_maxPriorityFeePerGas). */
+  suggestedTip: bigint;
+  status: () => Record<string, unknown>;
+};
+
+const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
+
+function headerNotFound(): never {
+  throw new MeridianError("header not found", { code: "HEADER_NOT_FOUND" });
+}
+
+export class NodeBackend implements RpcBackend {
+  readonly chainId: bigint;
+  readonly clientVersion: string;
+  private readonly events = new EventEmitter();
+  private readonly chain: Chain;
+  private readonly pool: TxPool;
+  private readonly opts: BackendOptions;
+
+  constructor(chain: Chain, pool: TxPool, opts: BackendOptions) {
+    this.chain = chain;
+    this.pool = pool;
+    this.opts = opts;
+    this.chainId = chain.spec.chainId;
+    this.clientVersion = opts.clientVersion;
+    this.events.setMaxListeners(0);
+    chain.on("committed", (c) => this.onCommitted(c));
+    pool.on("pending", (p) => this.events.emit("pendingTransaction", p.hash));
+  }
+
+  private onCommitted(c: CommittedBlock): void {
+    this.events.emit("newHead", c.block);
+    const logs = this.rpcReceipts(c.block, c.receipts).flatMap((r) => r.logs);
+    if (logs.length > 0) this.events.emit("logs", logs);
+  }
+
+  on<E extends keyof BackendEvents>(event: E, listener: BackendEvents[E]): void {
+    this.events.on(event, listener);
+  }
+  off<E extends keyof BackendEvents>(event: E, listener: BackendEvents[E]): void {
+    this.events.off(event, listener);
+  }
+
+  headNumber(): bigint {
+    return this.chain.head.header.number;
+  }
+
+  async getBlock(sel: BlockSelector): Promise<Block | undefined> {
+    if ("tag" in sel) {
+      if (sel.tag === "earliest") return this.chain.blockByNumber(0n);
+      // Instant finality: safe and finalized are the latest committed block; pending is too.
+      return this.chain.head;
+    }
+    if ("number" in sel) return this.chain.blockByNumber(sel.number);
+    const block = await this.chain.blockByHash(sel.hash);
+    if (block && sel.requireCanonical && !(await this.chain.isCanonical(block))) return undefined;
+    return block;
+  }
+
+  private async blockOrThrow(sel: BlockSelector): Promise<Block> {
+    return (await this.getBlock(sel)) ?? headerNotFound();
+  }
+
+  private isHead(sel: BlockSelector): boolean {
+    return (
+      ("tag" in sel && sel.tag !== "earliest") ||
+      ("number" in sel && sel.number === this.chain.head.header.number)
+    );
+  }
+
+  private rpcReceipts(block: Block, receipts: StoredReceipt[]): RpcReceipt[] {
+    const blockHash = block.hash();
+    const blockNumber = block.header.number;
+    let logIndex = 0;
+    return receipts.map((r, i) => {
+      const tx = block.transactions[i];
+      const transactionHash = tx ? tx.hash() : new Uint8Array(32);
+      const logs: RpcLog[] = r.logs.map((l) => ({
+        address: l.address,
+        topics: l.topics,
+        data: l.data,
+        blockNumber,
+        blockHash,
+        blockTimestamp: block.header.timestamp,
+        transactionHash,
+        transactionIndex: i,
+        logIndex: logIndex++,
+        removed: false,
+      }));
+      return {
+        transactionHash,
+        transactionIndex: i,
+        blockHash,
+        blockNumber,
+        from: r.from,
+        to: tx?.to?.bytes ?? null,
+        cumulativeGasUsed: r.cumulativeGasUsed,
+        gasUsed: r.gasUsed,
+        effectiveGasPrice: r.effectiveGasPrice,
+        contractAddress: r.contractAddress ?? null,
+        logs,
+        logsBloom: r.logsBloom,
+        type: r.type,
+        status: r.status,
+      };
+    });
+  }
+
+  async getReceipts(blockHash: Uint8Array): Promise<RpcReceipt[] | undefined> {
+    const block = await this.chain.blockByHash(blockHash);
+    const receipts = await this.chain.receiptsOf(blockHash);
+    if (!block || !receipts) return undefined;
+    return this.rpcReceipts(block, receipts);
+  }
+
+  async getTransaction(hash: Uint8Array): Promise<TransactionWithLocation | undefined> {
+    const loc = await this.chain.txLocation(hash);
+    if (loc) {
+      const block = await this.chain.blockByHash(loc.blockHash);
+      const receipts = await this.chain.receiptsOf(loc.blockHash);
+      const tx = block?.transactions[loc.index];
+      if (block && tx) {
+        return {
+          tx,
+          sender: receipts?.[loc.index]?.from ?? tx.getSenderAddress().bytes,
+          block: {
+            hash: block.hash(),
+            number: block.header.number,
+            index: loc.index,
+            baseFeePerGas: block.header.baseFeePerGas,
+            timestamp: block.header.timestamp,
+          },
+        };
+      }
+    }
+    const pooled = this.pool.get(hash);
+    return pooled ? { tx: pooled.tx, sender: pooled.sender } : undefined;
+  }
+
+  async getTransactionReceipt(hash: Uint8Array): Promise<RpcReceipt | undefined> {
+    const loc = await this.chain.txLocation(hash);
+    if (!loc) return undefined;
+    return (await this.getReceipts(loc.blockHash))?.[loc.index];
+  }
+
+  async getLogs(filter: LogFilter): Promise<RpcLog[]> {
+    const head = this.chain.head.header.number;
+    const from = filter.fromBlock;
+    const to = filter.toBlock > head ? head : filter.toBlock;
+    if (from > to) return [];
+    if (to - from + 1n > BigInt(this.opts.logsMaxRange)) {
+      throw new MeridianError(
+        `block range too large: ${to - from + 1n} blocks, the limit is ${this.opts.logsMaxRange}`,
+        {
+          code: "LOGS_RANGE_TOO_LARGE",
+        },
+      );
+    }
+    const db = this.chain.db;
+    const scanLimit = this.opts.logsMaxRange + 1;
+    // Candidate blocks from the exact address/topic index, intersected across criteria.
+    let candidates: Set<bigint> | undefined;
+    const intersect = (found: bigint[]) => {
+      const s = new Set(found);
+      candidates = candidates ? new Set([...candidates].filter((n) => s.has(n))) : s;
+    };
+    if (filter.addresses.length > 0) {
+      const found: bigint[] = [];
+      for (const a of filter.addresses) found.push(...(await db.logBlocks(a, from, to, scanLimit)));
+      intersect(found);
+    }
+    for (const position of filter.topics) {
+      if (!position || position.length === 0) continue;
+      const found: bigint[] = [];
+      for (const t of position) found.push(...(await db.logBlocks(t, from, to, scanLimit)));
+      intersect(found);
+    }
+    if (!candidates) intersect(await db.logBlocks(undefined, from, to, scanLimit));
+    const addrSet = new Set(filter.addresses.map(hex));
+    const out: RpcLog[] = [];
+    for (const n of [...(candidates ?? [])].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) {
+      const block = await this.chain.blockByNumber(n);
+      const receipts = block && (await this.chain.receiptsOf(block.hash()));
+      if (!block || !receipts) continue;
+      for (const r of this.rpcReceipts(block, receipts)) {
+        for (const log of r.logs) {
+          if (addrSet.size > 0 && !addrSet.has(hex(log.address))) continue;
+          if (!matchTopics(log.topics, filter.topics)) continue;
+          out.push(log);
+          if (out.length > this.opts.logsMaxResults) {
+            throw new MeridianError(`query returned more than ${this.opts.logsMaxResults} results`, {
+              code: "LOGS_TOO_MANY_RESULTS",
+            });
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  // --- state -------------------------------------------------------------------
+
+  private async stateAt(sel: BlockSelector): Promise<StateManagerInterface> {
+    if (this.isHead(sel)) return this.chain.headState();
+    return this.chain.stateAfter(await this.blockOrThrow(sel));
+  }
+
+  async getBalance(address: Uint8Array, at: BlockSelector): Promise<bigint> {
+    if (this.isHead(at)) return (await this.chain.store.getAccount(address))?.balance ?? 0n;
+    return (await (await this.stateAt(at)).getAccount(new Address(address)))?.balance ?? 0n;
+  }
+
+  async getTransactionCount(address: Uint8Array, at: BlockSelector): Promise<bigint> {
+    if ("tag" in at && at.tag === "pending") return this.pool.pendingNonce(address);
+    if (this.isHead(at)) return (await this.chain.store.getAccount(address))?.nonce ?? 0n;
+    return (await (await this.stateAt(at)).getAccount(new Address(address)))?.nonce ?? 0n;
+  }
+
+  async getCode(address: Uint8Array, at: BlockSelector): Promise<Uint8Array> {
+    return (await this.stateAt(at)).getCode(new Address(address));
+  }
+
+  async getStorageAt(address: Uint8Array, slot: Uint8Array, at: BlockSelector): Promise<Uint8Array> {
+    const v = await (await this.stateAt(at)).getStorage(new Address(address), slot);
+    const out = new Uint8Array(32);
+    out.set(v, 32 - v.length);
+    return out;
+  }
+
+  async getProof(address: Uint8Array, slots: Uint8Array[], at: BlockSelector): Promise<AccountProof> {
+    const block = await this.blockOrThrow(at);
+    const p = await stateProof(this.chain.db, block.header.stateRoot, new Address(address), slots);
+    return {
+      address,
+      balance: BigInt(p.balance),
+      nonce: BigInt(p.nonce),
+      codeHash: hexToBytes(p.codeHash),
+      storageHash: hexToBytes(p.storageHash),
+      accountProof: p.accountProof.map(hexToBytes),
+      storageProof: p.storageProof.map((s) => ({
+        key: hexToBytes(s.key),
+        value: BigInt(s.value),
+        proof: s.proof.map(hexToBytes),
+      })),
+    };
+  }
+
+  // --- execution ---------------------------------------------------------------
+
+  private async overriddenState(
+    at: BlockSelector,
+    overrides?: StateOverride,
+  ): Promise<StateManagerInterface> {
+    const state = await this.stateAt(at);
+    if (!overrides) return state;
+    for (const [addrHex, o] of overrides) {
+      const address = new Address(hexToBytes(addrHex));
+      const account = (await state.getAccount(address)) ?? new Account();
+      if (o.balance !== undefined) account.balance = o.balance;
+      if (o.nonce !== undefined) account.nonce = o.nonce;
+      await state.putAccount(address, account);
+      if (o.code !== undefined) await state.putCode(address, o.code);
+      if (o.state) {
+        await state.clearStorage(address);
+        for (const [slot, v] of o.state) await state.putStorage(address, hexToBytes(slot), v);
+      }
+      if (o.stateDiff)
+        for (const [slot, v] of o.stateDiff) await state.putStorage(address, hexToBytes(slot), v);
+    }
+    return state;
+  }
+
+  async call(req: CallRequest, at: BlockSelector, overrides?: StateOverride): Promise<CallResult> {
+    const block = await this.blockOrThrow(at);
+    const state = await this.overriddenState(at, overrides);
+    const r = await this.chain.executor.call(toCallInput(req), block, state, { gasCap: this.opts.gasCap });
+    return r.error
+      ? { returnData: r.returnData, gasUsed: r.gasUsed, error: r.error }
+      : { returnData: r.returnData, gasUsed: r.gasUsed };
+  }
+
+  async estimateGas(req: CallRequest, at: BlockSelector, overrides?: StateOverride): Promise<bigint> {
+    const block = await this.blockOrThrow(at);
+    return this.chain.executor.estimateGas(
+      toCallInput(req),
+      block,
+      () => this.overriddenState(at, overrides),
+      this.opts.gasCap > block.header.gasLimit ? block.header.gasLimit : this.opts.gasCap,
+    );
+  }
+
+  async createAccessList(req: CallRequest, at: BlockSelector) {
+    const block = await this.blockOrThrow(at);
+    const input = toCallInput(req);
+    const first = await this.chain.executor.call(input, block, await this.stateAt(at), {
+      gasCap: this.opts.gasCap,
+      reportAccessList: true,
+    });
+    const accessList = first.accessList ?? [];
+    const second = await this.chain.executor.call({ ...input, accessList }, block, await this.stateAt(at), {
+      gasCap: this.opts.gasCap,
+    });
+    const result: { accessList: typeof accessList; gasUsed: bigint; error?: string } = {
+      accessList,
+      gasUsed: second.gasUsed,
+    };
+    if (second.error)
+      result.error = second.error.kind === "revert" ? "execution reverted" : second.error.message;
+    return result;
+  }
+
+  async gasPrice(): Promise<bigint> {
+    return this.chain.head.header.calcNextBaseFee() + this.opts.suggestedTip;
+  }
+
+  async maxPriorityFeePerGas(): Promise<bigint> {
+    return this.opts.suggestedTip;
+  }
+
+  async blobBaseFee(): Promise<bigint> {
+    return this.chain.head.header.calcNextBlobGasPrice(this.chain.common);
+  }
+
+  async feeHistory(
+    blockCount: number,
+    newest: BlockSelector,
+    rewardPercentiles?: number[],
+  ): Promise<FeeHistory> {
+    const last = await this.blockOrThrow(newest);
+    const count = BigInt(Math.max(0, Math.min(blockCount, 1024)));
+    const newestN = last.header.number;
+    const oldest = newestN + 1n - count < 0n ? 0n : newestN + 1n - count;
+    const out: FeeHistory = {
+      oldestBlock: oldest,
+      baseFeePerGas: [],
+      gasUsedRatio: [],
+      baseFeePerBlobGas: [],
+      blobGasUsedRatio: [],
+    };
+    if (rewardPercentiles) out.reward = [];
+    let lastBlock: Block | undefined;
+    for (let n = oldest; n <= newestN && count > 0n; n++) {
+      const block = await this.chain.blockByNumber(n);
+      if (!block) break;
+      lastBlock = block;
+      const h = block.header;
+      out.baseFeePerGas.push(h.baseFeePerGas ?? 0n);
+      out.gasUsedRatio.push(Number(h.gasUsed) / Number(h.gasLimit));
+      out.baseFeePerBlobGas.push(h.getBlobGasPrice());
+      out.blobGasUsedRatio.push(0);
+      if (out.reward && rewardPercentiles) {
+        const receipts = (await this.chain.receiptsOf(block.hash())) ?? [];
+        out.reward.push(rewards(block, receipts, rewardPercentiles));
+      }
+    }
+    if (lastBlock) {
+      out.baseFeePerGas.push(lastBlock.header.calcNextBaseFee());
+      out.baseFeePerBlobGas.push(lastBlock.header.calcNextBlobGasPrice(this.chain.common));
+    }
+    return out;
+  }
+
+  async sendRawTransaction(raw: Uint8Array): Promise<Uint8Array> {
+    const { hash } = await this.pool.addRaw(raw);
+    return hash;
+  }
+
+  txpoolStatus(): { pending: number; queued: number } {
+    return this.pool.status();
+  }
+
+  txpoolContent(): TxPoolContent {
+    return this.pool.content();
+  }
+
+  async traceTransaction(hash: Uint8Array, opts: TraceOptions): Promise<unknown> {
+    const loc = await this.chain.txLocation(hash);
+    const block = loc && (await this.chain.blockByHash(loc.blockHash));
+    if (!loc || !block)
+      throw new MeridianError(`transaction ${bytesToHex(hash)} not found`, { code: "NOT_FOUND" });
+    const parent = await this.chain.blockByHash(block.header.parentHash);
+    if (!parent) throw new MeridianError("parent block not found", { code: "NOT_FOUND" });
+    const tracer =
+      opts.tracer === "callTracer" ? callTracer({ onlyTopCall: opts.onlyTopCall }) : structLogger(opts);
+    const r = await this.chain.executor.replay(block, loc.index, this.chain.stateAfter(parent), tracer.hook);
+    return tracer.result(r);
+  }
+
+  syncing(): SyncStatus {
+    return false;
+  }
+  peerCount(): number {
+    return 0;
+  }
+  accounts(): Uint8Array[] {
+    return [];
+  }
+  nodeStatus(): Record<string, unknown> {
+    return this.opts.status();
+  }
+}
+
+function toCallInput(req: CallRequest): CallInput {
+  const out: CallInput = {};
+  if (req.from) out.from = req.from;
+  if (req.to !== undefined) out.to = req.to;
+  if (req.gas !== undefined) out.gas = req.gas;
+  if (req.gasPrice !== undefined) out.gasPrice = req.gasPrice;
+  if (req.maxFeePerGas !== undefined) out.maxFeePerGas = req.maxFeePerGas;
+  if (req.maxPriorityFeePerGas !== undefined) out.maxPriorityFeePerGas = req.maxPriorityFeePerGas;
+  if (req.value !== undefined) out.value = req.value;
+  if (req.data) out.data = req.data;
+  if (req.nonce !== undefined) out.nonce = req.nonce;
+  if (req.accessList) out.accessList = req.accessList;
+  return out;
+}
+
+function matchTopics(topics: Uint8Array[], filter: (Uint8Array[] | null)[]): boolean {
+  if (filter.length > topics.length) {
+    // A position past the log's topics only matches a wildcard.
+    for (let i = topics.length; i < filter.length; i++)
+      if (filter[i] && (filter[i] as Uint8Array[]).length > 0) return false;
+  }
+  for (let i = 0; i < filter.length && i < topics.length; i++) {
+    const want = filter[i];
+    if (!want || want.length === 0) continue;
+    const t = hex(topics[i] as Uint8Array);
+    if (!want.some((w) => hex(w) === t)) return false;
+  }
+  return true;
+}
+
+/** Effective tips at the requested gas-weighted percentiles, as geth computes them. */
+function rewards(block: Block, receipts: StoredReceipt[], percentiles: number[]): bigint[] {
+  const baseFee = block.header.baseFeePerGas ?? 0n;
+  if (block.transactions.length === 0) return percentiles.map(() => 0n);
+  const items = block.transactions
+    .map((tx, i) => ({ tip: effectiveGasPrice(tx, baseFee) - baseFee, gas: receipts[i]?.gasUsed ?? 0n }))
+    .sort((a, b) => (a.tip < b.tip ? -1 : a.tip > b.tip ? 1 : 0));
+  const total = block.header.gasUsed;
+  return percentiles.map((p) => {
+    const threshold = (total * BigInt(Math.round(p * 100))) / 10000n;
+    let sum = 0n;
+    for (const it of items) {
+      sum += it.gas;
+      if (sum >= threshold) return it.tip;
+    }
+    return (items[items.length - 1] as { tip: bigint }).tip;
+  });
+}
