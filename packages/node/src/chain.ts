@@ -154,6 +154,7 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
       if (!db.initialised) {
         const batch = db.batch();
         ChainDatabase.initialise(batch, genesisHash);
+        ChainDatabase.putMeta(batch, "chain", chainIdentity(opts.genesis));
         await genesis.state.writeTo(batch);
         batch.putBlock(genesisHash, genesis.block.serialize());
         batch.putCanonical(0n, genesisHash);
@@ -164,7 +165,13 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
         return new Chain(db, opts.genesis, genesis.block, genesisHash, opts);
       }
       const stored = await db.genesisHash();
-      if (!stored || !equalBytes(stored, genesisHash)) {
+      const identity = await db.meta("chain");
+      if (
+        !stored ||
+        !equalBytes(stored, genesisHash) ||
+        !identity ||
+        !equalBytes(identity, chainIdentity(opts.genesis))
+      ) {
         throw new MeridianError("the data directory was initialised from a different genesis", {
           code: "GENESIS_MISMATCH",
           details: `database genesis ${stored ? bytesToHex(stored) : "(none)"}, genesis file ${bytesToHex(genesisHash)}; use the original genesis file or a new data directory`,
@@ -354,6 +361,15 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
   async close(): Promise<void> {
     await this.db.close();
   }
+}
+
+/** What the genesis header does not commit to but consensus depends on: chain id, fork, validators. */
+function chainIdentity(spec: GenesisSpec): Uint8Array {
+  return rlpEncode([
+    bigIntToBytes(spec.chainId),
+    spec.hardfork,
+    spec.validators.map((v) => [v.address, bigIntToBytes(v.power)]),
+  ]);
 }
 
 function summary(exec: ExecutedBlock): FinalizedBlock {

@@ -181,6 +181,15 @@ export class ChainDatabase {
     batch.put(metaKey("genesis"), genesisHash);
   }
 
+  /** Writes a named metadata entry (chain config and the like) in `batch`. */
+  static putMeta(batch: WriteBatch, name: string, value: Uint8Array): void {
+    batch.put(metaKey(name), value);
+  }
+
+  meta(name: string): Promise<Uint8Array | undefined> {
+    return this.get(metaKey(name));
+  }
+
   batch(): WriteBatch {
     return new WriteBatch();
   }

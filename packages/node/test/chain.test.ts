@@ -1,0 +1,156 @@
+import { readFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createFeeMarket1559Tx, type TypedTransaction } from "@ethereumjs/tx";
+import { hexToBytes } from "@ethereumjs/util";
+import { parseGenesis, type TxSource } from "@meridian/executor";
+import { bytesToHex, keccak256, privateKeyToAddress, silentLogger } from "@meridian/primitives";
+import { afterAll, describe, expect, it } from "vitest";
+import { Chain } from "../src/chain.ts";
+
+const genesisJson = JSON.parse(
+  readFileSync(new URL("../../../genesis/devnet.json", import.meta.url), "utf8"),
+);
+const KEY0 = hexToBytes("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80");
+const ADDR0 = privateKeyToAddress(KEY0);
+const dirs: string[] = [];
+afterAll(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+async function tempDir(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), "meridian-chain-"));
+  dirs.push(d);
+  return d;
+}
+
+function queue(txs: TypedTransaction[]): TxSource {
+  const q = txs.map((tx) => ({ tx, sender: tx.getSenderAddress().bytes }));
+  return { peek: () => q[0], shift: () => void q.shift(), pop: () => void q.shift() };
+}
+
+async function produce(chain: Chain, txs: TypedTransaction[] = []): Promise<void> {
+  chain.txSource = () => queue(txs);
+  const height = chain.lastCommittedHeight() + 1n;
+  const proposal = await chain.prepareProposal({
+    height,
+    timestampMs: Date.now(),
+    proposer: ADDR0,
+    maxBytes: 1 << 24,
+  });
+  const verdict = await chain.processProposal(height, proposal);
+  expect(verdict.accept).toBe(true);
+  await chain.finalizeBlock(height, proposal, { height, round: 0, proposer: ADDR0, signatures: [] });
+  await chain.commit();
+}
+
+// Emits LOG1(topic = 0x2a) with 32 bytes of data, then stops.
+const LOGGER_RUNTIME = "602a600052602a60206000a100";
+
+describe("Chain", () => {
+  it("commits blocks through the application interface and resumes after reopening", async () => {
+    const datadir = await tempDir();
+    const genesis = parseGenesis(genesisJson);
+    const chain = await Chain.open({ datadir, genesis, logger: silentLogger });
+    const common = chain.common;
+    const to = hexToBytes("0x70997970C51812dc3A010C7d01b50e0d17dc79C8");
+    const tx = createFeeMarket1559Tx(
+      {
+        nonce: 0n,
+        to,
+        value: 5n,
+        gasLimit: 21_000n,
+        maxFeePerGas: 10n ** 10n,
+        maxPriorityFeePerGas: 1n,
+        chainId: 7331n,
+      },
+      { common },
+    ).sign(KEY0);
+    await produce(chain, [tx]);
+    await produce(chain);
+    expect(chain.lastCommittedHeight()).toBe(2n);
+    const loc = await chain.txLocation(tx.hash());
+    expect(loc?.index).toBe(0);
+    const block1 = await chain.blockByNumber(1n);
+    expect(bytesToHex(loc?.blockHash as Uint8Array)).toBe(bytesToHex(block1?.hash() as Uint8Array));
+    const receipts = await chain.receiptsOf(block1?.hash() as Uint8Array);
+    expect(receipts?.[0]?.status).toBe(1);
+    expect(receipts?.[0]?.gasUsed).toBe(21_000n);
+    const head = chain.head.hash();
+    const balance = (await chain.store.getAccount(to))?.balance;
+    await chain.close();
+
+    const reopened = await Chain.open({ datadir, genesis, logger: silentLogger });
+    expect(reopened.lastCommittedHeight()).toBe(2n);
+    expect(bytesToHex(reopened.head.hash())).toBe(bytesToHex(head));
+    expect((await reopened.store.getAccount(to))?.balance).toBe(balance);
+    // Historical state: block 0 still has the genesis balance.
+    const genesisBlock = await reopened.blockByNumber(0n);
+    const old = await reopened
+      .stateAfter(genesisBlock as NonNullable<typeof genesisBlock>)
+      .getAccount(new (await import("@ethereumjs/util")).Address(to));
+    expect(old?.balance).toBe(10_000n * 10n ** 18n);
+    await produce(reopened);
+    expect(reopened.lastCommittedHeight()).toBe(3n);
+    await reopened.close();
+  });
+
+  it("refuses a data directory created from another genesis", async () => {
+    const datadir = await tempDir();
+    const chain = await Chain.open({ datadir, genesis: parseGenesis(genesisJson), logger: silentLogger });
+    await chain.close();
+    const other = parseGenesis({ ...genesisJson, chainId: 7332 });
+    await expect(Chain.open({ datadir, genesis: other, logger: silentLogger })).rejects.toMatchObject({
+      code: "GENESIS_MISMATCH",
+    });
+  });
+
+  it("rejects a tampered proposal without changing the head", async () => {
+    const datadir = await tempDir();
+    const chain = await Chain.open({ datadir, genesis: parseGenesis(genesisJson), logger: silentLogger });
+    const height = 1n;
+    const good = await chain.prepareProposal({
+      height,
+      timestampMs: Date.now(),
+      proposer: ADDR0,
+      maxBytes: 1 << 24,
+    });
+    const bad = good.slice();
+    bad[bad.length - 40] = (bad[bad.length - 40] as number) ^ 0xff;
+    const verdict = await chain.processProposal(height, bad);
+    expect(verdict.accept).toBe(false);
+    expect((await chain.processProposal(height, Uint8Array.of(0xc0))).accept).toBe(false);
+    expect((await chain.processProposal(5n, good)).accept).toBe(false);
+    expect(chain.lastCommittedHeight()).toBe(0n);
+    await chain.close();
+  });
+
+  it("indexes logs by address and topic", async () => {
+    const datadir = await tempDir();
+    const chain = await Chain.open({ datadir, genesis: parseGenesis(genesisJson), logger: silentLogger });
+    const common = chain.common;
+    const initcode = `0x60${(LOGGER_RUNTIME.length / 2).toString(16).padStart(2, "0")}600c60003960${(LOGGER_RUNTIME.length / 2).toString(16).padStart(2, "0")}6000f3${LOGGER_RUNTIME}`;
+    const fee = { maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n, chainId: 7331n };
+    const deploy = createFeeMarket1559Tx(
+      { nonce: 0n, data: initcode, gasLimit: 200_000n, ...fee },
+      { common },
+    ).sign(KEY0);
+    await produce(chain, [deploy]);
+    const contract = (await chain.receiptsOf((await chain.blockByNumber(1n))?.hash() as Uint8Array))?.[0]
+      ?.contractAddress as Uint8Array;
+    expect(contract).toBeDefined();
+    await produce(chain);
+    const call = createFeeMarket1559Tx(
+      { nonce: 1n, to: contract, gasLimit: 100_000n, ...fee },
+      { common },
+    ).sign(KEY0);
+    await produce(chain, [call]);
+    const topic = new Uint8Array(32);
+    topic[31] = 0x2a;
+    expect(await chain.db.logBlocks(contract, 0n, 10n, 100)).toEqual([3n]);
+    expect(await chain.db.logBlocks(topic, 0n, 10n, 100)).toEqual([3n]);
+    expect(await chain.db.logBlocks(keccak256(topic), 0n, 10n, 100)).toEqual([]);
+    await chain.close();
+  });
+});
