@@ -6,6 +6,7 @@
 import { EventEmitter } from "node:events";
 import type { Block } from "@ethereumjs/block";
 import type { StateManagerInterface } from "@ethereumjs/common";
+import { createTxFromRLP, type TypedTransaction } from "@ethereumjs/tx";
 import { Account, Address } from "@ethereumjs/util";
 import {
   type CallInput,
@@ -405,8 +406,43 @@ export class NodeBackend implements RpcBackend {
   }
 
   async sendRawTransaction(raw: Uint8Array): Promise<Uint8Array> {
+    this.checkRpcSubmission(raw);
     const { hash } = await this.pool.addRaw(raw);
     return hash;
+  }
+
+  /** geth's RPC-only rules: replay protection and the fee cap (the pool itself accepts both). */
+  private checkRpcSubmission(raw: Uint8Array): void {
+    let tx: TypedTransaction;
+    try {
+      tx = createTxFromRLP(raw, { common: this.chain.common });
+    } catch {
+      return; // The pool rejects undecodable input with its own message.
+    }
+    if (tx.type === 0 && !tx.isSigned()) return;
+    if (tx.type === 0 && (tx as TypedTransaction & { v?: bigint }).v !== undefined) {
+      const v = (tx as TypedTransaction & { v: bigint }).v;
+      if (v === 27n || v === 28n) {
+        throw new MeridianError("only replay-protected (EIP-155) transactions allowed over RPC", {
+          code: "TX_REJECTED",
+        });
+      }
+    }
+    const price =
+      "maxFeePerGas" in tx
+        ? (tx as TypedTransaction & { maxFeePerGas: bigint }).maxFeePerGas
+        : (tx as TypedTransaction & { gasPrice: bigint }).gasPrice;
+    const fee = price * tx.gasLimit;
+    const cap = this.opts.txFeeCap;
+    if (cap > 0n && fee > cap) {
+      const ether = (wei: bigint) => (Number(wei / 10n ** 12n) / 1e6).toFixed(2);
+      throw new MeridianError(
+        `tx fee (${ether(fee)} ether) exceeds the configured cap (${ether(cap)} ether)`,
+        {
+          code: "TX_REJECTED",
+        },
+      );
+    }
   }
 
   txpoolStatus(): { pending: number; queued: number } {

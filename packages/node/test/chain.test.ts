@@ -133,7 +133,7 @@ describe("Chain", () => {
     const initcode = `0x60${(LOGGER_RUNTIME.length / 2).toString(16).padStart(2, "0")}600c60003960${(LOGGER_RUNTIME.length / 2).toString(16).padStart(2, "0")}6000f3${LOGGER_RUNTIME}`;
     const fee = { maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n, chainId: 7331n };
     const deploy = createFeeMarket1559Tx(
-      { nonce: 0n, data: initcode, gasLimit: 200_000n, ...fee },
+      { nonce: 0n, data: hexToBytes(initcode as `0x${string}`), gasLimit: 200_000n, ...fee },
       { common },
     ).sign(KEY0);
     await produce(chain, [deploy]);

@@ -15,6 +15,8 @@ export function rlpEncode(input: RlpInput): Uint8Array {
 export function rlpDecode(data: Uint8Array, maxBytes = MAX_RLP_BYTES): RlpDecoded {
   if (data.length > maxBytes)
     throw new DecodeError(`rlp input too large: ${data.length} > ${maxBytes} bytes`);
+  // @ethereumjs/rlp decodes zero bytes as an empty string; an empty payload is never valid input here.
+  if (data.length === 0) throw new DecodeError("empty rlp input");
   try {
     return RLP.decode(data) as RlpDecoded;
   } catch (cause) {
