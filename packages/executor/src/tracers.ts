@@ -135,8 +135,12 @@ export function callTracer(opts: { onlyTopCall?: boolean } = {}) {
       next?.();
     });
   };
-  const result = (r: RunTxResult): CallFrame | undefined => {
-    if (root) root.gasUsed = toQuantity(r.totalGasSpent);
+  const result = (r: RunTxResult, txGasLimit?: bigint): CallFrame | undefined => {
+    if (root) {
+      // geth reports the transaction's gas limit and total gas used (intrinsic gas included) on the top frame.
+      root.gasUsed = toQuantity(r.totalGasSpent);
+      if (txGasLimit !== undefined) root.gas = toQuantity(txGasLimit);
+    }
     return root;
   };
   return { hook, result };

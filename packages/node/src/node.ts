@@ -155,7 +155,7 @@ export async function startNode(
         bodyLimit: config.http.bodyLimit,
         ws: config.http.ws,
         filterTimeoutMs: config.rpc.filterTimeoutMs,
-        logger: logger.child({ module: "rpc" }),
+        logger,
         onRequest: (method, seconds, ok) => metrics.observeRpc(method, seconds, ok),
       });
       const server = rpc;
