@@ -1,0 +1,84 @@
+/**
+ * `meridian keys new|list|import`. Key material never reaches stdout, stderr
+ * or logs: only addresses and file paths are printed.
+ */
+import { readFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { bytesToHex, privateKeyToAddress, randomPrivateKey } from "@meridian/primitives";
+import { cliError, parsePrivateKeyHex, toChecksumAddress } from "./common.ts";
+import { loadNodeApi } from "./node-api.ts";
+import { promptNewPassword } from "./prompt.ts";
+
+export type KeysOptions = { datadir?: string; keystoreDir?: string; password?: string };
+
+/** Test-only: cheap scrypt so tests do not spend seconds per key. Never set it for real keys. */
+export const SCRYPT_N_ENV = "MERIDIAN_KEYSTORE_SCRYPT_N";
+
+function scryptN(): number | undefined {
+  const raw = process.env[SCRYPT_N_ENV];
+  if (raw === undefined || raw === "") return undefined;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 2 || (n & (n - 1)) !== 0)
+    throw cliError(`${SCRYPT_N_ENV} must be a power of two, got "${raw}"`, "CONFIG_INVALID");
+  return n;
+}
+
+async function keystoreDir(opts: KeysOptions): Promise<string> {
+  if (opts.keystoreDir) return resolve(opts.keystoreDir);
+  const node = await loadNodeApi();
+  return resolve(opts.datadir ?? node.defaultConfig("node").datadir, "keystore");
+}
+
+async function newPassword(opts: KeysOptions): Promise<string> {
+  const node = await loadNodeApi();
+  return opts.password ? node.readPasswordFile(opts.password) : promptNewPassword();
+}
+
+async function store(key: Uint8Array, opts: KeysOptions): Promise<void> {
+  const node = await loadNodeApi();
+  const dir = await keystoreDir(opts);
+  const password = await newPassword(opts);
+  try {
+    const address = toChecksumAddress(privateKeyToAddress(key));
+    const lower = bytesToHex(privateKeyToAddress(key));
+    const existing = (await node.listKeystores(dir)).find((e) => e.address === lower);
+    if (existing) throw cliError(`${address} is already in ${existing.path}`, "KEYSTORE_EXISTS");
+    const ks = await node.encryptKeystore(key, password, { scryptN: scryptN() });
+    const path = await node.saveKeystore(dir, ks);
+    process.stdout.write(`Address:  ${address}\nKeystore: ${path}\n`);
+  } finally {
+    key.fill(0);
+  }
+}
+
+export async function runKeysNew(opts: KeysOptions): Promise<void> {
+  await store(randomPrivateKey(), opts);
+}
+
+export async function runKeysImport(file: string, opts: KeysOptions): Promise<void> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    throw cliError(`cannot read key file ${file}`, "KEY_INVALID", err);
+  }
+  await store(parsePrivateKeyHex(text, file), opts);
+}
+
+export async function runKeysList(opts: KeysOptions & { json?: boolean }): Promise<void> {
+  const node = await loadNodeApi();
+  const dir = await keystoreDir(opts);
+  const entries = (await node.listKeystores(dir)).map((e) => ({
+    address: toChecksumAddress(e.address),
+    path: e.path,
+  }));
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify(entries)}\n`);
+    return;
+  }
+  if (entries.length === 0) {
+    process.stderr.write(`No keystores in ${join(dir)}\n`);
+    return;
+  }
+  for (const e of entries) process.stdout.write(`${e.address}  ${e.path}\n`);
+}

@@ -1,0 +1,160 @@
+/** `meridian start` and `meridian devnet`: load config, start the node, stop it on a signal. */
+import { existsSync } from "node:fs";
+import { copyFile, mkdir, rm } from "node:fs/promises";
+import { homedir } from "node:os";
+import { join, relative, resolve, sep } from "node:path";
+import type { NodeConfig, RootLogger, RunningNode } from "@meridian/node";
+import { hexToBytes, privateKeyToAddress } from "@meridian/primitives";
+import type { Command } from "commander";
+import { cliError, DEVNET_GENESIS, toChecksumAddress } from "./common.ts";
+import { DEV_ACCOUNTS, DEV_DERIVATION_PATH, DEV_MNEMONIC } from "./dev-accounts.ts";
+import { loadNodeApi } from "./node-api.ts";
+import { nodeOverrides } from "./options.ts";
+import { readHidden } from "./prompt.ts";
+
+/** How long close() may take after SIGINT/SIGTERM before the process exits anyway. */
+export const SHUTDOWN_DEADLINE_MS = 10_000;
+
+type NodeHandle = Pick<RunningNode, "rpcUrl" | "wsUrl" | "metricsUrl" | "chainId" | "close">;
+
+async function buildConfig(kind: "devnet" | "node", cmd: Command): Promise<NodeConfig> {
+  const node = await loadNodeApi();
+  const overrides = node.validateOverrides(nodeOverrides(cmd));
+  const datadir = resolve(overrides.datadir ?? node.defaultConfig(kind).datadir);
+  let configPath = cmd.opts<{ config?: string }>().config;
+  // `meridian init` writes <datadir>/config.toml: pick it up without --config.
+  if (configPath === undefined && existsSync(join(datadir, "config.toml")))
+    configPath = join(datadir, "config.toml");
+  return node.loadConfig({ kind, configPath, overrides });
+}
+
+/** Refuses paths whose deletion would be a disaster rather than a reset. */
+function assertSafeToDelete(dir: string): void {
+  const abs = resolve(dir);
+  const cwd = process.cwd();
+  const isAncestorOfCwd = abs === cwd || !relative(abs, cwd).startsWith("..");
+  if (abs === resolve(sep) || abs === homedir() || isAncestorOfCwd)
+    throw cliError(`refusing to delete ${abs} (--reset); choose a dedicated --datadir`, "RESET_REFUSED");
+}
+
+function devnetBanner(config: NodeConfig, handle: NodeHandle): string {
+  const rows: [string, string][] = [
+    ["Chain ID", handle.chainId.toString()],
+    ["RPC", handle.rpcUrl ?? "(disabled)"],
+    ["WS", handle.wsUrl ?? "(disabled)"],
+  ];
+  if (handle.metricsUrl) rows.push(["Metrics", `${handle.metricsUrl}/metrics`]);
+  rows.push(["Datadir", config.datadir], ["Validator", DEV_ACCOUNTS[0]?.address ?? ""]);
+  const lines = ["", "Meridian devnet", "", ...rows.map(([k, v]) => `  ${k.padEnd(10)} ${v}`), ""];
+  lines.push("Available accounts", "==================");
+  DEV_ACCOUNTS.forEach((a, i) => {
+    lines.push(`(${i}) ${a.address}`);
+  });
+  lines.push("", "Private keys (public test keys: never use them on a real network)", "============");
+  DEV_ACCOUNTS.forEach((a, i) => {
+    lines.push(`(${i}) ${a.privateKey}`);
+  });
+  lines.push("", `Mnemonic:        ${DEV_MNEMONIC}`, `Derivation path: ${DEV_DERIVATION_PATH}/<index>`, "");
+  return `${lines.join("\n")}\n`;
+}
+
+async function validatorKey(config: NodeConfig): Promise<Uint8Array | undefined> {
+  const keystore = config.validator.keystore;
+  if (keystore === undefined) return undefined;
+  const node = await loadNodeApi();
+  const password = config.validator.passwordFile
+    ? await node.readPasswordFile(config.validator.passwordFile)
+    : await readHidden(`Password for ${keystore}: `);
+  return node.loadKeystoreFile(keystore, password);
+}
+
+function waitForSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolveSignal) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+      // A second signal while closing means "now".
+      const force = () => {
+        process.stderr.write("second signal: exiting without a clean shutdown\n");
+        process.exit(130);
+      };
+      process.once("SIGINT", force);
+      process.once("SIGTERM", force);
+      resolveSignal(signal);
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+  });
+}
+
+async function runUntilSignal(config: NodeConfig, logger: RootLogger, banner?: (h: NodeHandle) => string) {
+  const node = await loadNodeApi();
+  const metrics = node.createMetrics();
+  // Listen before starting so a signal during a slow start still closes cleanly.
+  const signal = waitForSignal();
+  let handle: NodeHandle;
+  try {
+    handle = await node.startNode(config, { logger, metrics });
+  } catch (err) {
+    logger.flush();
+    throw err;
+  }
+  if (banner) process.stderr.write(banner(handle));
+  const sig = await signal;
+  logger.info("shutting down", { signal: sig });
+  const deadline = setTimeout(() => {
+    logger.error(`shutdown did not finish within ${SHUTDOWN_DEADLINE_MS / 1000} s; exiting`);
+    logger.flush();
+    process.exit(1);
+  }, SHUTDOWN_DEADLINE_MS);
+  try {
+    await handle.close();
+  } finally {
+    clearTimeout(deadline);
+  }
+  logger.info("stopped");
+  logger.flush();
+}
+
+export async function runStart(cmd: Command): Promise<void> {
+  const node = await loadNodeApi();
+  const config = await buildConfig("node", cmd);
+  const genesis = node.genesisPath(config);
+  if (!existsSync(genesis))
+    throw cliError(`no genesis at ${genesis}: run \`meridian init\` or pass --genesis`, "GENESIS_MISSING");
+  const key = await validatorKey(config);
+  if (key) config.validator.privateKey = key;
+  const logger = node.createLogger(config.log);
+  logger.info("starting node", {
+    datadir: config.datadir,
+    genesis,
+    validator: key ? toChecksumAddress(privateKeyToAddress(key)) : undefined,
+  });
+  await runUntilSignal(config, logger);
+}
+
+export async function runDevnet(cmd: Command): Promise<void> {
+  const node = await loadNodeApi();
+  const opts = cmd.opts<{ reset?: boolean }>();
+  const config = await buildConfig("devnet", cmd);
+  if (opts.reset && existsSync(config.datadir)) {
+    assertSafeToDelete(config.datadir);
+    process.stderr.write(`Deleting ${config.datadir} (--reset)\n`);
+    await rm(config.datadir, { recursive: true, force: true });
+  }
+  await mkdir(config.datadir, { recursive: true, mode: 0o700 });
+  if (config.genesis === undefined) {
+    // Copy once so the data dir stays consistent with the chain it holds.
+    const target = node.genesisPath(config);
+    if (!existsSync(target)) {
+      if (!existsSync(DEVNET_GENESIS))
+        throw cliError(`devnet genesis ${DEVNET_GENESIS} is missing`, "GENESIS_MISSING");
+      await copyFile(DEVNET_GENESIS, target);
+    }
+  }
+  const devKey = DEV_ACCOUNTS[0];
+  if (!devKey) throw cliError("no dev accounts", "INTERNAL");
+  config.validator.privateKey = hexToBytes(devKey.privateKey);
+  const logger = node.createLogger(config.log);
+  await runUntilSignal(config, logger, (h) => devnetBanner(config, h));
+}
