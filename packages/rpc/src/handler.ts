@@ -1,0 +1,796 @@
+/**
+ * Transport-free JSON-RPC 2.0 dispatch: parses a request body, validates every
+ * parameter, calls the backend and serialises the reply once. HTTP and WebSocket
+ * both go through here.
+ */
+import { performance } from "node:perf_hooks";
+import type { Block } from "@ethereumjs/block";
+import {
+  bytesToHex,
+  equalBytes,
+  keccak256,
+  type Logger,
+  MeridianError,
+  silentLogger,
+  toQuantity,
+} from "@meridian/primitives";
+import type { BlockSelector, RpcBackend, TransactionWithLocation, TxPoolContent } from "./backend.ts";
+import { invalidParams, ParamError, RpcError, RpcErrorCode, revertError, serverError } from "./errors.ts";
+import { EventFanout, newId, type PollFilter, Subscription, toMatcher } from "./events.ts";
+import {
+  formatBlock,
+  formatFeeHistory,
+  formatLog,
+  formatProof,
+  formatReceipt,
+  formatSyncStatus,
+  formatTransaction,
+  type Hex,
+  type RpcLogJson,
+  type RpcTransactionJson,
+} from "./format.ts";
+import {
+  type FilterCriteria,
+  LATEST,
+  parseAddress,
+  parseBlockCount,
+  parseBlockNumberOrHash,
+  parseBlockNumberOrTag,
+  parseBool,
+  parseCallRequest,
+  parseData,
+  parseFilterCriteria,
+  parseHash,
+  parseId,
+  parseIndex,
+  parseRewardPercentiles,
+  parseStateOverride,
+  parseStorageKey,
+  parseStorageKeys,
+  parseTraceOptions,
+} from "./params.ts";
+
+export type RpcHandlerOptions = {
+  backend: RpcBackend;
+  /** Most requests in one batch (default 1000). */
+  batchLimit?: number;
+  /** Poll filters not polled for this long are dropped (default 5 minutes). */
+  filterTimeoutMs?: number;
+  logger?: Logger;
+  /** Metrics hook, called once per call of a known method. */
+  onRequest?: (method: string, seconds: number, ok: boolean) => void;
+};
+
+/** One WebSocket connection: owns its subscriptions and sends replies in order with notifications. */
+export interface RpcSession {
+  /** Handles one message and sends the reply (if any) through the session's `send`. */
+  handle(body: string): Promise<void>;
+  /** Drops every subscription of this session. */
+  close(): void;
+}
+
+type SessionState = { send: (message: string) => void; subs: Set<string>; closed: boolean };
+
+/** Per-call context; only WebSocket calls have one. */
+type CallContext = { session: SessionState; created: Subscription[] | undefined };
+
+type Params = readonly unknown[];
+type Method = (params: Params, ctx: CallContext | undefined) => unknown;
+
+export const DEFAULT_BATCH_LIMIT = 1000;
+export const DEFAULT_FILTER_TIMEOUT_MS = 5 * 60_000;
+const MAX_FEE_HISTORY_BLOCKS = 1024;
+const EMPTY_PARAMS: Params = Object.freeze([]);
+
+const PARSE_ERROR = errorResponse("null", RpcErrorCode.ParseError, "parse error");
+
+function errorResponse(idJson: string, code: number, message: string, data?: string): string {
+  const err = data === undefined ? { code, message } : { code, message, data };
+  return `{"jsonrpc":"2.0","id":${idJson},"error":${JSON.stringify(err)}}`;
+}
+
+/** Builds the single error reply for a failure before dispatch (body too large, etc.). */
+export function rpcErrorBody(code: RpcErrorCode, message: string): string {
+  return errorResponse("null", code, message);
+}
+
+// ---- argument helpers: geth's messages, with the argument index ----
+
+function arity(params: Params, max: number): void {
+  if (params.length > max) throw invalidParams(`too many arguments, want at most ${max}`);
+}
+
+function parseArg<T>(i: number, v: unknown, parse: (v: unknown) => T): T {
+  try {
+    return parse(v);
+  } catch (e) {
+    if (e instanceof ParamError)
+      throw invalidParams(e.bare ? e.shortMessage : `invalid argument ${i}: ${e.shortMessage}`);
+    throw e;
+  }
+}
+
+function req<T>(params: Params, i: number, parse: (v: unknown) => T): T {
+  const v = params[i];
+  if (v === undefined || v === null) throw invalidParams(`missing value for required argument ${i}`);
+  return parseArg(i, v, parse);
+}
+
+function opt<T>(params: Params, i: number, parse: (v: unknown) => T): T | undefined {
+  const v = params[i];
+  return v === undefined || v === null ? undefined : parseArg(i, v, parse);
+}
+
+/** A method without parameters. */
+function noArgs(fn: () => unknown): Method {
+  return (p) => {
+    arity(p, 0);
+    return fn();
+  };
+}
+
+function notificationsUnsupported(): RpcError {
+  return new RpcError(RpcErrorCode.MethodNotFound, "notifications not supported");
+}
+
+const RPC_MODULES = Object.freeze({
+  debug: "1.0",
+  eth: "1.0",
+  meridian: "1.0",
+  net: "1.0",
+  rpc: "1.0",
+  txpool: "1.0",
+  web3: "1.0",
+});
+
+export class RpcHandler {
+  private readonly backend: RpcBackend;
+  private readonly batchLimit: number;
+  private readonly logger: Logger;
+  private readonly onRequest: RpcHandlerOptions["onRequest"];
+  private readonly methods = new Map<string, Method>();
+  private readonly fanout: EventFanout;
+  private readonly chainIdQuantity: Hex;
+  private readonly netVersion: string;
+
+  constructor(opts: RpcHandlerOptions) {
+    this.backend = opts.backend;
+    this.batchLimit = opts.batchLimit ?? DEFAULT_BATCH_LIMIT;
+    this.logger = (opts.logger ?? silentLogger).child({ module: "rpc" });
+    this.onRequest = opts.onRequest;
+    this.chainIdQuantity = toQuantity(this.backend.chainId);
+    this.netVersion = this.backend.chainId.toString(10);
+    this.fanout = new EventFanout(
+      this.backend,
+      opts.filterTimeoutMs ?? DEFAULT_FILTER_TIMEOUT_MS,
+      (hash) => this.pendingTxJson(hash),
+      (err) => this.logger.warn("event delivery failed", {}, err),
+    );
+    this.registerMethods();
+  }
+
+  /** Names of every method served (for docs and tests). */
+  get methodNames(): string[] {
+    return [...this.methods.keys()];
+  }
+
+  /** Handles one HTTP-style body: a request or a batch. Undefined when nothing is to be sent back. */
+  handle(body: string): Promise<string | undefined> {
+    return this.process(body, undefined);
+  }
+
+  /** Opens a WebSocket-style session; `send` receives replies and subscription notifications. */
+  openSession(send: (message: string) => void): RpcSession {
+    const state: SessionState = { send, subs: new Set(), closed: false };
+    return {
+      handle: async (body) => {
+        const ctx: CallContext = { session: state, created: undefined };
+        const reply = await this.process(body, ctx);
+        if (state.closed) return;
+        if (reply !== undefined) send(reply);
+        // The client now knows the new subscription ids: release their notifications.
+        if (ctx.created) for (const s of ctx.created) s.activate();
+      },
+      close: () => {
+        state.closed = true;
+        for (const id of state.subs) this.fanout.subscriptions.delete(id);
+        state.subs.clear();
+      },
+    };
+  }
+
+  /** Stops listening to the backend and drops all filters and subscriptions. */
+  close(): void {
+    this.fanout.close();
+  }
+
+  // ---- dispatch ----
+
+  private async process(body: string, ctx: CallContext | undefined): Promise<string | undefined> {
+    let msg: unknown;
+    try {
+      msg = JSON.parse(body);
+    } catch {
+      return PARSE_ERROR;
+    }
+    if (!Array.isArray(msg)) return this.processOne(msg, ctx);
+    if (msg.length === 0) return errorResponse("null", RpcErrorCode.InvalidRequest, "empty batch");
+    if (msg.length > this.batchLimit)
+      return errorResponse("null", RpcErrorCode.InvalidRequest, "batch too large");
+    const out: string[] = [];
+    // Sequential like geth: a batch of dependent sends (nonce n, n+1) keeps its order.
+    for (const m of msg) {
+      const r = await this.processOne(m, ctx);
+      if (r !== undefined) out.push(r);
+    }
+    return out.length === 0 ? undefined : `[${out.join(",")}]`;
+  }
+
+  private async processOne(msg: unknown, ctx: CallContext | undefined): Promise<string | undefined> {
+    if (msg === null || typeof msg !== "object" || Array.isArray(msg))
+      return errorResponse("null", RpcErrorCode.InvalidRequest, "invalid request");
+    const r = msg as Record<string, unknown>;
+    const id = r.id;
+    const isNotification = id === undefined && !Object.hasOwn(r, "id");
+    let idJson: string;
+    if (typeof id === "number") idJson = String(id);
+    else if (typeof id === "string") idJson = JSON.stringify(id);
+    else if (id === null || id === undefined) idJson = "null";
+    else return errorResponse("null", RpcErrorCode.InvalidRequest, "invalid request");
+    const method = r.method;
+    if (r.jsonrpc !== "2.0" || typeof method !== "string")
+      return errorResponse(idJson, RpcErrorCode.InvalidRequest, "invalid request");
+
+    const fn = this.methods.get(method);
+    if (fn === undefined) {
+      if (isNotification) return undefined;
+      return errorResponse(
+        idJson,
+        RpcErrorCode.MethodNotFound,
+        `the method ${method} does not exist/is not available`,
+      );
+    }
+    const rawParams = r.params;
+    let params: Params;
+    if (rawParams === undefined || rawParams === null) params = EMPTY_PARAMS;
+    else if (Array.isArray(rawParams)) params = rawParams;
+    else {
+      if (isNotification) return undefined;
+      return errorResponse(idJson, RpcErrorCode.InvalidParams, "non-array args");
+    }
+
+    const start = this.onRequest ? performance.now() : 0;
+    let reply: string | undefined;
+    let ok = true;
+    try {
+      const result = await fn(params, ctx);
+      if (!isNotification)
+        reply = `{"jsonrpc":"2.0","id":${idJson},"result":${result === undefined ? "null" : JSON.stringify(result)}}`;
+    } catch (e) {
+      ok = false;
+      const err = this.toRpcError(e, method);
+      if (!isNotification) reply = errorResponse(idJson, err.rpcCode, err.shortMessage, err.data);
+    }
+    if (this.onRequest) this.onRequest(method, (performance.now() - start) / 1000, ok);
+    return reply;
+  }
+
+  private toRpcError(e: unknown, method: string): RpcError {
+    if (e instanceof RpcError) return e;
+    if (e instanceof MeridianError) {
+      switch (e.code) {
+        case "EXECUTION_REVERTED": {
+          const data =
+            e.details !== undefined && /^0x(?:[0-9a-fA-F]{2})*$/.test(e.details) ? e.details : "0x";
+          return revertError(Buffer.from(data.slice(2), "hex"));
+        }
+        case "LOGS_RANGE_TOO_LARGE":
+        case "LOGS_TOO_MANY_RESULTS":
+          return new RpcError(RpcErrorCode.LimitExceeded, e.shortMessage);
+        case "NOT_FOUND":
+        case "RESOURCE_NOT_FOUND":
+          return new RpcError(RpcErrorCode.ResourceNotFound, e.shortMessage);
+        default:
+          this.logger.debug("call failed", { method, code: e.code, error: e.shortMessage });
+          return serverError(e.shortMessage);
+      }
+    }
+    // Unknown failures are bugs: log them, do not leak internals to the client.
+    this.logger.error("internal error", { method }, e);
+    return new RpcError(RpcErrorCode.Internal, "internal error");
+  }
+
+  // ---- shared helpers ----
+
+  /**
+   * The block parameter of a state method. geth answers "header not found" past the
+   * head; that check is synchronous so the common tag/number path stays await-free.
+   */
+  private stateAt(params: Params, i: number): BlockSelector {
+    const at = opt(params, i, parseBlockNumberOrHash) ?? LATEST;
+    this.checkNumber(at);
+    return at;
+  }
+
+  private checkNumber(at: BlockSelector): void {
+    if ("number" in at && at.number > this.backend.headNumber()) throw serverError("header not found");
+  }
+
+  /** Unknown (or, with requireCanonical, non-canonical) hashes fail like geth. */
+  private async checkHash(at: BlockSelector): Promise<void> {
+    if ("hash" in at && (await this.backend.getBlock(at)) === undefined)
+      throw serverError("header for hash not found");
+  }
+
+  /** Block lookup for read methods: past the head is simply "no block" (null), without asking the backend. */
+  private async blockFor(sel: BlockSelector): Promise<Block | undefined> {
+    if ("number" in sel && sel.number > this.backend.headNumber()) return undefined;
+    return this.backend.getBlock(sel);
+  }
+
+  private txInBlock(block: Block, index: number): RpcTransactionJson | null {
+    const tx = block.transactions[index];
+    if (tx === undefined) return null;
+    const h = block.header;
+    return formatTransaction(tx, tx.getSenderAddress().bytes, {
+      hash: h.hash(),
+      number: h.number,
+      index,
+      baseFeePerGas: h.baseFeePerGas,
+      timestamp: h.timestamp,
+    });
+  }
+
+  private formatLocated(t: TransactionWithLocation): RpcTransactionJson {
+    return formatTransaction(t.tx, t.sender, t.block);
+  }
+
+  private async pendingTxJson(hash: Uint8Array): Promise<string | undefined> {
+    const t = await this.backend.getTransaction(hash);
+    return t === undefined ? undefined : JSON.stringify(this.formatLocated(t));
+  }
+
+  private async resolveNumber(sel: BlockSelector, head: bigint): Promise<bigint> {
+    if ("number" in sel) return sel.number;
+    if ("tag" in sel) {
+      switch (sel.tag) {
+        case "latest":
+        case "pending":
+          return head;
+        case "earliest":
+          return 0n;
+        default: {
+          const block = await this.backend.getBlock(sel);
+          if (block === undefined) throw serverError(`${sel.tag} block not found`);
+          return block.header.number;
+        }
+      }
+    }
+    throw invalidParams("block hash not allowed here");
+  }
+
+  private async queryLogs(crit: FilterCriteria): Promise<RpcLogJson[]> {
+    const { addresses, topics } = crit;
+    if (crit.blockHash !== undefined) {
+      const hash = crit.blockHash;
+      const block = await this.backend.getBlock({ hash });
+      if (block === undefined) throw serverError("unknown block");
+      const n = block.header.number;
+      const logs = await this.backend.getLogs({ fromBlock: n, toBlock: n, addresses, topics });
+      return logs.filter((l) => equalBytes(l.blockHash, hash)).map(formatLog);
+    }
+    const head = this.backend.headNumber();
+    const toSel = crit.toBlock ?? LATEST;
+    if ("number" in toSel && toSel.number > head)
+      throw invalidParams("block range extends beyond current head block");
+    const fromBlock = await this.resolveNumber(crit.fromBlock ?? LATEST, head);
+    const toBlock = await this.resolveNumber(toSel, head);
+    if (fromBlock > toBlock) throw invalidParams("invalid block range params");
+    const logs = await this.backend.getLogs({ fromBlock, toBlock, addresses, topics });
+    return logs.map(formatLog);
+  }
+
+  private filterOrThrow(id: string): PollFilter {
+    const f = this.fanout.getFilter(id, Date.now());
+    if (f === undefined) throw serverError("filter not found");
+    return f;
+  }
+
+  // ---- method table ----
+
+  private registerMethods(): void {
+    const b = this.backend;
+    const m = this.methods;
+    const q = toQuantity;
+    const hex = bytesToHex;
+
+    // web3 / net / rpc
+    m.set(
+      "web3_clientVersion",
+      noArgs(() => b.clientVersion),
+    );
+    m.set("web3_sha3", (p) => {
+      arity(p, 1);
+      return hex(keccak256(req(p, 0, parseData)));
+    });
+    m.set(
+      "net_version",
+      noArgs(() => this.netVersion),
+    );
+    m.set(
+      "net_listening",
+      noArgs(() => true),
+    );
+    m.set(
+      "net_peerCount",
+      noArgs(() => q(b.peerCount())),
+    );
+    m.set(
+      "rpc_modules",
+      noArgs(() => RPC_MODULES),
+    );
+
+    // chain state
+    m.set(
+      "eth_chainId",
+      noArgs(() => this.chainIdQuantity),
+    );
+    m.set(
+      "eth_syncing",
+      noArgs(() => formatSyncStatus(b.syncing())),
+    );
+    m.set(
+      "eth_blockNumber",
+      noArgs(() => q(b.headNumber())),
+    );
+    m.set(
+      "eth_accounts",
+      noArgs(() => b.accounts().map(hex)),
+    );
+    m.set("eth_getBalance", async (p) => {
+      arity(p, 2);
+      const address = req(p, 0, parseAddress);
+      const at = this.stateAt(p, 1);
+      if ("hash" in at) await this.checkHash(at);
+      return q(await b.getBalance(address, at));
+    });
+    m.set("eth_getTransactionCount", async (p) => {
+      arity(p, 2);
+      const address = req(p, 0, parseAddress);
+      const at = this.stateAt(p, 1);
+      if ("hash" in at) await this.checkHash(at);
+      return q(await b.getTransactionCount(address, at));
+    });
+    m.set("eth_getCode", async (p) => {
+      arity(p, 2);
+      const address = req(p, 0, parseAddress);
+      const at = this.stateAt(p, 1);
+      if ("hash" in at) await this.checkHash(at);
+      return hex(await b.getCode(address, at));
+    });
+    m.set("eth_getStorageAt", async (p) => {
+      arity(p, 3);
+      const address = req(p, 0, parseAddress);
+      const slot = req(p, 1, parseStorageKey);
+      const at = this.stateAt(p, 2);
+      if ("hash" in at) await this.checkHash(at);
+      const value = await b.getStorageAt(address, slot, at);
+      return hex(leftPad32(value));
+    });
+    m.set("eth_getProof", async (p) => {
+      arity(p, 3);
+      const address = req(p, 0, parseAddress);
+      const slots = req(p, 1, parseStorageKeys);
+      const at = this.stateAt(p, 2);
+      if ("hash" in at) await this.checkHash(at);
+      return formatProof(await b.getProof(address, slots, at));
+    });
+
+    // execution
+    m.set("eth_call", async (p) => {
+      arity(p, 3);
+      const call = req(p, 0, (v) => parseCallRequest(v, b.chainId));
+      const at = opt(p, 1, parseBlockNumberOrHash) ?? LATEST;
+      const overrides = opt(p, 2, parseStateOverride);
+      this.checkNumber(at);
+      if ("hash" in at) await this.checkHash(at);
+      const res = await b.call(call, at, overrides);
+      if (res.error !== undefined) {
+        if (res.error.kind === "revert") throw revertError(res.returnData);
+        throw serverError(res.error.message);
+      }
+      return hex(res.returnData);
+    });
+    m.set("eth_estimateGas", async (p) => {
+      arity(p, 3);
+      const call = req(p, 0, (v) => parseCallRequest(v, b.chainId));
+      const at = opt(p, 1, parseBlockNumberOrHash) ?? LATEST;
+      const overrides = opt(p, 2, parseStateOverride);
+      this.checkNumber(at);
+      if ("hash" in at) await this.checkHash(at);
+      return q(await b.estimateGas(call, at, overrides));
+    });
+    m.set("eth_createAccessList", async (p) => {
+      arity(p, 2);
+      const call = req(p, 0, (v) => parseCallRequest(v, b.chainId));
+      const at = this.stateAt(p, 1);
+      if ("hash" in at) await this.checkHash(at);
+      const res = await b.createAccessList(call, at);
+      const accessList = res.accessList.map((e) => ({
+        address: hex(e.address),
+        storageKeys: e.storageKeys.map(hex),
+      }));
+      return res.error === undefined
+        ? { accessList, gasUsed: q(res.gasUsed) }
+        : { accessList, error: res.error, gasUsed: q(res.gasUsed) };
+    });
+
+    // fees
+    m.set(
+      "eth_gasPrice",
+      noArgs(async () => q(await b.gasPrice())),
+    );
+    m.set(
+      "eth_maxPriorityFeePerGas",
+      noArgs(async () => q(await b.maxPriorityFeePerGas())),
+    );
+    m.set(
+      "eth_blobBaseFee",
+      noArgs(async () => q(await b.blobBaseFee())),
+    );
+    m.set("eth_feeHistory", async (p) => {
+      arity(p, 3);
+      const count = req(p, 0, parseBlockCount);
+      const newest = req(p, 1, parseBlockNumberOrTag);
+      const percentiles = opt(p, 2, parseRewardPercentiles);
+      if ("number" in newest) {
+        const head = b.headNumber();
+        if (newest.number > head)
+          throw serverError(`request beyond head block: requested ${newest.number}, head ${head}`);
+      }
+      if (count === 0) {
+        const empty = {
+          oldestBlock: "0x0",
+          baseFeePerGas: [],
+          gasUsedRatio: [],
+          baseFeePerBlobGas: [],
+          blobGasUsedRatio: [],
+        };
+        return percentiles === undefined ? empty : { ...empty, reward: [] };
+      }
+      // geth caps silently rather than failing.
+      const blocks = Math.min(count, MAX_FEE_HISTORY_BLOCKS);
+      return formatFeeHistory(await b.feeHistory(blocks, newest, percentiles));
+    });
+
+    // transactions
+    m.set("eth_sendRawTransaction", async (p) => {
+      arity(p, 1);
+      return hex(await b.sendRawTransaction(req(p, 0, parseData)));
+    });
+    m.set("eth_getTransactionByHash", async (p) => {
+      arity(p, 1);
+      const t = await b.getTransaction(req(p, 0, parseHash));
+      return t === undefined ? null : this.formatLocated(t);
+    });
+    m.set("eth_getTransactionByBlockHashAndIndex", async (p) => {
+      arity(p, 2);
+      const hash = req(p, 0, parseHash);
+      const index = req(p, 1, parseIndex);
+      const block = await b.getBlock({ hash });
+      return block === undefined ? null : this.txInBlock(block, index);
+    });
+    m.set("eth_getTransactionByBlockNumberAndIndex", async (p) => {
+      arity(p, 2);
+      const sel = req(p, 0, parseBlockNumberOrTag);
+      const index = req(p, 1, parseIndex);
+      const block = await this.blockFor(sel);
+      return block === undefined ? null : this.txInBlock(block, index);
+    });
+    m.set("eth_getTransactionReceipt", async (p) => {
+      arity(p, 1);
+      const r = await b.getTransactionReceipt(req(p, 0, parseHash));
+      return r === undefined ? null : formatReceipt(r);
+    });
+
+    // blocks
+    m.set("eth_getBlockByNumber", async (p) => {
+      arity(p, 2);
+      const sel = req(p, 0, parseBlockNumberOrTag);
+      const full = opt(p, 1, parseBool) ?? false;
+      const block = await this.blockFor(sel);
+      return block === undefined ? null : formatBlock(block, full);
+    });
+    m.set("eth_getBlockByHash", async (p) => {
+      arity(p, 2);
+      const hash = req(p, 0, parseHash);
+      const full = opt(p, 1, parseBool) ?? false;
+      const block = await b.getBlock({ hash });
+      return block === undefined ? null : formatBlock(block, full);
+    });
+    m.set("eth_getBlockReceipts", async (p) => {
+      arity(p, 1);
+      const block = await this.blockFor(req(p, 0, parseBlockNumberOrHash));
+      if (block === undefined) return null;
+      const receipts = await b.getReceipts(block.hash());
+      return receipts === undefined ? null : receipts.map(formatReceipt);
+    });
+    m.set("eth_getBlockTransactionCountByNumber", async (p) => {
+      arity(p, 1);
+      const block = await this.blockFor(req(p, 0, parseBlockNumberOrTag));
+      return block === undefined ? null : q(block.transactions.length);
+    });
+    m.set("eth_getBlockTransactionCountByHash", async (p) => {
+      arity(p, 1);
+      const block = await b.getBlock({ hash: req(p, 0, parseHash) });
+      return block === undefined ? null : q(block.transactions.length);
+    });
+    m.set("eth_getUncleCountByBlockNumber", async (p) => {
+      arity(p, 1);
+      const block = await this.blockFor(req(p, 0, parseBlockNumberOrTag));
+      return block === undefined ? null : q(block.uncleHeaders.length);
+    });
+    m.set("eth_getUncleCountByBlockHash", async (p) => {
+      arity(p, 1);
+      const block = await b.getBlock({ hash: req(p, 0, parseHash) });
+      return block === undefined ? null : q(block.uncleHeaders.length);
+    });
+    // No uncles under BFT: validate and answer null.
+    m.set("eth_getUncleByBlockNumberAndIndex", (p) => {
+      arity(p, 2);
+      req(p, 0, parseBlockNumberOrTag);
+      req(p, 1, parseIndex);
+      return null;
+    });
+    m.set("eth_getUncleByBlockHashAndIndex", (p) => {
+      arity(p, 2);
+      req(p, 0, parseHash);
+      req(p, 1, parseIndex);
+      return null;
+    });
+
+    // logs and poll filters
+    m.set("eth_getLogs", (p) => {
+      arity(p, 1);
+      return this.queryLogs(req(p, 0, parseFilterCriteria));
+    });
+    m.set("eth_newFilter", (p) => {
+      arity(p, 1);
+      const criteria = req(p, 0, parseFilterCriteria);
+      return this.fanout.addFilter({
+        kind: "logs",
+        criteria,
+        matcher: toMatcher(criteria),
+        items: [],
+        lastPoll: Date.now(),
+      });
+    });
+    m.set("eth_newBlockFilter", (p) => {
+      arity(p, 0);
+      return this.fanout.addFilter({ kind: "block", items: [], lastPoll: Date.now() });
+    });
+    m.set("eth_newPendingTransactionFilter", (p) => {
+      arity(p, 0);
+      return this.fanout.addFilter({ kind: "pending", items: [], lastPoll: Date.now() });
+    });
+    m.set("eth_getFilterChanges", (p) => {
+      arity(p, 1);
+      const f = this.filterOrThrow(req(p, 0, parseId));
+      f.lastPoll = Date.now();
+      const items = f.items;
+      f.items = [];
+      return items;
+    });
+    m.set("eth_getFilterLogs", (p) => {
+      arity(p, 1);
+      const f = this.filterOrThrow(req(p, 0, parseId));
+      if (f.kind !== "logs") throw serverError("filter not found");
+      f.lastPoll = Date.now();
+      return this.queryLogs(f.criteria);
+    });
+    m.set("eth_uninstallFilter", (p) => {
+      arity(p, 1);
+      return this.fanout.filters.delete(req(p, 0, parseId));
+    });
+
+    // subscriptions (WebSocket only)
+    m.set("eth_subscribe", (p, ctx) => {
+      if (ctx === undefined) throw notificationsUnsupported();
+      return this.subscribe(p, ctx);
+    });
+    m.set("eth_unsubscribe", (p, ctx) => {
+      if (ctx === undefined) throw notificationsUnsupported();
+      arity(p, 1);
+      const id = req(p, 0, parseId);
+      if (!ctx.session.subs.delete(id)) throw serverError("subscription not found");
+      this.fanout.subscriptions.delete(id);
+      return true;
+    });
+
+    // txpool
+    m.set("txpool_status", (p) => {
+      arity(p, 0);
+      const s = b.txpoolStatus();
+      return { pending: q(s.pending), queued: q(s.queued) };
+    });
+    m.set("txpool_content", (p) => {
+      arity(p, 0);
+      const c = b.txpoolContent();
+      return { pending: this.formatPool(c.pending), queued: this.formatPool(c.queued) };
+    });
+
+    // debug / node
+    m.set("debug_traceTransaction", async (p) => {
+      arity(p, 2);
+      const hash = req(p, 0, parseHash);
+      const opts = opt(p, 1, parseTraceOptions) ?? {};
+      if ((await b.getTransaction(hash)) === undefined) throw serverError("transaction not found");
+      return b.traceTransaction(hash, opts);
+    });
+    m.set(
+      "meridian_nodeInfo",
+      noArgs(() => b.nodeStatus()),
+    );
+    m.set(
+      "meridian_status",
+      noArgs(() => b.nodeStatus()),
+    );
+  }
+
+  private formatPool(pool: TxPoolContent["pending"]): Record<string, Record<string, RpcTransactionJson>> {
+    const out: Record<string, Record<string, RpcTransactionJson>> = {};
+    for (const [sender, byNonce] of pool) {
+      const from = sender.toLowerCase();
+      const senderBytes = Buffer.from(from.slice(2), "hex");
+      const txs: Record<string, RpcTransactionJson> = {};
+      for (const [nonce, tx] of byNonce) txs[nonce] = formatTransaction(tx, senderBytes, undefined);
+      out[from] = txs;
+    }
+    return out;
+  }
+
+  private subscribe(p: Params, ctx: CallContext): Hex {
+    const kind = req(p, 0, (v) => {
+      if (typeof v !== "string") throw new ParamError("subscription name must be a string");
+      return v;
+    });
+    const session = ctx.session;
+    let sub: Subscription;
+    const id = newId();
+    switch (kind) {
+      case "newHeads":
+        arity(p, 1);
+        sub = new Subscription(id, kind, session.send, undefined, false);
+        break;
+      case "logs": {
+        arity(p, 2);
+        const criteria = opt(p, 1, parseFilterCriteria) ?? { addresses: [], topics: [] };
+        sub = new Subscription(id, kind, session.send, toMatcher(criteria), false);
+        break;
+      }
+      case "newPendingTransactions": {
+        arity(p, 2);
+        const full = opt(p, 1, parseBool) ?? false;
+        sub = new Subscription(id, kind, session.send, undefined, full);
+        break;
+      }
+      default:
+        throw new RpcError(
+          RpcErrorCode.MethodNotFound,
+          `no ${JSON.stringify(kind)} subscription in eth namespace`,
+        );
+    }
+    session.subs.add(id);
+    this.fanout.subscriptions.set(id, sub);
+    ctx.created ??= [];
+    ctx.created.push(sub);
+    return id;
+  }
+}
+
+function leftPad32(b: Uint8Array): Uint8Array {
+  if (b.length >= 32) return b;
+  const out = new Uint8Array(32);
+  out.set(b, 32 - b.length);
+  return out;
+}
