@@ -6,13 +6,14 @@
  */
 import { type Block, createBlock, type HeaderData } from "@ethereumjs/block";
 import type { Common, StateManagerInterface } from "@ethereumjs/common";
-import type { Message } from "@ethereumjs/evm";
+import type { EVMMockBlockchainInterface, Message } from "@ethereumjs/evm";
 import { Capability, createTx, type TypedTransaction, type TypedTxData } from "@ethereumjs/tx";
 import { Address, bytesToHex } from "@ethereumjs/util";
 import { buildBlock, createVM, type RunTxResult, runBlock, runTx, type VM } from "@ethereumjs/vm";
 import { keccak256, MeridianError } from "@meridian/primitives";
 import type { FlatStateManager } from "@meridian/state";
 import type { StoredReceipt } from "./receipts.ts";
+import { VmPool } from "./vm-pool.ts";
 
 export type TxCandidate = { tx: TypedTransaction; sender: Uint8Array };
 
@@ -45,6 +46,33 @@ export type BuildRequest = {
   deadlineMs?: number;
   maxTxs?: number;
 };
+
+/** Options of `SequentialExecutor.execute`; every field is optional and the defaults are Meridian's rules. */
+export type ExecuteOptions = {
+  /**
+   * "meridian" (default): the gas limit must equal the parent's. "ethereum":
+   * Ethereum mainnet rules instead (gas limit within parent/1024 and above the
+   * minimum, gas used within the limit, transactions, uncle hash, withdrawals
+   * root and EIP-4844 blob gas fields checked), as the conformance runner needs.
+   */
+  rules?: "meridian" | "ethereum";
+  /** Canonical block hash by number for BLOCKHASH; without it BLOCKHASH yields zero. */
+  blockHash?: (number: bigint) => Promise<Uint8Array | undefined>;
+};
+
+function blockHashSource(
+  lookup: (number: bigint) => Promise<Uint8Array | undefined>,
+): EVMMockBlockchainInterface {
+  const chain: EVMMockBlockchainInterface = {
+    getBlock: async (n: number) => {
+      const hash = (await lookup(BigInt(n))) ?? new Uint8Array(32);
+      return { hash: () => hash };
+    },
+    putBlock: async () => {},
+    shallowCopy: () => chain,
+  };
+  return chain;
+}
 
 export class ExecutionError extends MeridianError {
   override name = "ExecutionError";
@@ -100,13 +128,15 @@ function receiptOf(tx: TypedTransaction, sender: Uint8Array, r: RunTxResult, bas
 
 export class SequentialExecutor {
   readonly common: Common;
+  private readonly vms: VmPool;
 
   constructor(common: Common) {
     this.common = common;
+    this.vms = new VmPool(common);
   }
 
-  private vmFor(state: StateManagerInterface): Promise<VM> {
-    return createVM({ common: this.common.copy(), stateManager: state });
+  private vmFor(state: StateManagerInterface, blockchain?: EVMMockBlockchainInterface): Promise<VM> {
+    return createVM({ common: this.common.copy(), stateManager: state, blockchain });
   }
 
   /** Proposer path: fills a block from `txs` in order and seals it. */
@@ -158,7 +188,12 @@ export class SequentialExecutor {
   }
 
   /** Validator path: re-executes a proposed block on `state` and checks every root in its header. */
-  async execute(block: Block, parent: Block, state: FlatStateManager): Promise<ExecutedBlock> {
+  async execute(
+    block: Block,
+    parent: Block,
+    state: FlatStateManager,
+    opts: ExecuteOptions = {},
+  ): Promise<ExecutedBlock> {
     const h = block.header;
     const fail = (reason: string): never => {
       throw new ExecutionError(`invalid block ${h.number}: ${reason}`, { code: "INVALID_BLOCK" });
@@ -167,10 +202,11 @@ export class SequentialExecutor {
       fail(`number ${h.number} does not follow ${parent.header.number}`);
     if (bytesToHex(h.parentHash) !== bytesToHex(parent.hash())) fail("parent hash mismatch");
     if (h.timestamp <= parent.header.timestamp) fail("timestamp not after parent");
-    if (h.gasLimit !== parent.header.gasLimit) fail("gas limit changed");
+    if (opts.rules === "ethereum") await validateEthereumRules(block, parent, fail);
+    else if (h.gasLimit !== parent.header.gasLimit) fail("gas limit changed");
     if (h.baseFeePerGas !== parent.header.calcNextBaseFee()) fail("wrong base fee");
     if (!(await block.transactionsTrieIsValid())) fail("transactions root mismatch");
-    const vm = await this.vmFor(state);
+    const vm = await this.vmFor(state, opts.blockHash && blockHashSource(opts.blockHash));
     let result: Awaited<ReturnType<typeof runBlock>>;
     try {
       result = await runBlock(vm, { block, skipBlockValidation: true, skipHardForkValidation: true });
@@ -200,52 +236,69 @@ export class SequentialExecutor {
     state: StateManagerInterface,
     opts: { gasCap: bigint; reportAccessList?: boolean; tracer?: (vm: VM) => void },
   ): Promise<CallOutput> {
-    const vm = await this.vmFor(state);
-    opts.tracer?.(vm);
-    const gasLimit = input.gas === undefined || input.gas > opts.gasCap ? opts.gasCap : input.gas;
-    const from = new Address(input.from ?? ZERO_ADDRESS);
-    const fromAccount = await state.getAccount(from);
-    const txData: TypedTxData = {
-      type: 2,
-      nonce: input.nonce ?? fromAccount?.nonce ?? 0n,
-      to: input.to ?? undefined,
-      value: input.value ?? 0n,
-      data: input.data ?? new Uint8Array(0),
-      gasLimit,
-      maxFeePerGas: input.maxFeePerGas ?? input.gasPrice ?? 0n,
-      maxPriorityFeePerGas: input.maxPriorityFeePerGas ?? 0n,
-      accessList: (input.accessList ?? []).map((e) => ({
-        address: bytesToHex(e.address),
-        storageKeys: e.storageKeys.map((k) => bytesToHex(k)),
-      })),
-    } as TypedTxData;
-    const tx = createTx(txData, { common: vm.common, freeze: false });
-    // Calls are unsigned: the caller is whoever the request names.
-    tx.getSenderAddress = () => from;
-    const callBlock = createBlock(
-      {
-        header: {
-          ...block.header.toJSON(),
-          baseFeePerGas: 0n,
-          gasLimit: gasLimit > block.header.gasLimit ? gasLimit : block.header.gasLimit,
+    const run = async (vm: VM): Promise<RunTxResult> => {
+      const gasLimit = input.gas === undefined || input.gas > opts.gasCap ? opts.gasCap : input.gas;
+      const from = new Address(input.from ?? ZERO_ADDRESS);
+      const fromAccount = await state.getAccount(from);
+      const txData: TypedTxData = {
+        type: 2,
+        nonce: input.nonce ?? fromAccount?.nonce ?? 0n,
+        to: input.to ?? undefined,
+        value: input.value ?? 0n,
+        data: input.data ?? new Uint8Array(0),
+        gasLimit,
+        maxFeePerGas: input.maxFeePerGas ?? input.gasPrice ?? 0n,
+        maxPriorityFeePerGas: input.maxPriorityFeePerGas ?? 0n,
+        accessList: (input.accessList ?? []).map((e) => ({
+          address: bytesToHex(e.address),
+          storageKeys: e.storageKeys.map((k) => bytesToHex(k)),
+        })),
+      } as TypedTxData;
+      const tx = createTx(txData, { common: vm.common, freeze: false });
+      // Calls are unsigned: the caller is whoever the request names.
+      tx.getSenderAddress = () => from;
+      const callBlock = createBlock(
+        {
+          header: {
+            ...block.header.toJSON(),
+            baseFeePerGas: 0n,
+            gasLimit: gasLimit > block.header.gasLimit ? gasLimit : block.header.gasLimit,
+          },
         },
-      },
-      { common: vm.common, freeze: false, skipConsensusFormatValidation: true },
-    );
+        { common: vm.common, freeze: false, skipConsensusFormatValidation: true },
+      );
+      let r: RunTxResult;
+      try {
+        r = await runTx(vm, {
+          tx,
+          block: callBlock,
+          skipNonce: true,
+          skipBalance: input.gasPrice === undefined && input.maxFeePerGas === undefined,
+          skipBlockGasLimitValidation: true,
+          skipHardForkValidation: true,
+          reportAccessList: opts.reportAccessList ?? false,
+        });
+      } catch (err) {
+        const raw = (err as Error).message;
+        // geth's wording, which clients match on, instead of the VM's internal message.
+        if (raw.includes("enough funds")) {
+          throw new ExecutionError("insufficient funds for gas * price + value", {
+            code: "INSUFFICIENT_FUNDS",
+            cause: err,
+          });
+        }
+        const message = raw.split(" (vm hf=")[0]?.split(" -> ")[0] ?? "call failed";
+        throw new ExecutionError(message, { code: "CALL_INVALID", cause: err });
+      }
+      return r;
+    };
     let r: RunTxResult;
-    try {
-      r = await runTx(vm, {
-        tx,
-        block: callBlock,
-        skipNonce: true,
-        skipBalance: input.gasPrice === undefined && input.maxFeePerGas === undefined,
-        skipBlockGasLimitValidation: true,
-        skipHardForkValidation: true,
-        reportAccessList: opts.reportAccessList ?? false,
-      });
-    } catch (err) {
-      const message = (err as Error).message.split(" -> ")[0] ?? "call failed";
-      throw new ExecutionError(message, { code: "CALL_INVALID", cause: err });
+    if (opts.tracer) {
+      const vm = await this.vmFor(state);
+      opts.tracer(vm);
+      r = await run(vm);
+    } else {
+      r = await this.vms.with(state, run);
     }
     const ex = r.execResult.exceptionError;
     const out: CallOutput = { returnData: r.execResult.returnValue, gasUsed: r.totalGasSpent };
@@ -269,7 +322,13 @@ export class SequentialExecutor {
     const hi0 = input.gas !== undefined && input.gas < gasCap ? input.gas : gasCap;
     const first = await this.call({ ...input, gas: hi0 }, block, await freshState(), { gasCap });
     if (first.error) {
-      throw new ExecutionError(first.error.kind === "revert" ? "execution reverted" : first.error.message, {
+      const message =
+        first.error.kind === "revert"
+          ? "execution reverted"
+          : first.error.message.includes("out of gas")
+            ? `gas required exceeds allowance (${hi0})`
+            : first.error.message;
+      throw new ExecutionError(message, {
         code: first.error.kind === "revert" ? "EXECUTION_REVERTED" : "EXECUTION_FAILED",
         details: bytesToHex(first.returnData),
       });
@@ -321,6 +380,29 @@ export class SequentialExecutor {
       blockGasUsed: gasUsed,
     });
   }
+}
+
+/** Ethereum mainnet header and body rules that Meridian's own rules replace or leave out. */
+async function validateEthereumRules(
+  block: Block,
+  parent: Block,
+  fail: (reason: string) => never,
+): Promise<void> {
+  const h = block.header;
+  const check = async (what: () => unknown): Promise<void> => {
+    try {
+      await what();
+    } catch (err) {
+      fail((err as Error).message);
+    }
+  };
+  if (h.gasLimit >= 2n ** 63n) fail(`gas limit ${h.gasLimit} above 2^63-1`);
+  await check(() => h.validateGasLimit(parent.header));
+  if (h.gasUsed > h.gasLimit) fail(`gas used ${h.gasUsed} above the gas limit ${h.gasLimit}`);
+  // Transactions (signatures, fee caps, blob gas used), uncle hash, withdrawals root.
+  await check(() => block.validateData(false, true));
+  // Excess blob gas, blob fee caps and the per-block blob gas limit.
+  await check(() => block.validateBlobTransactions(parent.header));
 }
 
 export type { Message };

@@ -1,0 +1,102 @@
+/**
+ * Reusable VMs for eth_call / eth_estimateGas. Creating a VM costs ~3 ms
+ * (EVM, precompiles, journal), far more than a typical call; a small pool of
+ * VMs whose state manager is swapped per call removes that from the hot path.
+ */
+import type { AccountFields, Common, StateManagerInterface } from "@ethereumjs/common";
+import type { Account, Address } from "@ethereumjs/util";
+import { createVM, type VM } from "@ethereumjs/vm";
+
+/** Forwards every call to `target`, which the pool points at the caller's state for one call. */
+export class DelegatingStateManager implements StateManagerInterface {
+  target: StateManagerInterface;
+
+  constructor(target: StateManagerInterface) {
+    this.target = target;
+  }
+
+  get originalStorageCache(): StateManagerInterface["originalStorageCache"] {
+    return this.target.originalStorageCache;
+  }
+  getAccount(address: Address): Promise<Account | undefined> {
+    return this.target.getAccount(address);
+  }
+  putAccount(address: Address, account?: Account): Promise<void> {
+    return this.target.putAccount(address, account);
+  }
+  deleteAccount(address: Address): Promise<void> {
+    return this.target.deleteAccount(address);
+  }
+  modifyAccountFields(address: Address, fields: AccountFields): Promise<void> {
+    return this.target.modifyAccountFields(address, fields);
+  }
+  putCode(address: Address, value: Uint8Array): Promise<void> {
+    return this.target.putCode(address, value);
+  }
+  getCode(address: Address): Promise<Uint8Array> {
+    return this.target.getCode(address);
+  }
+  getCodeSize(address: Address): Promise<number> {
+    return this.target.getCodeSize(address);
+  }
+  getStorage(address: Address, key: Uint8Array): Promise<Uint8Array> {
+    return this.target.getStorage(address, key);
+  }
+  putStorage(address: Address, key: Uint8Array, value: Uint8Array): Promise<void> {
+    return this.target.putStorage(address, key, value);
+  }
+  clearStorage(address: Address): Promise<void> {
+    return this.target.clearStorage(address);
+  }
+  checkpoint(): Promise<void> {
+    return this.target.checkpoint();
+  }
+  commit(): Promise<void> {
+    return this.target.commit();
+  }
+  revert(): Promise<void> {
+    return this.target.revert();
+  }
+  getStateRoot(): Promise<Uint8Array> {
+    return this.target.getStateRoot();
+  }
+  setStateRoot(root: Uint8Array, clearCache?: boolean): Promise<void> {
+    return this.target.setStateRoot(root, clearCache);
+  }
+  hasStateRoot(root: Uint8Array): Promise<boolean> {
+    return this.target.hasStateRoot(root);
+  }
+  clearCaches(): void {
+    this.target.clearCaches();
+  }
+  shallowCopy(): StateManagerInterface {
+    return this.target.shallowCopy();
+  }
+}
+
+type PooledVm = { vm: VM; state: DelegatingStateManager };
+
+export class VmPool {
+  private readonly idle: PooledVm[] = [];
+  private readonly common: Common;
+  private readonly maxIdle: number;
+
+  constructor(common: Common, maxIdle = 8) {
+    this.common = common;
+    this.maxIdle = maxIdle;
+  }
+
+  /** Runs `fn` with a VM executing against `state`; the VM returns to the pool afterwards. */
+  async with<T>(state: StateManagerInterface, fn: (vm: VM) => Promise<T>): Promise<T> {
+    let entry = this.idle.pop();
+    if (!entry) {
+      const delegate = new DelegatingStateManager(state);
+      entry = { vm: await createVM({ common: this.common.copy(), stateManager: delegate }), state: delegate };
+    }
+    entry.state.target = state;
+    // A VM whose call threw may hold a half-unwound journal: it is dropped, not reused.
+    const result = await fn(entry.vm);
+    if (this.idle.length < this.maxIdle) this.idle.push(entry);
+    return result;
+  }
+}
