@@ -9,6 +9,23 @@ export type {
 export { ExecutionError, effectiveGasPrice, SequentialExecutor } from "./executor.ts";
 export type { GenesisAccount, GenesisSpec } from "./genesis.ts";
 export { buildGenesis, chainCommon, GenesisError, parseGenesis } from "./genesis.ts";
+export type {
+  AccountRead,
+  AccountWrite,
+  BlockAccessList,
+  Proposal,
+  SlotWrite,
+  TxAccess,
+} from "./parallel/access-list.ts";
+export {
+  accessListHash,
+  decodeAccessList,
+  decodeProposal,
+  encodeAccessList,
+  encodeProposal,
+} from "./parallel/access-list.ts";
+export type { BuildStats, ParallelExecutedBlock, ParallelExecutorOptions } from "./parallel/executor.ts";
+export { ParallelExecutor } from "./parallel/executor.ts";
 export type { StoredLog, StoredReceipt } from "./receipts.ts";
 export { decodeReceipts, encodeReceipts } from "./receipts.ts";
 export type { StructLoggerOptions } from "./tracers.ts";

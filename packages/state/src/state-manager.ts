@@ -77,6 +77,8 @@ export class FlatStateManager implements StateManagerInterface {
   };
 
   readonly store: FlatStateStore;
+  /** Computes the block commitment; `computeCommitment` unless set (the parallel executor shards it). */
+  committer: ((db: ChainDatabase, baseRoot: Uint8Array, diff: StateDiff) => Promise<Commitment>) | undefined;
   /** State root of the committed state the overlay starts from. */
   readonly baseRoot: Uint8Array;
 
@@ -228,7 +230,11 @@ export class FlatStateManager implements StateManagerInterface {
   /** Applies the overlay to the Merkle-Patricia trie (nodes kept in memory) and returns the root. */
   async getStateRoot(): Promise<Uint8Array> {
     if (!this.commitment)
-      this.commitment = await computeCommitment(this.store.db, this.baseRoot, this.diff());
+      this.commitment = await (this.committer ?? computeCommitment)(
+        this.store.db,
+        this.baseRoot,
+        this.diff(),
+      );
     return this.commitment.stateRoot;
   }
 

@@ -1,0 +1,270 @@
+/**
+ * Block access list (in the spirit of EIP-7928): for every transaction of a
+ * block, the accounts and storage slots it read and the values it wrote
+ * (post-values of balance, nonce, code, storage). The proposer builds it, the
+ * proposal carries it next to the block, and validators execute every
+ * transaction in parallel against exactly the pre-state it names.
+ *
+ * Prague headers have no access-list field: the commitment
+ * `keccak256(rlp(list))` is the block's 32-byte `extraData`.
+ *
+ * Encoding is canonical (sorted, minimal integers, no empty optional
+ * fields), so one list has exactly one encoding and one hash. Decoding
+ * rejects anything else with a DecodeError.
+ */
+import { type Block, createBlockFromRLP } from "@ethereumjs/block";
+import type { Common } from "@ethereumjs/common";
+import {
+  bigIntToBytes,
+  bytesToBigInt,
+  DecodeError,
+  expectBytes,
+  expectList,
+  keccak256,
+  type RlpDecoded,
+  rlpDecode,
+  rlpEncode,
+} from "@meridian/primitives";
+
+/** What one transaction read: an account (nonce, balance, code) and/or some of its slots. */
+export type AccountRead = {
+  address: Uint8Array;
+  /** The account itself (nonce, balance, code) was read. */
+  account: boolean;
+  /** 32-byte slots read, strictly ascending. */
+  slots: Uint8Array[];
+};
+
+export type SlotWrite = { slot: Uint8Array; value: Uint8Array };
+
+/** Post-values one transaction left in one account; absent fields did not change. */
+export type AccountWrite = {
+  address: Uint8Array;
+  balance?: bigint;
+  nonce?: bigint;
+  /** New code (empty = code removed). */
+  code?: Uint8Array;
+  /** The account no longer exists after the transaction (its storage is gone too). */
+  destroyed?: boolean;
+  /** The account's storage was cleared during the transaction before `storage` was written (CREATE). */
+  storageCleared?: boolean;
+  /** Slot post-values, strictly ascending by slot; value without leading zeros, empty = zero. */
+  storage: SlotWrite[];
+};
+
+export type TxAccess = { reads: AccountRead[]; writes: AccountWrite[] };
+
+export type BlockAccessList = { txs: TxAccess[] };
+
+/** Upper bounds a decoder enforces before allocating anything large. */
+export const MAX_ACCESS_LIST_BYTES = 64 * 1024 * 1024;
+const MAX_CODE_BYTES = 0xc000 * 2;
+
+const FLAG_BALANCE = 1;
+const FLAG_NONCE = 2;
+const FLAG_CODE = 4;
+const FLAG_DESTROYED = 8;
+const FLAG_CLEARED = 16;
+const ALL_FLAGS = 31;
+
+const EMPTY = new Uint8Array(0);
+
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = a.length < b.length ? a.length : b.length;
+  for (let i = 0; i < n; i++) {
+    const d = (a[i] as number) - (b[i] as number);
+    if (d !== 0) return d;
+  }
+  return a.length - b.length;
+}
+
+function sortedBy<T>(items: readonly T[], key: (t: T) => Uint8Array): T[] {
+  return [...items].sort((x, y) => compareBytes(key(x), key(y)));
+}
+
+/** Returns a copy in canonical order (addresses and slots ascending). */
+export function canonicalTxAccess(t: TxAccess): TxAccess {
+  return {
+    reads: sortedBy(t.reads, (r) => r.address).map((r) => ({
+      address: r.address,
+      account: r.account,
+      slots: sortedBy(r.slots, (s) => s),
+    })),
+    writes: sortedBy(t.writes, (w) => w.address).map((w) => ({
+      ...w,
+      storage: sortedBy(w.storage, (s) => s.slot),
+    })),
+  };
+}
+
+function encodeWrite(w: AccountWrite): RlpDecoded {
+  let flags = 0;
+  if (w.balance !== undefined) flags |= FLAG_BALANCE;
+  if (w.nonce !== undefined) flags |= FLAG_NONCE;
+  if (w.code !== undefined) flags |= FLAG_CODE;
+  if (w.destroyed) flags |= FLAG_DESTROYED;
+  if (w.storageCleared) flags |= FLAG_CLEARED;
+  return [
+    w.address,
+    bigIntToBytes(BigInt(flags)),
+    w.balance === undefined ? EMPTY : bigIntToBytes(w.balance),
+    w.nonce === undefined ? EMPTY : bigIntToBytes(w.nonce),
+    w.code ?? EMPTY,
+    w.storage.map((s) => [s.slot, s.value]),
+  ];
+}
+
+export function txAccessToRlp(t: TxAccess): RlpDecoded {
+  return [
+    t.reads.map((r): RlpDecoded => [r.address, r.account ? Uint8Array.of(1) : EMPTY, r.slots]),
+    t.writes.map(encodeWrite),
+  ];
+}
+
+/** RLP of a list; the caller is responsible for canonical order (see `canonicalTxAccess`). */
+export function encodeAccessList(list: BlockAccessList): Uint8Array {
+  return rlpEncode(list.txs.map(txAccessToRlp));
+}
+
+export function accessListHash(list: BlockAccessList | Uint8Array): Uint8Array {
+  return keccak256(list instanceof Uint8Array ? list : encodeAccessList(list));
+}
+
+// --- decoding ---------------------------------------------------------------------
+
+function fixedBytes(item: RlpDecoded | undefined, length: number, what: string): Uint8Array {
+  const b = expectBytes(item, what);
+  if (b.length !== length) throw new DecodeError(`${what}: expected ${length} bytes, got ${b.length}`);
+  return b;
+}
+
+/** Minimal big-endian integer: no leading zero byte, zero is the empty string. */
+function canonicalInt(item: RlpDecoded | undefined, what: string, maxBytes: number): bigint {
+  const b = expectBytes(item, what);
+  if (b.length > maxBytes) throw new DecodeError(`${what}: integer longer than ${maxBytes} bytes`);
+  if (b.length > 0 && b[0] === 0) throw new DecodeError(`${what}: non-canonical integer (leading zero)`);
+  return bytesToBigInt(b);
+}
+
+function requireAscending(prev: Uint8Array | undefined, next: Uint8Array, what: string): void {
+  if (prev !== undefined && compareBytes(prev, next) >= 0)
+    throw new DecodeError(`${what}: entries not strictly ascending`);
+}
+
+function decodeRead(item: RlpDecoded, what: string): AccountRead {
+  const f = expectList(item, what, 3);
+  const address = fixedBytes(f[0], 20, `${what} address`);
+  const flag = expectBytes(f[1], `${what} account flag`);
+  if (flag.length > 1 || (flag.length === 1 && flag[0] !== 1))
+    throw new DecodeError(`${what}: account flag must be empty or 0x01`);
+  const slots: Uint8Array[] = [];
+  let prev: Uint8Array | undefined;
+  for (const [j, s] of expectList(f[2] as RlpDecoded, `${what} slots`).entries()) {
+    const slot = fixedBytes(s, 32, `${what} slot ${j}`);
+    requireAscending(prev, slot, `${what} slots`);
+    prev = slot;
+    slots.push(slot);
+  }
+  const account = flag.length === 1;
+  if (!account && slots.length === 0) throw new DecodeError(`${what}: reads nothing`);
+  return { address, account, slots };
+}
+
+function decodeWrite(item: RlpDecoded, what: string): AccountWrite {
+  const f = expectList(item, what, 6);
+  const address = fixedBytes(f[0], 20, `${what} address`);
+  const flags = Number(canonicalInt(f[1], `${what} flags`, 1));
+  if ((flags & ~ALL_FLAGS) !== 0) throw new DecodeError(`${what}: unknown flags ${flags}`);
+  const w: AccountWrite = { address, storage: [] };
+  const balance = canonicalInt(f[2], `${what} balance`, 32);
+  const nonce = canonicalInt(f[3], `${what} nonce`, 8);
+  const code = expectBytes(f[4], `${what} code`);
+  if (code.length > MAX_CODE_BYTES) throw new DecodeError(`${what}: code too large`);
+  const absentButSet = (flag: number, present: boolean, field: string) => {
+    if ((flags & flag) === 0 && present) throw new DecodeError(`${what}: ${field} set without its flag`);
+  };
+  absentButSet(FLAG_BALANCE, balance !== 0n, "balance");
+  absentButSet(FLAG_NONCE, nonce !== 0n, "nonce");
+  absentButSet(FLAG_CODE, code.length > 0, "code");
+  if (flags & FLAG_BALANCE) w.balance = balance;
+  if (flags & FLAG_NONCE) w.nonce = nonce;
+  if (flags & FLAG_CODE) w.code = code;
+  if (flags & FLAG_CLEARED) w.storageCleared = true;
+  let prev: Uint8Array | undefined;
+  for (const [j, s] of expectList(f[5] as RlpDecoded, `${what} storage`).entries()) {
+    const pair = expectList(s, `${what} storage ${j}`, 2);
+    const slot = fixedBytes(pair[0], 32, `${what} storage ${j} slot`);
+    const value = expectBytes(pair[1], `${what} storage ${j} value`);
+    if (value.length > 32 || (value.length > 0 && value[0] === 0))
+      throw new DecodeError(`${what} storage ${j}: value must be at most 32 bytes without leading zeros`);
+    requireAscending(prev, slot, `${what} storage`);
+    prev = slot;
+    w.storage.push({ slot, value });
+  }
+  if (flags & FLAG_DESTROYED) {
+    if (flags !== FLAG_DESTROYED || w.storage.length > 0)
+      throw new DecodeError(`${what}: a destroyed account carries no other change`);
+    w.destroyed = true;
+  } else if (flags === 0 && w.storage.length === 0) {
+    throw new DecodeError(`${what}: writes nothing`);
+  }
+  return w;
+}
+
+export function txAccessFromRlp(item: RlpDecoded, what: string): TxAccess {
+  const [readsRaw, writesRaw] = expectList(item, what, 2) as [RlpDecoded, RlpDecoded];
+  const reads: AccountRead[] = [];
+  let prev: Uint8Array | undefined;
+  for (const [j, r] of expectList(readsRaw, `${what} reads`).entries()) {
+    const read = decodeRead(r, `${what} read ${j}`);
+    requireAscending(prev, read.address, `${what} reads`);
+    prev = read.address;
+    reads.push(read);
+  }
+  const writes: AccountWrite[] = [];
+  prev = undefined;
+  for (const [j, w] of expectList(writesRaw, `${what} writes`).entries()) {
+    const write = decodeWrite(w, `${what} write ${j}`);
+    requireAscending(prev, write.address, `${what} writes`);
+    prev = write.address;
+    writes.push(write);
+  }
+  return { reads, writes };
+}
+
+/** Decodes and validates a canonical access list; anything else is a DecodeError. */
+export function decodeAccessList(bytes: Uint8Array, maxBytes = MAX_ACCESS_LIST_BYTES): BlockAccessList {
+  const items = expectList(rlpDecode(bytes, maxBytes), "access list");
+  return { txs: items.map((t, i) => txAccessFromRlp(t, `access list tx ${i}`)) };
+}
+
+// --- proposal -----------------------------------------------------------------------
+
+export type Proposal = { block: Block; accessList: BlockAccessList; accessListRlp: Uint8Array };
+
+/** Proposal bytes: RLP([blockRlp, accessListRlp]). */
+export function encodeProposal(
+  block: Block | Uint8Array,
+  accessList: BlockAccessList | Uint8Array,
+): Uint8Array {
+  const blockRlp = block instanceof Uint8Array ? block : block.serialize();
+  const listRlp = accessList instanceof Uint8Array ? accessList : encodeAccessList(accessList);
+  return rlpEncode([blockRlp, listRlp]);
+}
+
+/**
+ * Decodes proposal bytes; malformed framing, block or list is a DecodeError.
+ * Whether the list matches the header commitment is checked by validation.
+ */
+export function decodeProposal(bytes: Uint8Array, common: Common): Proposal {
+  const [blockRlp, listRlp] = expectList(rlpDecode(bytes, MAX_ACCESS_LIST_BYTES), "proposal", 2);
+  const blockBytes = expectBytes(blockRlp, "proposal block");
+  const accessListRlp = expectBytes(listRlp, "proposal access list");
+  let block: Block;
+  try {
+    block = createBlockFromRLP(blockBytes, { common, setHardfork: false });
+  } catch (cause) {
+    throw new DecodeError("proposal block: malformed", { cause, details: (cause as Error).message });
+  }
+  return { block, accessList: decodeAccessList(accessListRlp), accessListRlp };
+}

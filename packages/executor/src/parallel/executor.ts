@@ -1,0 +1,631 @@
+/**
+ * ParallelExecutor: builds blocks while discovering their access list, and
+ * validates proposed blocks in parallel driven by that list. Same inputs and
+ * outputs as SequentialExecutor (ExecutedBlock) plus the access list; the
+ * results are identical to sequential execution or the block is rejected.
+ *
+ * Validation: the main thread walks the list in order, gives each batch of
+ * transactions exactly the pre-state it reads (parent state plus earlier
+ * writes named by the list) and applies the list's writes to the overlay;
+ * workers re-execute the batches (sender recovery included) and report what
+ * they read and wrote; the main thread requires both to equal the list, then
+ * checks state root, receipts root, bloom, gas and requests against the header.
+ *
+ * Build: optimistic windows. A window of candidates is executed speculatively
+ * on the workers against the state at the window start (same-sender chains in
+ * one batch, in order); the main thread then commits in order, re-executing a
+ * transaction itself when a value it read has changed since. A window with
+ * many conflicts switches the next window to main-thread execution.
+ */
+import { availableParallelism } from "node:os";
+import { type Block, createBlock, type HeaderData } from "@ethereumjs/block";
+import type { Common } from "@ethereumjs/common";
+import type { TypedTransaction } from "@ethereumjs/tx";
+import { Account, Address, bytesToHex, equalsBytes, KECCAK256_NULL } from "@ethereumjs/util";
+import { type BlockBuilder, Bloom, buildBlock, createVM } from "@ethereumjs/vm";
+import { keccak256, type Logger, rlpEncode, silentLogger } from "@meridian/primitives";
+import {
+  computeShardedCommitment,
+  dbNodeFetch,
+  type FlatStateManager,
+  runShardTask,
+  TrieNodeDB,
+} from "@meridian/state";
+import {
+  type BuildRequest,
+  type ExecutedBlock,
+  ExecutionError,
+  effectiveGasPrice,
+  type TxCandidate,
+} from "../executor.ts";
+import type { StoredReceipt } from "../receipts.ts";
+import {
+  type AccountRead,
+  type AccountWrite,
+  accessListHash,
+  type BlockAccessList,
+  compareBytes,
+  encodeAccessList,
+  type TxAccess,
+  txAccessToRlp,
+} from "./access-list.ts";
+import { BatchExecutor, type BatchRequest, type TxResult } from "./exec-core.ts";
+import { type FetchHandler, WorkerPool } from "./pool.ts";
+import { nativeEcrecover } from "./secp.ts";
+import { type AccountValue, accountKey, foldCoinbaseDelta, hex, type PreState, slotKey } from "./tx-state.ts";
+
+export type ParallelExecutorOptions = {
+  /** Worker threads; default os.availableParallelism(). 0 = execute on the main thread only. */
+  workers?: number;
+  /** Batches per worker and block (load balancing); default 2. */
+  batchesPerWorker?: number;
+  /** Compute the state root shard by shard on the workers; default true. */
+  shardedRoot?: boolean;
+  /** Try the native secp256k1 addon for sender recovery; default true. */
+  native?: boolean;
+  logger?: Logger;
+};
+
+export type ParallelExecutedBlock = ExecutedBlock & { accessList: BlockAccessList };
+
+/** Counters of the last build, for tests and benchmarks. */
+export type BuildStats = { windows: number; speculative: number; reexecuted: number; sequential: number };
+
+type BuilderInternals = {
+  transactions: TypedTransaction[];
+  transactionResults: { receipt: unknown; bloom: Bloom; totalGasSpent: bigint }[];
+  gasUsed: bigint;
+  headerData: HeaderData;
+};
+
+const EMPTY = new Uint8Array(0);
+
+function sameValue(a: AccountValue | Uint8Array, b: AccountValue | Uint8Array): boolean {
+  if (a instanceof Uint8Array || b instanceof Uint8Array)
+    return a instanceof Uint8Array && b instanceof Uint8Array && equalsBytes(a, b);
+  if (a === null || b === null) return a === b;
+  return (
+    a.nonce === b.nonce &&
+    a.balance === b.balance &&
+    equalsBytes(a.codeHash, b.codeHash) &&
+    equalsBytes(a.storageRoot, b.storageRoot)
+  );
+}
+
+async function readAccountValue(state: FlatStateManager, addr: string): Promise<AccountValue> {
+  const address = new Address(Buffer.from(addr, "hex"));
+  const a = await state.getAccount(address);
+  if (!a) return null;
+  const code = equalsBytes(a.codeHash, KECCAK256_NULL) ? EMPTY : await state.getCode(address);
+  return { nonce: a.nonce, balance: a.balance, storageRoot: a.storageRoot, codeHash: a.codeHash, code };
+}
+
+async function readKey(state: FlatStateManager, key: string): Promise<AccountValue | Uint8Array> {
+  const addr = key.slice(1, 41);
+  if (key[0] === "a") return readAccountValue(state, addr);
+  return state.getStorage(new Address(Buffer.from(addr, "hex")), Buffer.from(key.slice(41), "hex"));
+}
+
+/** Applies one list write to the overlay (the same end state sequential execution leaves). */
+async function applyWrite(state: FlatStateManager, w: AccountWrite): Promise<void> {
+  const address = new Address(w.address);
+  if (w.destroyed) {
+    await state.deleteAccount(address);
+    return;
+  }
+  if (w.storageCleared) await state.clearStorage(address);
+  if (w.balance !== undefined || w.nonce !== undefined || w.code !== undefined) {
+    const a = (await state.getAccount(address)) ?? new Account();
+    if (w.balance !== undefined) a.balance = w.balance;
+    if (w.nonce !== undefined) a.nonce = w.nonce;
+    await state.putAccount(address, a);
+    if (w.code !== undefined) await state.putCode(address, w.code);
+  }
+  for (const s of w.storage) await state.putStorage(address, s.slot, s.value);
+}
+
+/** Reads recorded by a TxStateManager → canonical list entries. */
+export function readsToAccess(reads: Map<string, unknown>): AccountRead[] {
+  const by = new Map<string, AccountRead>();
+  for (const key of reads.keys()) {
+    const addr = key.slice(1, 41);
+    let r = by.get(addr);
+    if (!r) {
+      r = { address: Buffer.from(addr, "hex"), account: false, slots: [] };
+      by.set(addr, r);
+    }
+    if (key[0] === "a") r.account = true;
+    else r.slots.push(Buffer.from(key.slice(41), "hex"));
+  }
+  const out = [...by.values()].sort((x, y) => compareBytes(x.address, y.address));
+  for (const r of out) r.slots.sort(compareBytes);
+  return out;
+}
+
+function sortWrites(ws: AccountWrite[]): AccountWrite[] {
+  return ws.sort((x, y) => compareBytes(x.address, y.address));
+}
+
+function storedReceipt(
+  tx: TypedTransaction,
+  r: TxResult,
+  cumulativeGasUsed: bigint,
+  baseFee: bigint,
+): StoredReceipt {
+  const rc = r.receipt as NonNullable<TxResult["receipt"]>;
+  return {
+    type: tx.type,
+    status: rc.status,
+    cumulativeGasUsed,
+    gasUsed: rc.gasUsed,
+    logs: rc.logs.map(([address, topics, data]) => ({ address, topics, data })),
+    contractAddress: rc.createdAddress,
+    effectiveGasPrice: effectiveGasPrice(tx, baseFee),
+    from: r.sender as Uint8Array,
+    logsBloom: rc.bloom,
+  };
+}
+
+function pushResult(builder: BuilderInternals, tx: TypedTransaction, r: TxResult, cumulative: bigint): void {
+  const rc = r.receipt as NonNullable<TxResult["receipt"]>;
+  builder.transactions.push(tx);
+  builder.transactionResults.push({
+    receipt: { status: rc.status, cumulativeBlockGasUsed: cumulative, bitvector: rc.bloom, logs: rc.logs },
+    bloom: new Bloom(rc.bloom),
+    totalGasSpent: rc.gasUsed,
+  });
+  builder.gasUsed = cumulative;
+}
+
+export class ParallelExecutor {
+  readonly common: Common;
+  readonly workers: number;
+  readonly lastBuild: BuildStats = { windows: 0, speculative: 0, reexecuted: 0, sequential: 0 };
+  private readonly pool: WorkerPool | undefined;
+  private readonly local: BatchExecutor;
+  private readonly batchesPerWorker: number;
+  private readonly shardedRoot: boolean;
+  private readonly logger: Logger;
+
+  constructor(common: Common, opts: ParallelExecutorOptions = {}) {
+    this.common = common;
+    this.workers = opts.workers ?? availableParallelism();
+    this.batchesPerWorker = opts.batchesPerWorker ?? 2;
+    this.shardedRoot = opts.shardedRoot ?? true;
+    this.logger = opts.logger ?? silentLogger;
+    const native = opts.native ?? true;
+    if (this.workers > 0) {
+      this.pool = new WorkerPool(this.workers, {
+        chainId: Number(common.chainId()),
+        hardfork: common.hardfork(),
+        native,
+      });
+    }
+    this.local = new BatchExecutor(common);
+    if (native) {
+      const { ecrecover } = nativeEcrecover();
+      if (ecrecover) common.customCrypto.ecrecover = ecrecover;
+    }
+  }
+
+  /** Resolves once every worker is started (building and validating wait for it anyway). */
+  async ready(): Promise<void> {
+    await this.pool?.whenReady();
+  }
+
+  /** "native" when the secp256k1 addon loaded in the workers, else "noble". */
+  get secpBackend(): "native" | "noble" {
+    return this.pool?.backend ?? nativeEcrecover().backend;
+  }
+
+  /** Test hook: kills one worker. */
+  crashWorker(slot: number): void {
+    this.pool?.crash(slot);
+  }
+
+  async close(): Promise<void> {
+    await this.pool?.close();
+  }
+
+  private useShardedRoot(state: FlatStateManager): void {
+    if (!this.shardedRoot) return;
+    const pool = this.pool;
+    state.committer = (db, baseRoot, diff) => {
+      const nodes = new TrieNodeDB(db);
+      const fetch = dbNodeFetch(nodes);
+      return computeShardedCommitment(db, baseRoot, diff, async (task) => {
+        if (pool) {
+          try {
+            return await pool.shard(task.shard, task, fetch as FetchHandler);
+          } catch (err) {
+            this.logger.warn("shard task failed on a worker; computing it here", {
+              error: (err as Error).message,
+            });
+          }
+        }
+        return runShardTask(task, fetch);
+      });
+    };
+  }
+
+  private async newBuilder(
+    parent: Block,
+    state: FlatStateManager,
+    headerData: HeaderData,
+  ): Promise<BlockBuilder> {
+    const vm = await createVM({ common: this.common.copy(), stateManager: state });
+    return buildBlock(vm, {
+      parentBlock: parent,
+      headerData,
+      withdrawals: [],
+      blockOpts: { putBlockIntoBlockchain: false, common: vm.common },
+    });
+  }
+
+  private contextHeader(builder: BlockBuilder): { header: HeaderData; key: string } {
+    const hd = (builder as unknown as BuilderInternals).headerData;
+    const ctx = createBlock({ header: hd }, { common: this.common, skipConsensusFormatValidation: true });
+    const header = ctx.header.toJSON() as HeaderData;
+    return { header, key: bytesToHex(keccak256(ctx.header.serialize())) };
+  }
+
+  /** Runs a batch on a worker; a crashed worker's batch runs again on the main thread. */
+  private async runBatch(slot: number, req: BatchRequest, onFetch?: FetchHandler): Promise<TxResult[]> {
+    if (this.pool) {
+      try {
+        return await this.pool.exec(slot, req, onFetch);
+      } catch (err) {
+        if ((err as { code?: string }).code !== "WORKER_CRASHED") throw err;
+        this.logger.warn("parallel executor worker crashed; re-running its batch on the main thread", {
+          error: (err as Error).message,
+        });
+      }
+    }
+    const fetcher = onFetch
+      ? async (keys: string[]) => {
+          for (const [k, v] of await onFetch(keys)) req.pre.set(k, v as AccountValue | Uint8Array);
+        }
+      : undefined;
+    return this.exclusive(() => this.local.runBatch(req, fetcher));
+  }
+
+  private localQueue: Promise<unknown> = Promise.resolve();
+  /** The main-thread executor has one state manager: its batches run one at a time. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.localQueue.then(fn);
+    this.localQueue = run.catch(() => {});
+    return run;
+  }
+
+  // --- validation -------------------------------------------------------------------
+
+  /** Validator path: re-executes `block` in parallel, driven by `accessList`, on top of `state`. */
+  async validate(
+    block: Block,
+    accessList: BlockAccessList,
+    parent: Block,
+    state: FlatStateManager,
+  ): Promise<ParallelExecutedBlock> {
+    const h = block.header;
+    const fail = (code: string, reason: string): never => {
+      throw new ExecutionError(`invalid block ${h.number}: ${reason}`, { code });
+    };
+    if (h.number !== parent.header.number + 1n)
+      fail("INVALID_BLOCK", `number ${h.number} does not follow ${parent.header.number}`);
+    if (!equalsBytes(h.parentHash, parent.hash())) fail("INVALID_BLOCK", "parent hash mismatch");
+    if (h.timestamp <= parent.header.timestamp) fail("INVALID_BLOCK", "timestamp not after parent");
+    if (h.gasLimit !== parent.header.gasLimit) fail("INVALID_BLOCK", "gas limit changed");
+    if (h.baseFeePerGas !== parent.header.calcNextBaseFee()) fail("INVALID_BLOCK", "wrong base fee");
+    const listRlp = encodeAccessList(accessList);
+    if (!equalsBytes(keccak256(listRlp), h.extraData))
+      fail("BAL_HASH_MISMATCH", "access list does not match the header commitment");
+    const n = block.transactions.length;
+    if (accessList.txs.length !== n)
+      fail("BAL_TX_COUNT", `access list has ${accessList.txs.length} entries for ${n} transactions`);
+    this.useShardedRoot(state);
+    const builder = await this.newBuilder(parent, state, {
+      timestamp: h.timestamp,
+      coinbase: h.coinbase,
+      gasLimit: h.gasLimit,
+      mixHash: h.mixHash,
+      parentBeaconBlockRoot: h.parentBeaconBlockRoot,
+      extraData: h.extraData,
+    });
+    const { header, key } = this.contextHeader(builder);
+    const cb = h.coinbase.bytes;
+    const cbHex = hex(cb);
+
+    // Pass 1 (main thread): pre-state per batch from the list, list writes onto the overlay.
+    const slots = this.pool ? this.workers * this.batchesPerWorker : 1;
+    const batchSize = Math.max(1, Math.ceil(n / slots));
+    const coinbaseBefore: AccountValue[] = [];
+    const pending: Promise<TxResult[]>[] = [];
+    let req: BatchRequest | undefined;
+    let written = new Set<string>();
+    let wiped = new Set<string>();
+    const flush = () => {
+      if (req && req.txs.length > 0) pending.push(this.runBatch(pending.length, req));
+      req = undefined;
+    };
+    for (let i = 0; i < n; i++) {
+      if (!req || req.txs.length >= batchSize) {
+        flush();
+        req = {
+          header,
+          headerKey: key,
+          coinbase: cbHex,
+          txs: [],
+          pre: new Map(),
+          coinbasePre: new Map(),
+          fetch: false,
+        };
+        written = new Set();
+        wiped = new Set();
+      }
+      const r = req as BatchRequest;
+      const entry = accessList.txs[i] as TxAccess;
+      const cbv = await readAccountValue(state, cbHex);
+      coinbaseBefore.push(cbv);
+      for (const read of entry.reads) {
+        const a = hex(read.address);
+        if (read.account) {
+          if (a === cbHex) r.coinbasePre?.set(i, cbv);
+          else {
+            const k = accountKey(a);
+            if (!written.has(k) && !r.pre.has(k)) r.pre.set(k, await readAccountValue(state, a));
+          }
+        }
+        for (const s of read.slots) {
+          const k = slotKey(a, hex(s));
+          if (!written.has(k) && !wiped.has(a) && !r.pre.has(k))
+            r.pre.set(k, await state.getStorage(new Address(read.address), s));
+        }
+      }
+      r.txs.push({ index: i, rlp: (block.transactions[i] as TypedTransaction).serialize() });
+      for (const w of entry.writes) {
+        const a = hex(w.address);
+        written.add(accountKey(a));
+        if (w.destroyed || w.storageCleared) wiped.add(a);
+        for (const s of w.storage) written.add(slotKey(a, hex(s.slot)));
+        await applyWrite(state, w);
+      }
+    }
+    flush();
+    const results = (await Promise.all(pending)).flat();
+
+    // Pass 2: execution must reproduce the list exactly.
+    const b = builder as unknown as BuilderInternals;
+    const baseFee = h.baseFeePerGas ?? 0n;
+    const receipts: StoredReceipt[] = [];
+    const senders: Uint8Array[] = [];
+    let gasUsed = 0n;
+    for (let i = 0; i < n; i++) {
+      const r = results[i] as TxResult;
+      const tx = block.transactions[i] as TypedTransaction;
+      if (r.index !== i) fail("INTERNAL", "batch results out of order");
+      if (r.error) {
+        if (r.error.code === "BAL_MISSING_READ") fail("BAL_MISSING_READ", `tx ${i}: ${r.error.message}`);
+        fail("TX_INVALID", `tx ${i}: ${r.error.message}`);
+      }
+      if (h.gasLimit < tx.gasLimit + gasUsed)
+        fail("GAS_LIMIT_EXCEEDED", `tx ${i} exceeds the block gas limit`);
+      const writes = [...r.writes];
+      if (r.coinbaseDelta !== undefined) {
+        const w = foldCoinbaseDelta(cb, coinbaseBefore[i] as AccountValue, r.coinbaseDelta);
+        if (w) writes.push(w);
+      }
+      const got = { reads: readsToAccess(r.reads), writes: sortWrites(writes) };
+      const want = accessList.txs[i] as TxAccess;
+      if (!equalsBytes(rlpEncode(txAccessToRlp(got).slice(0, 1)), rlpEncode(txAccessToRlp(want).slice(0, 1))))
+        fail("BAL_READS_MISMATCH", `tx ${i}: reads differ from the access list`);
+      if (!equalsBytes(rlpEncode(txAccessToRlp(got)), rlpEncode(txAccessToRlp(want))))
+        fail("BAL_WRITES_MISMATCH", `tx ${i}: writes differ from the access list`);
+      gasUsed += r.receipt?.gasUsed ?? 0n;
+      receipts.push(storedReceipt(tx, r, gasUsed, baseFee));
+      senders.push(r.sender as Uint8Array);
+      pushResult(b, tx, r, gasUsed);
+    }
+    let rebuilt: Block;
+    try {
+      rebuilt = (await builder.build()).block;
+    } catch (err) {
+      return fail("INVALID_BLOCK", (err as Error).message);
+    }
+    const g = rebuilt.header;
+    if (!equalsBytes(g.transactionsTrie, h.transactionsTrie))
+      fail("TX_ROOT_MISMATCH", "transactions root mismatch");
+    if (g.gasUsed !== h.gasUsed) fail("GAS_USED_MISMATCH", `gas used ${g.gasUsed}, header says ${h.gasUsed}`);
+    if (!equalsBytes(g.logsBloom, h.logsBloom)) fail("BLOOM_MISMATCH", "logs bloom mismatch");
+    if (!equalsBytes(g.receiptTrie, h.receiptTrie)) fail("RECEIPTS_ROOT_MISMATCH", "receipts root mismatch");
+    if (!equalsBytes(g.requestsHash ?? EMPTY, h.requestsHash ?? EMPTY))
+      fail("REQUESTS_HASH_MISMATCH", "requests hash mismatch");
+    if (!equalsBytes(g.stateRoot, h.stateRoot)) fail("STATE_ROOT_MISMATCH", "state root mismatch");
+    return { block, receipts, senders, state, rejected: [], accessList };
+  }
+
+  // --- build ------------------------------------------------------------------------
+
+  /** Proposer path: fills a block from `req.txs`, executing optimistically in parallel. */
+  async build(req: BuildRequest): Promise<ParallelExecutedBlock> {
+    const { parent, state } = req;
+    this.useShardedRoot(state);
+    const builder = await this.newBuilder(parent, state, {
+      timestamp: req.timestamp,
+      coinbase: req.coinbase,
+      gasLimit: parent.header.gasLimit,
+      mixHash: keccak256(parent.hash()),
+      parentBeaconBlockRoot: new Uint8Array(32),
+      extraData: new Uint8Array(32),
+    });
+    const b = builder as unknown as BuilderInternals;
+    const { header, key } = this.contextHeader(builder);
+    const ctxBlock = this.local.contextBlock(key, header);
+    const cb = req.coinbase;
+    const cbHex = hex(cb);
+    const baseFee = parent.header.calcNextBaseFee();
+    const gasLimit = parent.header.gasLimit;
+    const stats: BuildStats = { windows: 0, speculative: 0, reexecuted: 0, sequential: 0 };
+    const receipts: StoredReceipt[] = [];
+    const senders: Uint8Array[] = [];
+    const rejected: { hash: Uint8Array; reason: string }[] = [];
+    const list: TxAccess[] = [];
+    const source = req.txs;
+    let gasUsed = 0n;
+    let window = 64;
+    let parallel = this.pool !== undefined;
+    const fetchFromState: FetchHandler = async (keys) =>
+      Promise.all(
+        keys.map(async (k): Promise<[string, AccountValue | Uint8Array]> => [k, await readKey(state, k)]),
+      );
+
+    while (source) {
+      // 1. Take a window of candidates whose gas limits fit together in what is left.
+      const cands: TxCandidate[] = [];
+      let reserved = 0n;
+      for (;;) {
+        if (req.maxTxs !== undefined && receipts.length + cands.length >= req.maxTxs) break;
+        if (req.deadlineMs !== undefined && Date.now() > req.deadlineMs) break;
+        if (cands.length >= window) break;
+        const left = gasLimit - gasUsed - reserved;
+        if (left < 21_000n) break;
+        const next = source.peek();
+        if (!next) break;
+        if (next.tx.gasLimit > gasLimit - gasUsed) {
+          source.pop();
+          continue;
+        }
+        if (next.tx.gasLimit > left) break;
+        source.shift();
+        cands.push(next);
+        reserved += next.tx.gasLimit;
+      }
+      if (cands.length === 0) break;
+      stats.windows++;
+
+      // 2. Speculative execution on the workers against the state at the window start.
+      let spec: (TxResult | undefined)[] = [];
+      if (parallel && cands.length >= 4) {
+        spec = await this.speculate(cands, header, key, cbHex, fetchFromState);
+        stats.speculative += cands.length;
+      } else {
+        stats.sequential += cands.length;
+      }
+
+      // 3. Commit in order; re-execute on this thread whatever read a value that changed since.
+      let conflicts = 0;
+      for (const [i, cand] of cands.entries()) {
+        let r = spec[i];
+        let valid = r !== undefined;
+        if (r) {
+          for (const [k, v] of r.reads) {
+            if (!sameValue(v, await readKey(state, k))) {
+              valid = false;
+              break;
+            }
+          }
+        }
+        if (!valid || !r) {
+          if (r) conflicts++;
+          if (spec.length > 0) stats.reexecuted++;
+          const sender = r?.sender ?? cand.sender;
+          r = await this.exclusive(() => {
+            this.local.sm.resetBatch(new Map(), cbHex, async (keys) => {
+              for (const [k, v] of await fetchFromState(keys))
+                this.local.sm.base.set(k, v as AccountValue | Uint8Array);
+            });
+            return this.local.runTx(cand.tx, receipts.length, ctxBlock, sender);
+          });
+        }
+        if (r.error) {
+          rejected.push({ hash: cand.tx.hash(), reason: r.error.message });
+          continue;
+        }
+        const writes = [...r.writes];
+        if (r.coinbaseDelta !== undefined) {
+          const w = foldCoinbaseDelta(cb, await readAccountValue(state, cbHex), r.coinbaseDelta);
+          if (w) writes.push(w);
+        }
+        sortWrites(writes);
+        for (const w of writes) await applyWrite(state, w);
+        list.push({ reads: readsToAccess(r.reads), writes });
+        gasUsed += r.receipt?.gasUsed ?? 0n;
+        r.index = receipts.length;
+        receipts.push(storedReceipt(cand.tx, r, gasUsed, baseFee));
+        senders.push(r.sender as Uint8Array);
+        pushResult(b, cand.tx, r, gasUsed);
+      }
+
+      // 4. Adapt: many conflicts → next window on this thread, then probe again with a small one.
+      if (spec.length > 0 && conflicts * 2 > cands.length) {
+        parallel = false;
+        window = 64;
+      } else if (!parallel && this.pool) {
+        parallel = true;
+        window = 64;
+      } else {
+        window = Math.min(window * 4, 4096);
+      }
+    }
+    Object.assign(this.lastBuild, stats);
+    const accessList: BlockAccessList = { txs: list };
+    b.headerData.extraData = accessListHash(accessList);
+    const { block } = await builder.build();
+    return { block, receipts, senders, state, rejected, accessList };
+  }
+
+  private async speculate(
+    cands: TxCandidate[],
+    header: HeaderData,
+    key: string,
+    cbHex: string,
+    onFetch: FetchHandler,
+  ): Promise<(TxResult | undefined)[]> {
+    // Same-sender transactions stay in one batch (in order); senders spread over the batches.
+    const nBatches = Math.min(cands.length, (this.pool?.size ?? 1) * this.batchesPerWorker);
+    const batches: BatchRequest[] = [];
+    for (let i = 0; i < nBatches; i++)
+      batches.push({ header, headerKey: key, coinbase: cbHex, txs: [], pre: new Map(), fetch: true });
+    const bySender = new Map<string, BatchRequest>();
+    let rr = 0;
+    for (const [i, c] of cands.entries()) {
+      const s = hex(c.sender);
+      let batch = bySender.get(s);
+      if (!batch) {
+        batch = batches[rr++ % nBatches] as BatchRequest;
+        bySender.set(s, batch);
+      }
+      batch.txs.push({ index: i, rlp: c.tx.serialize() });
+    }
+    // Prefetch what every transaction reads first: its sender and its recipient.
+    const pre: PreState = new Map();
+    for (const c of cands) {
+      for (const a of [hex(c.sender), c.tx.to ? hex(c.tx.to.bytes) : undefined]) {
+        if (a === undefined || a === cbHex) continue;
+        const k = accountKey(a);
+        if (!pre.has(k)) pre.set(k, (await onFetch([k]))[0]?.[1] as AccountValue);
+      }
+    }
+    const out: (TxResult | undefined)[] = new Array(cands.length);
+    await Promise.all(
+      batches
+        .filter((bt) => bt.txs.length > 0)
+        .map(async (bt, slot) => {
+          for (const t of bt.txs) {
+            const c = cands[t.index] as TxCandidate;
+            for (const a of [hex(c.sender), c.tx.to ? hex(c.tx.to.bytes) : undefined]) {
+              const k = a === undefined ? undefined : accountKey(a);
+              if (k && pre.has(k)) bt.pre.set(k, pre.get(k) as AccountValue);
+            }
+          }
+          try {
+            for (const r of await this.runBatch(slot, bt, onFetch)) out[r.index] = r;
+          } catch (err) {
+            this.logger.warn("speculative batch failed; its transactions run on the main thread", {
+              error: (err as Error).message,
+            });
+          }
+        }),
+    );
+    return out;
+  }
+}

@@ -1,0 +1,19 @@
+/** Messages between the parallel executor and its worker threads (structured clone). */
+import type { ShardResult, ShardTask } from "@meridian/state";
+import type { BatchRequest, TxResult } from "./exec-core.ts";
+import type { AccountValue } from "./tx-state.ts";
+
+export type WorkerInit = { chainId: number; hardfork: string; native: boolean };
+
+export type WorkerRequest =
+  | { kind: "exec"; id: number; req: BatchRequest }
+  | { kind: "shard"; id: number; task: ShardTask }
+  | { kind: "fetched"; fid: number; values: [string, AccountValue | Uint8Array | undefined][] }
+  | { kind: "crash" };
+
+export type WorkerResponse =
+  | { kind: "ready"; backend: "native" | "noble" }
+  | { kind: "exec-done"; id: number; results: TxResult[] }
+  | { kind: "shard-done"; id: number; result: ShardResult }
+  | { kind: "fetch"; id: number; fid: number; keys: string[] }
+  | { kind: "failed"; id: number; message: string };

@@ -1,0 +1,206 @@
+/**
+ * Sharded state commitment: the block's state diff is split into 16 shards by
+ * the first nibble of keccak(address). Each shard (its accounts and their
+ * storage tries) is applied to its own copy of the account trie, so shards are
+ * independent and can run on worker threads; the new root is the base root's
+ * branch node with child i taken from shard i's result. When the root is not
+ * a branch before or after (tiny tries), the sequential `computeCommitment`
+ * runs instead, so the result always equals it.
+ */
+import { MerklePatriciaTrie } from "@ethereumjs/mpt";
+import { RLP } from "@ethereumjs/rlp";
+import {
+  type Account,
+  type BatchDBOp,
+  createAccountFromRLP,
+  type DB,
+  KECCAK256_RLP,
+  ValueEncoding,
+} from "@ethereumjs/util";
+import { keccak256 } from "@meridian/primitives";
+import type { ChainDatabase } from "@meridian/storage";
+import { type Commitment, computeCommitment, type StateDiff } from "./state-manager.ts";
+import { TrieNodeDB } from "./trie-db.ts";
+
+export type ShardAccount = {
+  addr: string;
+  /** Overlay account RLP (nonce, balance, codeHash); null = deleted; undefined = only storage changed. */
+  account: Uint8Array | null | undefined;
+  wiped: boolean;
+  /** Slot hex → value (unpadded, empty = delete); undefined when no slot was written. */
+  slots: [string, Uint8Array][] | undefined;
+};
+
+export type ShardTask = { shard: number; baseRoot: Uint8Array; accounts: ShardAccount[] };
+
+export type ShardResult = {
+  shard: number;
+  /** RLP of the shard trie's root node. */
+  rootNode: Uint8Array;
+  accounts: [string, Uint8Array | null][];
+  nodes: [string, Uint8Array][];
+};
+
+/** Trie node reader: hex key → node (undefined when absent). */
+export type NodeFetch = (keys: string[]) => Promise<[string, Uint8Array | undefined][]>;
+
+/** Trie DB over a node fetcher with a process-wide, content-addressed cache. */
+class FetchDB implements DB<string, string | Uint8Array> {
+  static cache = new Map<string, Uint8Array>();
+  static readonly MAX = 500_000;
+  readonly pending = new Map<string, Uint8Array>();
+  private readonly fetch: NodeFetch;
+  constructor(fetch: NodeFetch) {
+    this.fetch = fetch;
+  }
+  async get(key: string): Promise<Uint8Array | undefined> {
+    const hit = this.pending.get(key) ?? FetchDB.cache.get(key);
+    if (hit) return hit;
+    const [[, v] = [key, undefined]] = await this.fetch([key]);
+    if (v) FetchDB.remember(key, v);
+    return v;
+  }
+  static remember(key: string, v: Uint8Array): void {
+    if (FetchDB.cache.size >= FetchDB.MAX) FetchDB.cache.clear();
+    FetchDB.cache.set(key, v);
+  }
+  async put(key: string, value: string | Uint8Array): Promise<void> {
+    const v = typeof value === "string" ? Buffer.from(value, "hex") : value;
+    this.pending.set(key, v);
+  }
+  async del(_key: string): Promise<void> {}
+  async batch(ops: BatchDBOp<string, string | Uint8Array>[]): Promise<void> {
+    for (const op of ops) if (op.type === "put") await this.put(op.key, op.value);
+  }
+  shallowCopy(): DB<string, string | Uint8Array> {
+    return this;
+  }
+  async open(): Promise<void> {}
+}
+
+function trieAt(db: DB<string, string | Uint8Array>, root: Uint8Array): MerklePatriciaTrie {
+  return new MerklePatriciaTrie({ db, root, useKeyHashing: true, valueEncoding: ValueEncoding.Bytes });
+}
+
+/** Applies one shard's changes to a copy of the account trie (same steps as computeCommitment). */
+export async function runShardTask(task: ShardTask, fetch: NodeFetch): Promise<ShardResult> {
+  const db = new FetchDB(fetch);
+  const trie = trieAt(db, task.baseRoot);
+  const accounts: [string, Uint8Array | null][] = [];
+  for (const a of task.accounts) {
+    const address = Buffer.from(a.addr, "hex");
+    let account: Account | null;
+    if (a.account === undefined) {
+      const raw = await trie.get(address);
+      account = raw ? createAccountFromRLP(raw) : null;
+    } else {
+      account = a.account === null ? null : createAccountFromRLP(a.account);
+    }
+    if (account === null) {
+      await trie.del(address);
+      accounts.push([a.addr, null]);
+      continue;
+    }
+    if (a.wiped || a.slots) {
+      let root: Uint8Array = KECCAK256_RLP;
+      if (!a.wiped) {
+        const committed = await trie.get(address);
+        if (committed) root = createAccountFromRLP(committed).storageRoot;
+      }
+      const storageTrie = trieAt(db, root);
+      for (const [slot, value] of a.slots ?? []) {
+        const key = Buffer.from(slot, "hex");
+        if (value.length === 0) await storageTrie.del(key);
+        else await storageTrie.put(key, RLP.encode(value));
+      }
+      account.storageRoot = storageTrie.root();
+    } else if (a.account !== undefined) {
+      const committed = await trie.get(address);
+      account.storageRoot = committed ? createAccountFromRLP(committed).storageRoot : KECCAK256_RLP;
+    }
+    const rlp = account.serialize();
+    await trie.put(address, rlp);
+    accounts.push([a.addr, rlp]);
+  }
+  const rootHex = Buffer.from(trie.root()).toString("hex");
+  const rootNode = (await db.get(rootHex)) as Uint8Array;
+  const nodes: [string, Uint8Array][] = [];
+  for (const [k, v] of db.pending) {
+    FetchDB.remember(k, v);
+    if (k !== rootHex) nodes.push([k, v]);
+  }
+  return { shard: task.shard, rootNode, accounts, nodes };
+}
+
+/** Splits a diff into per-shard tasks (addresses sorted, as computeCommitment orders them). */
+export function shardTasks(baseRoot: Uint8Array, diff: StateDiff): ShardTask[] {
+  const touched = new Set<string>([...diff.accounts.keys(), ...diff.storage.keys(), ...diff.wiped]);
+  const tasks: ShardTask[] = [];
+  for (const addr of [...touched].sort()) {
+    const shard = (keccak256(Buffer.from(addr, "hex"))[0] as number) >> 4;
+    let t = tasks[shard];
+    if (!t) {
+      t = { shard, baseRoot, accounts: [] };
+      tasks[shard] = t;
+    }
+    const overlay = diff.accounts.get(addr);
+    const slots = diff.storage.get(addr);
+    t.accounts.push({
+      addr,
+      account: overlay === undefined ? undefined : overlay === null ? null : overlay.serialize(),
+      wiped: diff.wiped.has(addr),
+      slots: slots ? [...slots.keys()].sort().map((s) => [s, slots.get(s) as Uint8Array]) : undefined,
+    });
+  }
+  return tasks.filter((t) => t !== undefined);
+}
+
+export type ShardRunner = (task: ShardTask) => Promise<ShardResult>;
+
+/** A node fetcher over the chain database (plus not yet flushed nodes). */
+export function dbNodeFetch(nodes: TrieNodeDB): NodeFetch {
+  return async (keys) =>
+    Promise.all(keys.map(async (k): Promise<[string, Uint8Array | undefined]> => [k, await nodes.get(k)]));
+}
+
+function isBranch(node: unknown): node is Uint8Array[] {
+  return Array.isArray(node) && node.length === 17;
+}
+
+/**
+ * Same result as `computeCommitment(db, baseRoot, diff)`, computed shard by
+ * shard with `run` (in-process by default; the parallel executor runs shards
+ * on its worker threads).
+ */
+export async function computeShardedCommitment(
+  db: ChainDatabase,
+  baseRoot: Uint8Array,
+  diff: StateDiff,
+  run?: ShardRunner,
+): Promise<Commitment> {
+  const nodes = new TrieNodeDB(db);
+  const baseNode = await nodes.get(Buffer.from(baseRoot).toString("hex"));
+  const base = baseNode ? (RLP.decode(baseNode) as unknown) : undefined;
+  const tasks = shardTasks(baseRoot, diff);
+  if (!isBranch(base) || tasks.length === 0) return computeCommitment(db, baseRoot, diff);
+  const runner = run ?? ((t: ShardTask) => runShardTask(t, dbNodeFetch(nodes)));
+  const results = await Promise.all(tasks.map(runner));
+  const children = [...base] as unknown[];
+  for (const r of results) {
+    const node = RLP.decode(r.rootNode) as unknown;
+    if (!isBranch(node)) return computeCommitment(db, baseRoot, diff);
+    children[r.shard] = node[r.shard];
+  }
+  const nonEmpty = children.slice(0, 16).filter((c) => !(c instanceof Uint8Array && c.length === 0)).length;
+  if (nonEmpty < 2) return computeCommitment(db, baseRoot, diff);
+  const rootNode = RLP.encode(children as Uint8Array[]);
+  const stateRoot = keccak256(rootNode);
+  await nodes.put(Buffer.from(stateRoot).toString("hex"), rootNode);
+  const accounts = new Map<string, Uint8Array | null>();
+  for (const r of results) {
+    for (const [k, v] of r.nodes) await nodes.put(k, v);
+    for (const [a, rlp] of r.accounts) accounts.set(a, rlp);
+  }
+  for (const [hash, code] of diff.code) await nodes.put(`63${hash}`, code);
+  return { stateRoot, accounts, nodes };
+}

@@ -1,0 +1,201 @@
+/**
+ * Executor benchmark: plain @ethereumjs/vm (MerkleStateManager, sender
+ * recovery, one state root) vs Meridian's sequential executor vs the parallel
+ * executor (validate with the access list, and build).
+ *
+ *   node test/bench/executor.bench.ts [--json] [--txs N] [--workers N] [--workload name]
+ *
+ * Every timing includes sender recovery (transactions are decoded fresh from
+ * RLP for each run) and the state root of the block.
+ */
+import { availableParallelism } from "node:os";
+import { createBlockFromRLP } from "@ethereumjs/block";
+import { createTxFromRLP, type TypedTransaction } from "@ethereumjs/tx";
+import { Account, Address, bytesToHex } from "@ethereumjs/util";
+import { createVM, runTx } from "@ethereumjs/vm";
+import { ParallelExecutor, SequentialExecutor } from "@meridian/executor";
+import { type Chain, call, listSource, makeChain, signTx } from "../helpers/executor-workloads.ts";
+
+const args = process.argv.slice(2);
+const flag = (name: string) => args.includes(name);
+const opt = (name: string, dflt: string) => {
+  const i = args.indexOf(name);
+  return i >= 0 && args[i + 1] !== undefined ? (args[i + 1] as string) : dflt;
+};
+const JSON_OUT = flag("--json");
+const TXS = Number(opt("--txs", "5000"));
+const WORKERS = Number(opt("--workers", String(availableParallelism())));
+const ONLY = opt("--workload", "");
+const WORKLOADS = ["eth-transfers", "erc20-transfers", "hot-slot", "mixed"].filter(
+  (w) => !ONLY || w === ONLY,
+);
+const SENDERS = Math.min(1000, TXS);
+
+function progress(label: string, done: number, total: number): void {
+  if (JSON_OUT || !process.stderr.isTTY) return;
+  const width = 30;
+  const filled = Math.round((done / total) * width);
+  process.stderr.write(
+    `\r${label.padEnd(18)} [${"#".repeat(filled)}${".".repeat(width - filled)}] ${done}/${total}`,
+  );
+  if (done === total) process.stderr.write("\n");
+}
+
+function workload(chain: Chain, name: string): TypedTransaction[] {
+  const nonces = new Array<bigint>(SENDERS).fill(0n);
+  const txs: TypedTransaction[] = [];
+  for (let i = 0; i < TXS; i++) {
+    const from = i % SENDERS;
+    const n = nonces[from] as bigint;
+    nonces[from] = n + 1n;
+    const to = new Uint8Array(20);
+    to[0] = 0xab;
+    to.set(Buffer.from(i.toString(16).padStart(8, "0"), "hex"), 12);
+    const hot = name === "hot-slot" || (name === "mixed" && i % 5 === 0);
+    if (hot)
+      txs.push(
+        signTx(chain, from, n, chain.contracts.Hot.address, { data: call("bump()"), gasLimit: 60_000n }),
+      );
+    else if (name === "erc20-transfers")
+      txs.push(
+        signTx(chain, from, n, chain.contracts.Token.address, {
+          data: call("transfer(address,uint256)", to, 1n),
+          gasLimit: 80_000n,
+        }),
+      );
+    else txs.push(signTx(chain, from, n, to, { value: 1n }));
+    if (i % 200 === 0) progress(`sign ${name}`, i, TXS);
+  }
+  progress(`sign ${name}`, TXS, TXS);
+  return txs;
+}
+
+async function baseline(
+  chain: Chain,
+  blockRlp: Uint8Array,
+  alloc: Chain["fresh"],
+): Promise<{ ms: number; root: string }> {
+  // Plain VM on its default MerkleStateManager, seeded with the genesis accounts we need.
+  const vm = await createVM({ common: chain.common.copy() });
+  const sm = vm.stateManager;
+  const genesisState = alloc();
+  const seed = [
+    ...chain.senders,
+    chain.contracts.Token.address,
+    chain.contracts.Hot.address,
+    chain.contracts.Relay.address,
+    chain.contracts.Factory.address,
+  ];
+  // The genesis alloc is mirrored account by account (devnet accounts and system contracts included).
+  const json = await import("../../genesis/devnet.json", { with: { type: "json" } });
+  for (const a of Object.keys(json.default.alloc)) seed.push(Buffer.from(a.slice(2), "hex"));
+  for (const a of seed) {
+    const address = new Address(a);
+    const acct = await genesisState.getAccount(address);
+    if (!acct) continue;
+    await sm.putAccount(address, new Account(acct.nonce, acct.balance));
+    const code = await genesisState.getCode(address);
+    if (code.length > 0) await sm.putCode(address, code);
+  }
+  for await (const [addr, slot, value] of storageOf(chain))
+    await sm.putStorage(new Address(addr), slot, value);
+  await sm.checkpoint();
+  await sm.commit();
+  await sm.getStateRoot();
+  const block = createBlockFromRLP(blockRlp, { common: vm.common, setHardfork: false });
+  const raw = block.transactions.map((t) => t.serialize());
+  const t0 = performance.now();
+  // System calls of the block (as runBlock does them) are negligible and skipped here; see docs.
+  let gasUsed = 0n;
+  for (const r of raw) {
+    const tx = createTxFromRLP(r, { common: vm.common });
+    const res = await runTx(vm, { tx, block, skipHardForkValidation: true, blockGasUsed: gasUsed });
+    gasUsed += res.totalGasSpent;
+  }
+  const root = await sm.getStateRoot();
+  return { ms: performance.now() - t0, root: bytesToHex(root) };
+}
+
+async function* storageOf(chain: Chain): AsyncGenerator<[Uint8Array, Uint8Array, Uint8Array]> {
+  const db = chain.store.db;
+  for (const c of [chain.contracts.Token.address, chain.contracts.Hot.address]) {
+    for await (const [slot, value] of db.storageEntries(c)) yield [c, slot, value];
+  }
+}
+
+async function main(): Promise<void> {
+  const chain = await makeChain(SENDERS, { gasLimit: 2_000_000_000n });
+  const sequential = new SequentialExecutor(chain.common);
+  const parallel = new ParallelExecutor(chain.common, { workers: WORKERS });
+  await parallel.ready();
+  const rows: Record<string, unknown>[] = [];
+  for (const name of WORKLOADS) {
+    const txs = workload(chain, name);
+    const rawTxs = txs.map((t) => t.serialize());
+    const senders = txs.map((_, i) => chain.senders[i % SENDERS] as Uint8Array);
+    const fresh = () => rawTxs.map((r) => createTxFromRLP(r, { common: chain.common }));
+    const ctx = {
+      parent: chain.genesis,
+      timestamp: chain.genesis.header.timestamp + 1n,
+      coinbase: chain.coinbase,
+    };
+
+    progress(`build ${name}`, 0, 4);
+    let t0 = performance.now();
+    const built = await parallel.build({ ...ctx, state: chain.fresh(), txs: listSource(fresh(), senders) });
+    await built.state.getStateRoot();
+    const buildMs = performance.now() - t0;
+    const blockRlp = built.block.serialize();
+    if (built.block.transactions.length !== TXS)
+      throw new Error(
+        `built ${built.block.transactions.length} of ${TXS} txs (${built.rejected[0]?.reason})`,
+      );
+
+    progress(`validate ${name}`, 1, 4);
+    t0 = performance.now();
+    const v = await parallel.validate(
+      createBlockFromRLP(blockRlp, { common: chain.common, setHardfork: false }),
+      built.accessList,
+      chain.genesis,
+      chain.fresh(),
+    );
+    const validateRoot = bytesToHex(await v.state.getStateRoot());
+    const validateMs = performance.now() - t0;
+
+    progress(`sequential ${name}`, 2, 4);
+    t0 = performance.now();
+    const s = await sequential.execute(
+      createBlockFromRLP(blockRlp, { common: chain.common, setHardfork: false }),
+      chain.genesis,
+      chain.fresh(),
+    );
+    const seqRoot = bytesToHex(await s.state.getStateRoot());
+    const seqMs = performance.now() - t0;
+
+    progress(`baseline ${name}`, 3, 4);
+    const base = await baseline(chain, blockRlp, chain.fresh);
+    progress(`done ${name}`, 4, 4);
+
+    const tps = (ms: number) => Math.round((TXS / ms) * 1000);
+    const headerRoot = bytesToHex(built.block.header.stateRoot);
+    rows.push({
+      workload: name,
+      txs: TXS,
+      workers: WORKERS,
+      baseline_tps: tps(base.ms),
+      sequential_tps: tps(seqMs),
+      validate_tps: tps(validateMs),
+      build_tps: tps(buildMs),
+      speedup_validate_vs_baseline: Math.round((base.ms / validateMs) * 100) / 100,
+      // The baseline skips the block's system calls (EIP-2935/4788/7002/7251), so its root differs by design.
+      roots_equal: headerRoot === validateRoot && headerRoot === seqRoot,
+    });
+    const row = rows[rows.length - 1] as Record<string, unknown>;
+    if (JSON_OUT) console.log(JSON.stringify(row));
+    else if (process.env.BENCH_DEBUG) console.error(parallel.lastBuild, base.root);
+  }
+  if (!JSON_OUT) console.table(rows);
+  await parallel.close();
+}
+
+await main();

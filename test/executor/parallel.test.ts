@@ -1,0 +1,369 @@
+import type { TypedTransaction } from "@ethereumjs/tx";
+import { bytesToHex } from "@ethereumjs/util";
+import {
+  type BlockAccessList,
+  decodeAccessList,
+  decodeProposal,
+  encodeAccessList,
+  encodeProposal,
+  ParallelExecutor,
+  SequentialExecutor,
+} from "@meridian/executor";
+import { DecodeError, rlpEncode } from "@meridian/primitives";
+import * as fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Chain, call, listSource, makeChain, signTx, word } from "../helpers/executor-workloads.ts";
+
+const bytesArb = (n: number) => fc.uint8Array({ minLength: n, maxLength: n });
+const valueArb = fc
+  .bigInt({ min: 1n, max: (1n << 256n) - 1n })
+  .map((v) =>
+    Buffer.from(v.toString(16).padStart(v.toString(16).length + (v.toString(16).length % 2), "0"), "hex"),
+  );
+const listArb: fc.Arbitrary<BlockAccessList> = fc
+  .array(
+    fc.record({
+      reads: fc.uniqueArray(
+        fc.record({
+          address: bytesArb(20),
+          account: fc.boolean(),
+          slots: fc.uniqueArray(bytesArb(32), { maxLength: 3, selector: (s) => bytesToHex(s) }),
+        }),
+        { maxLength: 4, selector: (r) => bytesToHex(r.address) },
+      ),
+      writes: fc.uniqueArray(
+        fc.oneof(
+          fc.record({
+            address: bytesArb(20),
+            destroyed: fc.constant(true as const),
+            storage: fc.constant([]),
+          }),
+          fc.record(
+            {
+              address: bytesArb(20),
+              balance: fc.bigInt({ min: 0n, max: 1n << 200n }),
+              nonce: fc.bigInt({ min: 0n, max: 1n << 63n }),
+              code: fc.uint8Array({ maxLength: 40 }),
+              storageCleared: fc.constant(true as const),
+              storage: fc.uniqueArray(
+                fc.record({ slot: bytesArb(32), value: fc.oneof(fc.constant(new Uint8Array(0)), valueArb) }),
+                {
+                  maxLength: 3,
+                  selector: (s) => bytesToHex(s.slot),
+                },
+              ),
+            },
+            { requiredKeys: ["address", "storage"] },
+          ),
+        ),
+        { maxLength: 4, selector: (w) => bytesToHex(w.address) },
+      ),
+    }),
+    { maxLength: 5 },
+  )
+  .map((txs) => {
+    const cmp = (a: Uint8Array, b: Uint8Array) => Buffer.compare(a, b);
+    return {
+      txs: txs.map((t) => ({
+        reads: t.reads
+          .map((r) => ({ ...r, account: r.account || r.slots.length === 0, slots: [...r.slots].sort(cmp) }))
+          .sort((a, b) => cmp(a.address, b.address)),
+        writes: t.writes
+          .filter((w) => "destroyed" in w || w.storage.length > 0 || Object.keys(w).length > 2)
+          .map((w) => ({ ...w, storage: [...w.storage].sort((a, b) => cmp(a.slot, b.slot)) }))
+          .sort((a, b) => cmp(a.address, b.address)),
+      })),
+    } as BlockAccessList;
+  });
+
+describe("block access list codec", () => {
+  it("round-trips canonical lists", () => {
+    fc.assert(
+      fc.property(listArb, (list) => {
+        const bytes = encodeAccessList(list);
+        const back = decodeAccessList(bytes);
+        expect(encodeAccessList(back)).toEqual(bytes);
+      }),
+      { seed: 7331, numRuns: 200 },
+    );
+  });
+
+  it("rejects malformed input with a DecodeError, never anything else", () => {
+    fc.assert(
+      fc.property(listArb, fc.nat(), fc.integer({ min: 0, max: 255 }), (list, pos, byte) => {
+        const bytes = encodeAccessList(list);
+        const mutated = Uint8Array.from(bytes);
+        if (mutated.length > 0) mutated[pos % mutated.length] = byte;
+        for (const input of [
+          mutated,
+          bytes.subarray(0, Math.max(0, bytes.length - 1 - (pos % 3))),
+          new Uint8Array([...bytes, 0]),
+        ]) {
+          try {
+            const back = decodeAccessList(input);
+            // Anything accepted must be canonical.
+            expect(encodeAccessList(back)).toEqual(input);
+          } catch (err) {
+            expect(err).toBeInstanceOf(DecodeError);
+          }
+        }
+      }),
+      { seed: 42, numRuns: 300 },
+    );
+    // Non-canonical forms.
+    const addr = new Uint8Array(20).fill(1);
+    const bad = [
+      rlpEncode([[[[addr, Uint8Array.of(2), []]], []]]),
+      rlpEncode([[[], [[addr, Uint8Array.of(64), [], [], [], []]]]]),
+      rlpEncode([[[], [[addr, Uint8Array.of(1), Uint8Array.of(0, 1), [], [], []]]]]),
+      rlpEncode([
+        [
+          [
+            [addr, Uint8Array.of(1), []],
+            [addr, Uint8Array.of(1), []],
+          ],
+          [],
+        ],
+      ]),
+      rlpEncode([[[], [[addr, Uint8Array.of(0), [], [], [], []]]]]),
+      Uint8Array.of(0xc1),
+    ];
+    for (const b of bad) expect(() => decodeAccessList(b)).toThrow(DecodeError);
+  });
+});
+
+// --- execution equivalence ----------------------------------------------------------
+
+type Op =
+  | { k: "eth"; from: number; to: number; value: number }
+  | { k: "erc20"; from: number; to: number; value: number }
+  | { k: "hot"; from: number }
+  | { k: "relay-hot"; from: number }
+  | { k: "create"; from: number; salt: number; kill: boolean; value: number }
+  | { k: "revert"; from: number }
+  | { k: "oog"; from: number }
+  | { k: "to-coinbase"; from: number; value: number }
+  | { k: "read-coinbase"; from: number }
+  | { k: "precompile"; from: number; which: number }
+  | { k: "zero-call"; from: number; to: number }
+  | { k: "deploy"; from: number };
+
+const N_KEYS = 6;
+const who = fc.integer({ min: 0, max: N_KEYS - 1 });
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  fc.record({
+    k: fc.constant("eth" as const),
+    from: who,
+    to: fc.integer({ min: 0, max: N_KEYS + 3 }),
+    value: fc.integer({ min: 0, max: 1000 }),
+  }),
+  fc.record({
+    k: fc.constant("erc20" as const),
+    from: who,
+    to: fc.integer({ min: 0, max: N_KEYS + 3 }),
+    value: fc.integer({ min: 0, max: 2_000_000 }),
+  }),
+  fc.record({ k: fc.constant("hot" as const), from: who }),
+  fc.record({ k: fc.constant("relay-hot" as const), from: who }),
+  fc.record({
+    k: fc.constant("create" as const),
+    from: who,
+    salt: fc.integer({ min: 0, max: 3 }),
+    kill: fc.boolean(),
+    value: fc.integer({ min: 0, max: 5 }),
+  }),
+  fc.record({ k: fc.constant("revert" as const), from: who }),
+  fc.record({ k: fc.constant("oog" as const), from: who }),
+  fc.record({ k: fc.constant("to-coinbase" as const), from: who, value: fc.integer({ min: 0, max: 1000 }) }),
+  fc.record({ k: fc.constant("read-coinbase" as const), from: who }),
+  fc.record({ k: fc.constant("precompile" as const), from: who, which: fc.integer({ min: 1, max: 9 }) }),
+  fc.record({ k: fc.constant("zero-call" as const), from: who, to: fc.integer({ min: 0, max: N_KEYS + 3 }) }),
+  fc.record({ k: fc.constant("deploy" as const), from: who }),
+);
+
+function recipient(chain: Chain, i: number): Uint8Array {
+  if (i < N_KEYS) return chain.senders[i] as Uint8Array;
+  const a = new Uint8Array(20);
+  a[0] = 0xee;
+  a[19] = i;
+  return a;
+}
+
+function relayCall(target: Uint8Array, data: Uint8Array): Uint8Array {
+  const padded = new Uint8Array(Math.ceil(data.length / 32) * 32);
+  padded.set(data);
+  return new Uint8Array([
+    ...call("relay(address,bytes)", target, 0x40n),
+    ...word(BigInt(data.length)),
+    ...padded,
+  ]);
+}
+
+function toTxs(chain: Chain, ops: Op[]): TypedTransaction[] {
+  const nonces = new Array<bigint>(N_KEYS).fill(0n);
+  const c = chain.contracts;
+  return ops.map((op) => {
+    const n = nonces[op.from] as bigint;
+    nonces[op.from] = n + 1n;
+    const s = (to: Uint8Array | undefined, o: Parameters<typeof signTx>[4]) =>
+      signTx(chain, op.from, n, to, o);
+    switch (op.k) {
+      case "eth":
+        return s(recipient(chain, op.to), { value: BigInt(op.value) });
+      case "erc20":
+        return s(c.Token.address, {
+          data: call("transfer(address,uint256)", recipient(chain, op.to), BigInt(op.value)),
+          gasLimit: 80_000n,
+        });
+      case "hot":
+        return s(c.Hot.address, { data: call("bump()"), gasLimit: 60_000n });
+      case "relay-hot":
+        return s(c.Relay.address, { data: relayCall(c.Hot.address, call("bump()")), gasLimit: 100_000n });
+      case "create":
+        return s(c.Factory.address, {
+          data: call("make(uint256,bool)", BigInt(op.salt), op.kill ? 1n : 0n),
+          value: BigInt(op.value),
+          gasLimit: 300_000n,
+        });
+      case "revert":
+        return s(c.Factory.address, { data: call("fail()"), gasLimit: 50_000n });
+      case "oog":
+        return s(c.Factory.address, { data: call("burn()"), gasLimit: 40_000n });
+      case "to-coinbase":
+        return s(chain.coinbase, { value: BigInt(op.value) });
+      case "read-coinbase":
+        return s(c.Relay.address, { data: call("readCoinbase()"), gasLimit: 60_000n });
+      case "precompile": {
+        const to = new Uint8Array(20);
+        to[19] = op.which;
+        return s(to, { data: new Uint8Array(64).fill(op.which), gasLimit: 200_000n });
+      }
+      case "zero-call":
+        return s(op.to % 2 === 0 ? c.Hot.address : recipient(chain, op.to), { value: 0n, gasLimit: 60_000n });
+      case "deploy":
+        // Initcode returning a 1-byte runtime (STOP).
+        return s(undefined, { data: Buffer.from("600160005360016000f3", "hex"), gasLimit: 100_000n });
+    }
+    throw new Error("unknown op");
+  });
+}
+
+describe("ParallelExecutor", () => {
+  let chain: Chain;
+  const validators = new Map<number, ParallelExecutor>();
+  let builder: ParallelExecutor;
+  let sequential: SequentialExecutor;
+
+  beforeAll(async () => {
+    chain = await makeChain(N_KEYS);
+    sequential = new SequentialExecutor(chain.common);
+    builder = new ParallelExecutor(chain.common, { workers: 2 });
+    for (const w of [1, 2, 4]) validators.set(w, new ParallelExecutor(chain.common, { workers: w }));
+    await Promise.all([builder.ready(), ...[...validators.values()].map((v) => v.ready())]);
+  });
+  afterAll(async () => {
+    await builder?.close();
+    for (const v of validators.values()) await v.close();
+  });
+
+  async function buildBlock(ops: Op[]) {
+    const txs = toTxs(chain, ops);
+    return builder.build({
+      parent: chain.genesis,
+      state: chain.fresh(),
+      timestamp: chain.genesis.header.timestamp + 1n,
+      coinbase: chain.coinbase,
+      txs: listSource(txs),
+    });
+  }
+
+  it("parallel build, parallel validation (1/2/4 workers) and sequential execution agree", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 30 }), async (ops) => {
+        const built = await buildBlock(ops);
+        const { block, accessList } = built;
+        const seq = await sequential.execute(block, chain.genesis, chain.fresh());
+        const seqRoot = await seq.state.getStateRoot();
+        expect(bytesToHex(seqRoot)).toBe(bytesToHex(block.header.stateRoot));
+        expect(built.receipts).toEqual(seq.receipts);
+        // Through the wire format.
+        const proposal = decodeProposal(encodeProposal(block, accessList), chain.common);
+        expect(bytesToHex(proposal.block.hash())).toBe(bytesToHex(block.hash()));
+        for (const [, v] of validators) {
+          const res = await v.validate(proposal.block, proposal.accessList, chain.genesis, chain.fresh());
+          expect(bytesToHex(await res.state.getStateRoot())).toBe(bytesToHex(seqRoot));
+          expect(res.receipts).toEqual(seq.receipts);
+        }
+      }),
+      { seed: 20240601, numRuns: 12 },
+    );
+  });
+
+  it("rejects tampered access lists", async () => {
+    const built = await buildBlock([
+      { k: "erc20", from: 1, to: 2, value: 5 },
+      { k: "hot", from: 2 },
+      { k: "eth", from: 3, to: 8, value: 7 },
+      { k: "hot", from: 4 },
+    ]);
+    const v = validators.get(2) as ParallelExecutor;
+    const reseal = async (list: BlockAccessList) => {
+      const { createBlock } = await import("@ethereumjs/block");
+      const { accessListHash } = await import("@meridian/executor");
+      const block = createBlock(
+        {
+          header: { ...built.block.header.toJSON(), extraData: accessListHash(list) },
+          transactions: built.block.transactions,
+          withdrawals: [],
+        },
+        { common: chain.common },
+      );
+      return v.validate(block, list, chain.genesis, chain.fresh());
+    };
+    const clone = () => decodeAccessList(encodeAccessList(built.accessList));
+    // One slot value changed.
+    const changed = clone();
+    const slotWrite = changed.txs.flatMap((t) => t.writes).find((w) => w.storage.length > 0);
+    expect(slotWrite).toBeDefined();
+    if (slotWrite)
+      slotWrite.storage[0] = { slot: slotWrite.storage[0]?.slot as Uint8Array, value: Uint8Array.of(0x42) };
+    await expect(reseal(changed)).rejects.toMatchObject({ code: "BAL_WRITES_MISMATCH" });
+    // One read dropped.
+    const dropped = clone();
+    dropped.txs[0]?.reads.pop();
+    await expect(reseal(dropped)).rejects.toMatchObject({ code: expect.stringMatching(/^BAL_/) });
+    // One write dropped.
+    const droppedW = clone();
+    droppedW.txs[1]?.writes.pop();
+    await expect(reseal(droppedW)).rejects.toMatchObject({ code: "BAL_WRITES_MISMATCH" });
+    // One extra read.
+    const extra = clone();
+    extra.txs[2]?.reads.push({ address: new Uint8Array(20).fill(0xff), account: true, slots: [] });
+    await expect(reseal(extra)).rejects.toMatchObject({ code: "BAL_READS_MISMATCH" });
+    // The list must match the header commitment.
+    await expect(v.validate(built.block, extra, chain.genesis, chain.fresh())).rejects.toMatchObject({
+      code: "BAL_HASH_MISMATCH",
+    });
+    // The untampered list passes.
+    await expect(
+      v.validate(built.block, built.accessList, chain.genesis, chain.fresh()),
+    ).resolves.toBeDefined();
+  });
+
+  it("survives a worker crash by re-running the batch on the main thread", async () => {
+    const built = await buildBlock([
+      { k: "eth", from: 1, to: 2, value: 1 },
+      { k: "eth", from: 2, to: 3, value: 1 },
+      { k: "erc20", from: 3, to: 1, value: 1 },
+    ]);
+    const v = new ParallelExecutor(chain.common, { workers: 1 });
+    await v.ready();
+    v.crashWorker(0);
+    const res = await v.validate(built.block, built.accessList, chain.genesis, chain.fresh());
+    expect(bytesToHex(await res.state.getStateRoot())).toBe(bytesToHex(built.block.header.stateRoot));
+    // The replacement worker keeps serving.
+    const again = await v.validate(built.block, built.accessList, chain.genesis, chain.fresh());
+    expect(again.receipts).toEqual(res.receipts);
+    await v.close();
+  });
+});
