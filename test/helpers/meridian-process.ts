@@ -31,6 +31,9 @@ export async function startMeridian(opts: MeridianOptions = {}): Promise<NodeHan
     "json",
     "--block-time",
     String(opts.blockTimeMs ?? 250),
+    // One worker thread per node: several nodes share two cores in CI, and the worker path is still exercised.
+    "--executor.workers",
+    "1",
     ...(opts.extraArgs ?? []),
   ];
   // process.execPath is node 22 under vitest; it runs the .ts entry point directly.

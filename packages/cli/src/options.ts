@@ -46,6 +46,11 @@ export function addNodeOptions(cmd: Command, kind: "devnet" | "node"): Command {
       intArg,
     )
     .option("--no-metrics", "disable the Prometheus /metrics and /health server")
+    .option(
+      "--executor.workers <n>",
+      "worker threads of the parallel executor, 0 = execute on the main thread (default: number of cores)",
+      intArg,
+    )
     .addOption(
       new Option("--log.level <level>", `log level (default: ${d.logLevel})`).choices(LOG_LEVEL_CHOICES),
     )
@@ -79,6 +84,7 @@ export function nodeOverrides(cmd: Command): Record<string, unknown> {
     },
     metrics: { enabled: given("metrics"), addr: given("metrics.addr"), port: given("metrics.port") },
     log: { level: given("log.level"), format: given("log.format") },
+    executor: { workers: given("executor.workers") },
     producer: {
       enabled: given("produce"),
       blockTimeMs: given("blockTime"),

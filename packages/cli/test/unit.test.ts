@@ -108,6 +108,7 @@ describe("node flags → config overrides", () => {
       http: {},
       metrics: {},
       log: {},
+      executor: {},
       producer: {},
       validator: {},
     });
@@ -143,6 +144,8 @@ describe("node flags → config overrides", () => {
       "--block-time",
       "250",
       "--no-empty-blocks",
+      "--executor.workers",
+      "3",
     ]);
     expect(o).toEqual({
       datadir: "d",
@@ -150,6 +153,7 @@ describe("node flags → config overrides", () => {
       http: { addr: "0.0.0.0", port: 8546, cors: ["https://a.example", "https://b.example"], ws: false },
       metrics: { enabled: false, addr: "10.0.0.1", port: 0 },
       log: { level: "debug", format: "json" },
+      executor: { workers: 3 },
       producer: { enabled: false, blockTimeMs: 250, emptyBlocks: false },
       validator: { keystore: "k.json", passwordFile: "pw" },
     });

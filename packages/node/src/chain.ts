@@ -9,10 +9,13 @@ import type { Common, StateManagerInterface } from "@ethereumjs/common";
 import {
   buildGenesis,
   chainCommon,
+  decodeProposal,
   decodeReceipts,
   type ExecutedBlock,
+  encodeProposal,
   encodeReceipts,
   type GenesisSpec,
+  ParallelExecutor,
   SequentialExecutor,
   type StoredReceipt,
   type TxSource,
@@ -103,13 +106,18 @@ export type ChainOptions = {
   logger: Logger;
   /** The block builder's transaction source for a given base fee (the mempool). */
   txSource?: (baseFee: bigint) => TxSource;
+  /** Parallel executor worker threads; 0 = main thread only; default: number of cores. */
+  workers?: number;
 };
 
 export class Chain extends EventEmitter<ChainEvents> implements Application {
   readonly db: ChainDatabase;
   readonly store: FlatStateStore;
   readonly common: Common;
+  /** Reference executor: eth_call, gas estimation, traces. */
   readonly executor: SequentialExecutor;
+  /** Builds and validates blocks, driven by block access lists. */
+  readonly parallel: ParallelExecutor;
   readonly spec: GenesisSpec;
   readonly genesisHash: Uint8Array;
   private headBlock: Block;
@@ -134,6 +142,11 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     this.spec = spec;
     this.common = head.common;
     this.executor = new SequentialExecutor(this.common);
+    const workers = opts.workers;
+    this.parallel = new ParallelExecutor(this.common, {
+      ...(workers === undefined ? {} : { workers }),
+      logger: opts.logger.child({ module: "executor" }),
+    });
     this.headBlock = head;
     this.genesisHash = genesisHash;
     this.logger = opts.logger;
@@ -255,6 +268,21 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     return v ? decodeCommitInfo(v) : undefined;
   }
 
+  /**
+   * Builds (and discards) an empty block on the head so the first real block
+   * does not pay for loading and compiling the EVM in the executor's threads.
+   */
+  async warmUp(): Promise<void> {
+    await this.parallel.ready();
+    const head = this.headBlock;
+    await this.parallel.build({
+      parent: head,
+      state: this.headState(),
+      timestamp: head.header.timestamp + 1n,
+      coinbase: new Uint8Array(20),
+    });
+  }
+
   // --- Application -------------------------------------------------------------
 
   async prepareProposal(req: PrepareProposalRequest): Promise<ProposalBytes> {
@@ -263,7 +291,7 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     const seconds = BigInt(Math.floor(req.timestampMs / 1000));
     // Timestamps strictly increase even with sub-second block times.
     const timestamp = seconds > parent.header.timestamp ? seconds : parent.header.timestamp + 1n;
-    const exec = await this.executor.build({
+    const exec = await this.parallel.build({
       parent,
       state: this.headState(),
       timestamp,
@@ -273,7 +301,7 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     });
     for (const r of exec.rejected)
       this.logger.debug("builder dropped tx", { hash: bytesToHex(r.hash), reason: r.reason });
-    const bytes = exec.block.serialize();
+    const bytes = encodeProposal(exec.block, exec.accessList);
     if (bytes.length > req.maxBytes) {
       throw new MeridianError(`proposal of ${bytes.length} bytes exceeds ${req.maxBytes}`, {
         code: "PROPOSAL_TOO_LARGE",
@@ -294,15 +322,16 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
   }
 
   private async executeProposal(proposal: ProposalBytes): Promise<ExecutedBlock> {
-    let block: Block;
+    let decoded: ReturnType<typeof decodeProposal>;
     try {
-      block = createBlockFromRLP(proposal, { common: this.common, setHardfork: false });
+      decoded = decodeProposal(proposal, this.common);
     } catch (err) {
       throw new MeridianError("malformed proposal", { code: "INVALID_BLOCK", cause: err });
     }
+    const { block, accessList } = decoded;
     const known = this.executed.get(hex(block.hash()));
     if (known) return known;
-    const exec = await this.executor.execute(block, this.headBlock, this.headState());
+    const exec = await this.parallel.validate(block, accessList, this.headBlock, this.headState());
     this.executed.set(hex(block.hash()), exec);
     return exec;
   }
@@ -359,6 +388,7 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
   }
 
   async close(): Promise<void> {
+    await this.parallel.close();
     await this.db.close();
   }
 }

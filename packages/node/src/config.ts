@@ -47,6 +47,8 @@ export type NodeConfig = {
     accountQueue: number;
     globalQueue: number;
   };
+  /** Parallel executor: worker threads (0 = main thread only; undefined = number of cores). */
+  executor: { workers?: number };
   /** blockTimeMs / emptyBlocks undefined = take them from genesis. */
   producer: { enabled: boolean; blockTimeMs?: number; emptyBlocks?: boolean };
   /** privateKey is set by the CLI only (devnet key or decrypted keystore), never read from files. */
@@ -114,6 +116,7 @@ export function defaultConfig(kind: ConfigKind): NodeConfig {
       accountQueue: 64,
       globalQueue: 1024,
     },
+    executor: {},
     producer: { enabled: true },
     validator: {},
   };
@@ -196,6 +199,7 @@ const spec = {
     accountQueue: int(1, 1_000_000),
     globalQueue: int(1, 1_000_000),
   },
+  executor: { workers: int(0, 256) },
   producer: { enabled: bool, blockTimeMs: ms(1), emptyBlocks: bool },
   validator: { keystore: nonEmpty, passwordFile: nonEmpty },
 } as const;
@@ -427,6 +431,13 @@ export function renderConfigToml(
     kv("global_slots", c.txpool.globalSlots, "Executable transactions in the whole pool."),
     kv("account_queue", c.txpool.accountQueue, "Non-executable (future nonce) transactions per account."),
     kv("global_queue", c.txpool.globalQueue, "Non-executable transactions in the whole pool."),
+    "[executor]",
+    kv(
+      "workers",
+      c.executor.workers,
+      "Worker threads of the parallel executor; 0 = main thread only. Absent: number of cores.",
+      2,
+    ),
     "[producer]",
     kv("enabled", c.producer.enabled, "Produce blocks when this node holds the validator key."),
     kv("block_time_ms", c.producer.blockTimeMs, "Block interval in ms. Absent: from genesis.", 2000),

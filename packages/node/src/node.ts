@@ -89,6 +89,8 @@ export async function startNode(
       },
     );
     chain.txSource = (baseFee) => pool.pending(baseFee);
+    // Executor threads load the EVM once; do it before serving so the first block is not slow.
+    await chain.warmUp();
 
     const validator = config.validator.privateKey
       ? privateKeyToAddress(config.validator.privateKey)

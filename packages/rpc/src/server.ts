@@ -191,6 +191,10 @@ export async function startRpcServer(opts: RpcServerOptions): Promise<RpcServer>
         res.end();
     }
   });
+  // Keep idle keep-alive connections longer than clients do (undici: 4 s, Go: 90 s), so the
+  // server is never the side that closes a socket a client is about to reuse.
+  server.keepAliveTimeout = 120_000;
+  server.headersTimeout = 125_000;
 
   let wss: WebSocketServer | undefined;
   if (opts.ws ?? true) {
