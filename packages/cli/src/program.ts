@@ -1,4 +1,5 @@
 /** The commander program: commands, flags and help texts. */
+import { registerBlocktestCommand } from "@meridian/blocktest/command";
 import { Command, CommanderError } from "commander";
 import { formatError, intArg, packageVersion, wantsDebug } from "./common.ts";
 import { runInit } from "./init.ts";
@@ -90,6 +91,8 @@ export function buildProgram(): Command {
     .option("--json", "print JSON")
     .action(async (opts: { rpc: string; timeout: number; json?: boolean }) => runStatus(opts));
 
+  registerBlocktestCommand(program);
+
   program
     .command("version")
     .description("print the Meridian version, the Node.js version and the git commit")
@@ -104,7 +107,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync([...argv]);
-    return 0;
+    // Commands that report through the exit code (blocktest) set process.exitCode.
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (err) {
     // Commander already printed its own message (usage errors, --help, --version).
     if (err instanceof CommanderError) return err.exitCode;

@@ -1,0 +1,10 @@
+export type { CaseResult, Diff } from "./case.ts";
+export { runCase } from "./case.ts";
+export type { BlocktestCliOptions, CommandLike } from "./command.ts";
+export { blocktestCommand, registerBlocktestCommand } from "./command.ts";
+export type { BlockExecutor, ExecutorFactory, ExecutorMode } from "./executors.ts";
+export { ExecutorUnavailableError, executorFactory, loadParallelExecutor } from "./executors.ts";
+export type { CaseRef, FixtureCase } from "./fixtures.ts";
+export { caseId, fixtureFiles, networkHardfork } from "./fixtures.ts";
+export type { BlocktestFailure, BlocktestSummary, RunBlocktestsOptions } from "./run.ts";
+export { formatFailure, readKnownFailures, runBlocktests } from "./run.ts";
