@@ -447,27 +447,28 @@ export class RpcHandler {
       "eth_accounts",
       noArgs(() => b.accounts().map(hex)),
     );
-    m.set("eth_getBalance", async (p) => {
-      arity(p, 2);
-      const address = req(p, 0, parseAddress);
-      const at = this.stateAt(p, 1);
-      if ("hash" in at) await this.checkHash(at);
-      return q(await b.getBalance(address, at));
-    });
-    m.set("eth_getTransactionCount", async (p) => {
-      arity(p, 2);
-      const address = req(p, 0, parseAddress);
-      const at = this.stateAt(p, 1);
-      if ("hash" in at) await this.checkHash(at);
-      return q(await b.getTransactionCount(address, at));
-    });
-    m.set("eth_getCode", async (p) => {
-      arity(p, 2);
-      const address = req(p, 0, parseAddress);
-      const at = this.stateAt(p, 1);
-      if ("hash" in at) await this.checkHash(at);
-      return hex(await b.getCode(address, at));
-    });
+    // (address, block) account reads share parsing and EIP-1898 hash checks.
+    const accountRead =
+      <T>(read: (address: Uint8Array, at: BlockSelector) => Promise<T>, format: (v: T) => unknown) =>
+      async (p: Params) => {
+        arity(p, 2);
+        const address = req(p, 0, parseAddress);
+        const at = this.stateAt(p, 1);
+        if ("hash" in at) await this.checkHash(at);
+        return format(await read(address, at));
+      };
+    m.set(
+      "eth_getBalance",
+      accountRead((a, at) => b.getBalance(a, at), q),
+    );
+    m.set(
+      "eth_getTransactionCount",
+      accountRead((a, at) => b.getTransactionCount(a, at), q),
+    );
+    m.set(
+      "eth_getCode",
+      accountRead((a, at) => b.getCode(a, at), hex),
+    );
     m.set("eth_getStorageAt", async (p) => {
       arity(p, 3);
       const address = req(p, 0, parseAddress);
