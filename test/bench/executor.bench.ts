@@ -13,7 +13,7 @@ import { createBlockFromRLP } from "@ethereumjs/block";
 import { createTxFromRLP, type TypedTransaction } from "@ethereumjs/tx";
 import { Account, Address, bytesToHex } from "@ethereumjs/util";
 import { createVM, runTx } from "@ethereumjs/vm";
-import { ParallelExecutor, SequentialExecutor } from "@meridian/executor";
+import { chainCommon, ParallelExecutor, SequentialExecutor } from "@meridian/executor";
 import { type Chain, call, listSource, makeChain, signTx } from "../helpers/executor-workloads.ts";
 
 const args = process.argv.slice(2);
@@ -76,7 +76,11 @@ async function baseline(
   alloc: Chain["fresh"],
 ): Promise<{ ms: number; root: string }> {
   // Plain VM on its default MerkleStateManager, seeded with the genesis accounts we need.
-  const vm = await createVM({ common: chain.common.copy() });
+  // A pristine Common: the parallel executor installs native ecrecover into the chain's
+  // Common, and the baseline must stay plain @ethereumjs (noble sender recovery).
+  const vm = await createVM({
+    common: chainCommon({ chainId: chain.common.chainId(), hardfork: chain.common.hardfork() }),
+  });
   const sm = vm.stateManager;
   const genesisState = alloc();
   const seed = [

@@ -170,7 +170,7 @@ async function comparePostState(
 
 export type RunCaseOptions = {
   factory: ExecutorFactory;
-  /** KZG for EIP-4844 (blob transactions, point evaluation precompile); see kzg.ts. */
+  /** KZG for EIP-4844 (blob transactions, point evaluation precompile): @meridian/executor's `kzg`. */
   kzg: KZG;
   /** Directory under which each case gets its own temporary database. */
   tmpRoot: string;
@@ -262,6 +262,8 @@ async function runBlocks(chain: ChainContext, executors: BlockExecutor[], diffs:
   const touched = new Set<string>(Object.keys(fixture.pre).map((a) => bytesToHex(hexToBytes(a))));
   const blockHash = (n: bigint) => (chain.db as ChainDatabase).canonicalHash(n);
   const reference = executors[0] as BlockExecutor;
+  const freshAt = (parent: Block) => () =>
+    new FlatStateManager(chain.store as FlatStateStore, parent.header.stateRoot);
 
   /**
    * Makes `parent` the head. The flat state only exists at the head, so a
@@ -275,8 +277,8 @@ async function runBlocks(chain: ChainContext, executors: BlockExecutor[], diffs:
     await openGenesis(chain, diffs);
     let tip = genesis;
     for (const b of branch) {
-      const state = new FlatStateManager(chain.store as FlatStateStore, tip.header.stateRoot);
-      const r = await reference.execute(b, tip, state, { rules: "ethereum", blockHash });
+      const fresh = freshAt(tip);
+      const r = await reference.execute(b, tip, fresh(), { rules: "ethereum", blockHash, freshState: fresh });
       await commitBlock(chain.db as ChainDatabase, chain.store as FlatStateStore, b, r.state, r.receipts);
       tip = b;
     }
@@ -301,16 +303,28 @@ async function runBlocks(chain: ChainContext, executors: BlockExecutor[], diffs:
       else {
         if (parent !== head) await switchTo(parent);
         for (const ex of executors) {
-          const state = new FlatStateManager(chain.store as FlatStateStore, parent.header.stateRoot);
+          const fresh = freshAt(parent);
           try {
-            const r = await ex.execute(block, parent, state, { rules: "ethereum", blockHash });
+            const r = await ex.execute(block, parent, fresh(), {
+              rules: "ethereum",
+              blockHash,
+              freshState: fresh,
+            });
             const root = bytesToHex(await r.state.getStateRoot());
             outcomes.push({
               name: ex.name,
               outcome: { ok: true, receipts: r.receipts, state: r.state, root },
             });
           } catch (err) {
-            outcomes.push({ name: ex.name, outcome: { ok: false, reason: oneLine((err as Error).message) } });
+            outcomes.push({
+              name: ex.name,
+              outcome: {
+                ok: false,
+                reason: oneLine(
+                  process.env.MERIDIAN_DEBUG ? String((err as Error).stack) : (err as Error).message,
+                ),
+              },
+            });
           }
         }
         compareExecutors(label, outcomes, diffs);

@@ -8,10 +8,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
+import { loadKzg } from "@meridian/executor";
 import { type CaseResult, type Diff, runCase } from "./case.ts";
 import { type ExecutorMode, executorFactory } from "./executors.ts";
 import { type CaseRef, caseId, fixtureFiles, readFixtureFile } from "./fixtures.ts";
-import { loadKzg } from "./kzg.ts";
 
 export type RunBlocktestsOptions = {
   /** Fixture files and directories (searched recursively for .json). */
@@ -90,14 +90,18 @@ async function runInline(
 ): Promise<void> {
   const factory = await executorFactory(mode);
   const kzg = await loadKzg();
-  for (const task of tasks) {
-    const cases = readFixtureFile(task.file);
-    for (const name of task.names) {
-      const ref: CaseRef = { file: task.file, rel: task.rel, name };
-      const fixture = cases[name];
-      if (!fixture) continue;
-      onResult(await runCase(ref, fixture, { factory, kzg, tmpRoot }));
+  try {
+    for (const task of tasks) {
+      const cases = readFixtureFile(task.file);
+      for (const name of task.names) {
+        const ref: CaseRef = { file: task.file, rel: task.rel, name };
+        const fixture = cases[name];
+        if (!fixture) continue;
+        onResult(await runCase(ref, fixture, { factory, kzg, tmpRoot }));
+      }
     }
+  } finally {
+    await factory.close?.();
   }
 }
 
@@ -115,7 +119,7 @@ async function runInWorkers(
   onResult: (r: CaseResult) => void,
 ): Promise<void> {
   // Fail fast (e.g. "parallel executor not available") before starting threads.
-  await executorFactory(mode);
+  await (await executorFactory(mode)).close?.();
   const queue = [...tasks];
   const workers: Worker[] = [];
   try {

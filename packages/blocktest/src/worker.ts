@@ -1,9 +1,9 @@
 /** Worker thread of `runBlocktests --workers N`: runs the cases of each task it is sent. */
 import { parentPort, workerData } from "node:worker_threads";
+import { loadKzg } from "@meridian/executor";
 import { runCase } from "./case.ts";
 import { type ExecutorMode, executorFactory } from "./executors.ts";
 import { type FixtureCase, readFixtureFile } from "./fixtures.ts";
-import { loadKzg } from "./kzg.ts";
 
 const port = parentPort;
 if (!port) throw new Error("worker.ts runs as a worker thread of runBlocktests");

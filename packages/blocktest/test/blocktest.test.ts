@@ -4,12 +4,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { ExecutorUnavailableError, loadParallelExecutor, runBlocktests } from "../src/index.ts";
+import { loadParallelExecutor, readKnownFailures, runBlocktests } from "../src/index.ts";
 
 const FIXTURES = fileURLToPath(
   new URL("../../../test/fixtures/ethereum-tests/BlockchainTests", import.meta.url),
 );
 const BIN = fileURLToPath(new URL("../src/bin.ts", import.meta.url));
+const KNOWN = readKnownFailures(fileURLToPath(new URL("../KNOWN_FAILURES", import.meta.url)));
 const at = (p: string) => join(FIXTURES, p);
 
 /** ~60 cases across the categories the vendored subset covers. */
@@ -50,12 +51,6 @@ function tampered(name: string, edit: (c: Record<string, unknown>) => void): str
   return file;
 }
 
-const parallelUsable = () =>
-  loadParallelExecutor().then(
-    () => true,
-    () => false,
-  );
-
 const SENDER = "0xa94f5374fce5edbc8e2a8697c15331677e6ebf0b";
 
 describe("runBlocktests", () => {
@@ -74,6 +69,20 @@ describe("runBlocktests", () => {
     const last = JSON.parse(lines.at(-1) as string);
     expect(last).toMatchObject({ total: summary.total, passed: summary.passed, failed: 0, skipped: 0 });
   });
+
+  it("passes the fast slice with --executor both (parallel build + parallel validation)", async () => {
+    const summary = await runBlocktests({
+      paths: FAST_SLICE,
+      executor: "both",
+      json: true,
+      out: () => {},
+      knownFailures: KNOWN,
+    });
+    expect(summary.failures).toEqual([]);
+    expect(summary.total).toBeGreaterThanOrEqual(45);
+    expect(summary.passed + summary.knownFailures.length).toBe(summary.total);
+    expect(summary.fixed).toEqual([]);
+  }, 60_000);
 
   it("reports a wrong post-state balance with a diff naming the account and field", async () => {
     const file = tampered("bad-balance", (c) => {
@@ -155,31 +164,48 @@ describe("runBlocktests", () => {
     expect(summary.skips[0]?.reason).toMatch(/transition network/);
   });
 
-  it("plugs a parallel executor in only with the execute() contract", async () => {
+  it("plugs a parallel executor in only with build() and validate()", async () => {
     await expect(loadParallelExecutor({})).rejects.toThrow(
       /parallel executor not available: .* does not export/,
     );
     await expect(loadParallelExecutor({ ParallelExecutor: class {} })).rejects.toThrow(
-      /parallel executor not available: ParallelExecutor has no execute/,
+      /parallel executor not available: ParallelExecutor has no build/,
     );
-    class WithExecute {
-      execute() {}
+    class WithBoth {
+      build() {}
+      validate() {}
     }
-    await expect(loadParallelExecutor({ ParallelExecutor: WithExecute })).resolves.toBe(WithExecute);
+    await expect(loadParallelExecutor({ ParallelExecutor: WithBoth })).resolves.toBe(WithBoth);
+    await expect(loadParallelExecutor()).resolves.toBeTypeOf("function");
   });
 
-  it("fails clearly when the parallel executor is not available", async () => {
-    if (await parallelUsable()) return; // it plugs in now: nothing to check here
+  it("rejects a tampered block in both executors alike", async () => {
+    const file = tampered("bad-block-both", (c) => {
+      const b = (c.blocks as { rlp: string }[]).at(-1) as { rlp: string };
+      const i = 20;
+      b.rlp = b.rlp.slice(0, i) + (b.rlp[i] === "0" ? "1" : "0") + b.rlp.slice(i + 1);
+    });
     for (const executor of ["parallel", "both"] as const) {
-      await expect(
-        runBlocktests({
-          paths: [at("ValidBlocks/bcEIP1559/burnVerify.json")],
-          executor,
-          json: true,
-          out: () => {},
-        }),
-      ).rejects.toThrow(ExecutorUnavailableError);
+      const summary = await runBlocktests({ paths: [file], executor, json: true, out: () => {} });
+      expect(summary.failed).toBe(1);
+      const diffs = summary.failures[0]?.diffs ?? [];
+      // Both reject: no verdict disagreement, only the import and the head differ from the fixture.
+      expect(diffs.some((d) => d.path.includes("verdict"))).toBe(false);
+      const imports = diffs.filter((d) => d.path.endsWith("import"));
+      expect(imports.length).toBeGreaterThan(0);
+      for (const d of imports) expect(d.actual).toMatch(/rejected/);
     }
+  });
+
+  it("runs a fixture with --executor parallel alone", async () => {
+    const summary = await runBlocktests({
+      paths: [at("ValidBlocks/bcEIP1559/burnVerify.json"), at("InvalidBlocks/bcEIP1559/badBlocks.json")],
+      executor: "parallel",
+      json: true,
+      out: () => {},
+    });
+    expect(summary.failures).toEqual([]);
+    expect(summary.passed).toBe(summary.total);
   });
 });
 
@@ -202,16 +228,13 @@ describe("bin.ts", () => {
     expect(typeof lines[1].seconds).toBe("number");
   });
 
-  it("exits 2 with a clear message for --executor parallel when unavailable", async () => {
-    if (await parallelUsable()) return;
+  it("runs --executor both from the command line", () => {
     const r = spawnSync(
       process.execPath,
-      [BIN, at("ValidBlocks/bcEIP1559/tips.json"), "--executor", "parallel"],
-      {
-        encoding: "utf8",
-      },
+      [BIN, at("ValidBlocks/bcEIP1559/tips.json"), "--executor", "both", "--json"],
+      { encoding: "utf8" },
     );
-    expect(r.status).toBe(2);
-    expect(r.stderr).toContain("parallel executor not available");
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout.trim().split("\n").at(-1) as string)).toMatchObject({ failed: 0 });
   });
 });

@@ -45,7 +45,49 @@ export type BuildRequest = {
   /** Stop adding transactions after this wall-clock time (ms since epoch). */
   deadlineMs?: number;
   maxTxs?: number;
+  /**
+   * Header fields that override Meridian's defaults (conformance runs rebuild Ethereum
+   * blocks with them). Unset: gas limit = the parent's, mixHash = keccak(parent hash),
+   * zero parent beacon block root, no withdrawals.
+   */
+  header?: BuildHeaderOverrides;
+  /**
+   * Accept EIP-4844 blob transactions without their sidecar (as they appear in blocks), with
+   * blob gas accounted and limited per block. Default false: Meridian has no blob pool.
+   */
+  allowBlobTxs?: boolean;
+  /** Canonical block hash by number for BLOCKHASH; without it BLOCKHASH yields zero. */
+  blockHash?: (number: bigint) => Promise<Uint8Array | undefined>;
 };
+
+/** A withdrawal as in the block body: amount in Gwei. */
+export type BuildWithdrawal = { index: bigint; validatorIndex: bigint; address: Uint8Array; amount: bigint };
+
+export type BuildHeaderOverrides = {
+  gasLimit?: bigint;
+  mixHash?: Uint8Array;
+  parentBeaconBlockRoot?: Uint8Array;
+  withdrawals?: BuildWithdrawal[];
+};
+
+/** The header data and withdrawals `build` starts from: Meridian's defaults with `req.header` applied. */
+export function buildHeaderData(req: BuildRequest): {
+  headerData: HeaderData;
+  withdrawals: BuildWithdrawal[];
+} {
+  const o = req.header ?? {};
+  return {
+    headerData: {
+      timestamp: req.timestamp,
+      coinbase: req.coinbase,
+      gasLimit: o.gasLimit ?? req.parent.header.gasLimit,
+      // Deterministic per-height randomness source for PREVRANDAO until consensus supplies one.
+      mixHash: o.mixHash ?? keccak256(req.parent.hash()),
+      parentBeaconBlockRoot: o.parentBeaconBlockRoot ?? new Uint8Array(32),
+    },
+    withdrawals: o.withdrawals ?? [],
+  };
+}
 
 /** Options of `SequentialExecutor.execute`; every field is optional and the defaults are Meridian's rules. */
 export type ExecuteOptions = {
@@ -142,26 +184,19 @@ export class SequentialExecutor {
   /** Proposer path: fills a block from `txs` in order and seals it. */
   async build(req: BuildRequest): Promise<ExecutedBlock> {
     const { parent, state } = req;
-    const vm = await this.vmFor(state);
-    const headerData: HeaderData = {
-      timestamp: req.timestamp,
-      coinbase: req.coinbase,
-      gasLimit: parent.header.gasLimit,
-      // Deterministic per-height randomness source for PREVRANDAO until consensus supplies one.
-      mixHash: keccak256(parent.hash()),
-      parentBeaconBlockRoot: new Uint8Array(32),
-    };
+    const vm = await this.vmFor(state, req.blockHash && blockHashSource(req.blockHash));
+    const { headerData, withdrawals } = buildHeaderData(req);
     const builder = await buildBlock(vm, {
       parentBlock: parent,
       headerData,
-      withdrawals: [],
+      withdrawals,
       blockOpts: { putBlockIntoBlockchain: false, common: vm.common },
     });
     const baseFee = parent.header.calcNextBaseFee();
     const receipts: StoredReceipt[] = [];
     const senders: Uint8Array[] = [];
     const rejected: { hash: Uint8Array; reason: string }[] = [];
-    const gasLimit = parent.header.gasLimit;
+    const gasLimit = headerData.gasLimit as bigint;
     const source = req.txs;
     while (source) {
       if (req.maxTxs !== undefined && receipts.length >= req.maxTxs) break;
@@ -174,7 +209,7 @@ export class SequentialExecutor {
         continue;
       }
       try {
-        const result = await builder.addTransaction(next.tx);
+        const result = await builder.addTransaction(next.tx, { allowNoBlobs: req.allowBlobTxs === true });
         receipts.push(receiptOf(next.tx, next.sender, result, baseFee));
         senders.push(next.sender);
         source.shift();
@@ -198,14 +233,7 @@ export class SequentialExecutor {
     const fail = (reason: string): never => {
       throw new ExecutionError(`invalid block ${h.number}: ${reason}`, { code: "INVALID_BLOCK" });
     };
-    if (h.number !== parent.header.number + 1n)
-      fail(`number ${h.number} does not follow ${parent.header.number}`);
-    if (bytesToHex(h.parentHash) !== bytesToHex(parent.hash())) fail("parent hash mismatch");
-    if (h.timestamp <= parent.header.timestamp) fail("timestamp not after parent");
-    if (opts.rules === "ethereum") await validateEthereumRules(block, parent, fail);
-    else if (h.gasLimit !== parent.header.gasLimit) fail("gas limit changed");
-    if (h.baseFeePerGas !== parent.header.calcNextBaseFee()) fail("wrong base fee");
-    if (!(await block.transactionsTrieIsValid())) fail("transactions root mismatch");
+    await validateHeader(block, parent, opts.rules ?? "meridian");
     const vm = await this.vmFor(state, opts.blockHash && blockHashSource(opts.blockHash));
     let result: Awaited<ReturnType<typeof runBlock>>;
     try {
@@ -380,6 +408,30 @@ export class SequentialExecutor {
       blockGasUsed: gasUsed,
     });
   }
+}
+
+/**
+ * The checks made before executing a block: number, parent hash, timestamp, gas limit
+ * (Meridian: unchanged from the parent; "ethereum": mainnet header and body rules), base
+ * fee and transactions root. Throws ExecutionError (INVALID_BLOCK) on the first violation.
+ */
+export async function validateHeader(
+  block: Block,
+  parent: Block,
+  rules: "meridian" | "ethereum" = "meridian",
+): Promise<void> {
+  const h = block.header;
+  const fail = (reason: string): never => {
+    throw new ExecutionError(`invalid block ${h.number}: ${reason}`, { code: "INVALID_BLOCK" });
+  };
+  if (h.number !== parent.header.number + 1n)
+    fail(`number ${h.number} does not follow ${parent.header.number}`);
+  if (bytesToHex(h.parentHash) !== bytesToHex(parent.hash())) fail("parent hash mismatch");
+  if (h.timestamp <= parent.header.timestamp) fail("timestamp not after parent");
+  if (rules === "ethereum") await validateEthereumRules(block, parent, fail);
+  else if (h.gasLimit !== parent.header.gasLimit) fail("gas limit changed");
+  if (h.baseFeePerGas !== parent.header.calcNextBaseFee()) fail("wrong base fee");
+  if (!(await block.transactionsTrieIsValid())) fail("transactions root mismatch");
 }
 
 /** Ethereum mainnet header and body rules that Meridian's own rules replace or leave out. */

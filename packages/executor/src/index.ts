@@ -1,14 +1,17 @@
 export type {
+  BuildHeaderOverrides,
   BuildRequest,
+  BuildWithdrawal,
   CallInput,
   CallOutput,
   ExecutedBlock,
   TxCandidate,
   TxSource,
 } from "./executor.ts";
-export { ExecutionError, effectiveGasPrice, SequentialExecutor } from "./executor.ts";
+export { ExecutionError, effectiveGasPrice, SequentialExecutor, validateHeader } from "./executor.ts";
 export type { GenesisAccount, GenesisSpec } from "./genesis.ts";
 export { buildGenesis, chainCommon, GenesisError, parseGenesis } from "./genesis.ts";
+export { kzg, loadKzg } from "./kzg.ts";
 export type {
   AccountRead,
   AccountWrite,
@@ -24,7 +27,12 @@ export {
   encodeAccessList,
   encodeProposal,
 } from "./parallel/access-list.ts";
-export type { BuildStats, ParallelExecutedBlock, ParallelExecutorOptions } from "./parallel/executor.ts";
+export type {
+  BuildStats,
+  ParallelExecutedBlock,
+  ParallelExecutorOptions,
+  ParallelValidateOptions,
+} from "./parallel/executor.ts";
 export { ParallelExecutor } from "./parallel/executor.ts";
 export type { StoredLog, StoredReceipt } from "./receipts.ts";
 export { decodeReceipts, encodeReceipts } from "./receipts.ts";

@@ -4,6 +4,7 @@
  */
 import { type Block, createBlock, type HeaderData } from "@ethereumjs/block";
 import type { Common } from "@ethereumjs/common";
+import type { EVMMockBlockchainInterface } from "@ethereumjs/evm";
 import { createTxFromRLP, type TypedTransaction } from "@ethereumjs/tx";
 import { createVM, type RunTxResult, runTx, type VM } from "@ethereumjs/vm";
 import type { AccountWrite } from "./access-list.ts";
@@ -43,6 +44,8 @@ export type BatchRequest = {
   coinbasePre?: Map<number, AccountValue>;
   /** Strict: a read outside `pre` fails the transaction. Fetch: misses are asked for. */
   fetch: boolean;
+  /** Canonical hashes of the blocks BLOCKHASH may ask for (number → hash); absent ones read as zero. */
+  blockHashes?: Map<bigint, Uint8Array>;
 };
 
 /** Hooks the VM so the state manager knows when the top-level call has returned. */
@@ -76,6 +79,16 @@ export class BatchExecutor {
   readonly sm = new TxStateManager();
   private vm: VM | undefined;
   private blocks = new Map<string, Block>();
+  /** BLOCKHASH source of the current batch. */
+  private hashes: Map<bigint, Uint8Array> | undefined;
+  private readonly chain: EVMMockBlockchainInterface = {
+    getBlock: async (n: number) => {
+      const hash = this.hashes?.get(BigInt(n)) ?? new Uint8Array(32);
+      return { hash: () => hash };
+    },
+    putBlock: async () => {},
+    shallowCopy: () => this.chain,
+  };
 
   constructor(common: Common) {
     this.common = common;
@@ -83,7 +96,7 @@ export class BatchExecutor {
 
   private async getVM(): Promise<VM> {
     if (!this.vm) {
-      this.vm = await createVM({ common: this.common.copy(), stateManager: this.sm });
+      this.vm = await createVM({ common: this.common.copy(), stateManager: this.sm, blockchain: this.chain });
       hookPostPhase(this.vm, this.sm);
     }
     return this.vm;
@@ -97,6 +110,11 @@ export class BatchExecutor {
       this.blocks.set(key, b);
     }
     return b;
+  }
+
+  /** Sets the BLOCKHASH source for the transactions run next. */
+  setBlockHashes(hashes: Map<bigint, Uint8Array> | undefined): void {
+    this.hashes = hashes;
   }
 
   /** Runs one transaction on the current batch view and folds its writes in. */
@@ -146,6 +164,7 @@ export class BatchExecutor {
   async runBatch(req: BatchRequest, fetcher?: Fetcher): Promise<TxResult[]> {
     const block = this.contextBlock(req.headerKey, req.header);
     this.sm.resetBatch(req.pre, req.coinbase, req.fetch ? fetcher : undefined);
+    this.hashes = req.blockHashes;
     const out: TxResult[] = [];
     for (const t of req.txs) {
       const pre = req.coinbasePre?.get(t.index);

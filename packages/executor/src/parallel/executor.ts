@@ -33,10 +33,13 @@ import {
 } from "@meridian/state";
 import {
   type BuildRequest,
+  type BuildWithdrawal,
+  buildHeaderData,
   type ExecutedBlock,
   ExecutionError,
   effectiveGasPrice,
   type TxCandidate,
+  validateHeader,
 } from "../executor.ts";
 import type { StoredReceipt } from "../receipts.ts";
 import {
@@ -68,6 +71,39 @@ export type ParallelExecutorOptions = {
 
 export type ParallelExecutedBlock = ExecutedBlock & { accessList: BlockAccessList };
 
+/** Options of `ParallelExecutor.validate`; the defaults are Meridian's rules. */
+export type ParallelValidateOptions = {
+  /**
+   * "meridian" (default): the gas limit must equal the parent's and the block has no
+   * withdrawals. "ethereum": the Ethereum header and body rules of SequentialExecutor.execute
+   * (see validateHeader), and the block's withdrawals are applied.
+   */
+  rules?: "meridian" | "ethereum";
+  /** Canonical block hash by number for BLOCKHASH; without it BLOCKHASH yields zero. */
+  blockHash?: (number: bigint) => Promise<Uint8Array | undefined>;
+};
+
+/** Hashes of the (up to) 256 blocks before `number` that BLOCKHASH can see. */
+async function recentHashes(
+  lookup: ((number: bigint) => Promise<Uint8Array | undefined>) | undefined,
+  number: bigint,
+): Promise<Map<bigint, Uint8Array> | undefined> {
+  if (!lookup) return undefined;
+  const out = new Map<bigint, Uint8Array>();
+  for (let n = number - 1n; n >= 0n && n >= number - 256n; n--) {
+    const h = await lookup(n);
+    if (h) out.set(n, h);
+  }
+  return out;
+}
+
+/** EIP-4844 blob gas of a transaction (0 for other types). */
+function blobGasOf(common: Common, tx: TypedTransaction): bigint {
+  if (tx.type !== 3) return 0n;
+  const hashes = (tx as TypedTransaction & { blobVersionedHashes: Uint8Array[] }).blobVersionedHashes;
+  return BigInt(hashes.length) * common.param("blobGasPerBlob");
+}
+
 /** Counters of the last build, for tests and benchmarks. */
 export type BuildStats = { windows: number; speculative: number; reexecuted: number; sequential: number };
 
@@ -75,6 +111,7 @@ type BuilderInternals = {
   transactions: TypedTransaction[];
   transactionResults: { receipt: unknown; bloom: Bloom; totalGasSpent: bigint }[];
   gasUsed: bigint;
+  blobGasUsed: bigint;
   headerData: HeaderData;
 };
 
@@ -166,7 +203,13 @@ function storedReceipt(
   };
 }
 
-function pushResult(builder: BuilderInternals, tx: TypedTransaction, r: TxResult, cumulative: bigint): void {
+function pushResult(
+  builder: BuilderInternals,
+  tx: TypedTransaction,
+  r: TxResult,
+  cumulative: bigint,
+  blobGas: bigint,
+): void {
   const rc = r.receipt as NonNullable<TxResult["receipt"]>;
   builder.transactions.push(tx);
   builder.transactionResults.push({
@@ -175,6 +218,7 @@ function pushResult(builder: BuilderInternals, tx: TypedTransaction, r: TxResult
     totalGasSpent: rc.gasUsed,
   });
   builder.gasUsed = cumulative;
+  builder.blobGasUsed += blobGas;
 }
 
 export class ParallelExecutor {
@@ -252,12 +296,13 @@ export class ParallelExecutor {
     parent: Block,
     state: FlatStateManager,
     headerData: HeaderData,
+    withdrawals: BuildWithdrawal[] = [],
   ): Promise<BlockBuilder> {
     const vm = await createVM({ common: this.common.copy(), stateManager: state });
     return buildBlock(vm, {
       parentBlock: parent,
       headerData,
-      withdrawals: [],
+      withdrawals,
       blockOpts: { putBlockIntoBlockchain: false, common: vm.common },
     });
   }
@@ -305,17 +350,22 @@ export class ParallelExecutor {
     accessList: BlockAccessList,
     parent: Block,
     state: FlatStateManager,
+    opts: ParallelValidateOptions = {},
   ): Promise<ParallelExecutedBlock> {
     const h = block.header;
     const fail = (code: string, reason: string): never => {
       throw new ExecutionError(`invalid block ${h.number}: ${reason}`, { code });
     };
-    if (h.number !== parent.header.number + 1n)
-      fail("INVALID_BLOCK", `number ${h.number} does not follow ${parent.header.number}`);
-    if (!equalsBytes(h.parentHash, parent.hash())) fail("INVALID_BLOCK", "parent hash mismatch");
-    if (h.timestamp <= parent.header.timestamp) fail("INVALID_BLOCK", "timestamp not after parent");
-    if (h.gasLimit !== parent.header.gasLimit) fail("INVALID_BLOCK", "gas limit changed");
-    if (h.baseFeePerGas !== parent.header.calcNextBaseFee()) fail("INVALID_BLOCK", "wrong base fee");
+    const ethereum = opts.rules === "ethereum";
+    if (ethereum) await validateHeader(block, parent, "ethereum");
+    else {
+      if (h.number !== parent.header.number + 1n)
+        fail("INVALID_BLOCK", `number ${h.number} does not follow ${parent.header.number}`);
+      if (!equalsBytes(h.parentHash, parent.hash())) fail("INVALID_BLOCK", "parent hash mismatch");
+      if (h.timestamp <= parent.header.timestamp) fail("INVALID_BLOCK", "timestamp not after parent");
+      if (h.gasLimit !== parent.header.gasLimit) fail("INVALID_BLOCK", "gas limit changed");
+      if (h.baseFeePerGas !== parent.header.calcNextBaseFee()) fail("INVALID_BLOCK", "wrong base fee");
+    }
     const listRlp = encodeAccessList(accessList);
     if (!equalsBytes(keccak256(listRlp), h.extraData))
       fail("BAL_HASH_MISMATCH", "access list does not match the header commitment");
@@ -323,15 +373,22 @@ export class ParallelExecutor {
     if (accessList.txs.length !== n)
       fail("BAL_TX_COUNT", `access list has ${accessList.txs.length} entries for ${n} transactions`);
     this.useShardedRoot(state);
-    const builder = await this.newBuilder(parent, state, {
-      timestamp: h.timestamp,
-      coinbase: h.coinbase,
-      gasLimit: h.gasLimit,
-      mixHash: h.mixHash,
-      parentBeaconBlockRoot: h.parentBeaconBlockRoot,
-      extraData: h.extraData,
-    });
+    const withdrawals = ethereum ? (block.withdrawals ?? []).map((w) => w.toValue()) : [];
+    const builder = await this.newBuilder(
+      parent,
+      state,
+      {
+        timestamp: h.timestamp,
+        coinbase: h.coinbase,
+        gasLimit: h.gasLimit,
+        mixHash: h.mixHash,
+        parentBeaconBlockRoot: h.parentBeaconBlockRoot,
+        extraData: h.extraData,
+      },
+      withdrawals,
+    );
     const { header, key } = this.contextHeader(builder);
+    const blockHashes = await recentHashes(opts.blockHash, h.number);
     const cb = h.coinbase.bytes;
     const cbHex = hex(cb);
 
@@ -358,6 +415,7 @@ export class ParallelExecutor {
           pre: new Map(),
           coinbasePre: new Map(),
           fetch: false,
+          blockHashes,
         };
         written = new Set();
         wiped = new Set();
@@ -399,6 +457,9 @@ export class ParallelExecutor {
     const receipts: StoredReceipt[] = [];
     const senders: Uint8Array[] = [];
     let gasUsed = 0n;
+    // The VM's Common carries the block/tx parameters (blob gas schedule) the bare one lacks.
+    const vmCommon = (builder as unknown as { vm: { common: Common } }).vm.common;
+    const maxBlobGas = vmCommon.isActivatedEIP(4844) ? vmCommon.getBlobGasSchedule().maxBlobGasPerBlock : 0n;
     for (let i = 0; i < n; i++) {
       const r = results[i] as TxResult;
       const tx = block.transactions[i] as TypedTransaction;
@@ -420,10 +481,13 @@ export class ParallelExecutor {
         fail("BAL_READS_MISMATCH", `tx ${i}: reads differ from the access list`);
       if (!equalsBytes(rlpEncode(txAccessToRlp(got)), rlpEncode(txAccessToRlp(want))))
         fail("BAL_WRITES_MISMATCH", `tx ${i}: writes differ from the access list`);
+      const blobGas = blobGasOf(vmCommon, tx);
+      if (b.blobGasUsed + blobGas > maxBlobGas && blobGas > 0n)
+        fail("BLOB_GAS_LIMIT_EXCEEDED", `tx ${i} exceeds the block blob gas limit`);
       gasUsed += r.receipt?.gasUsed ?? 0n;
       receipts.push(storedReceipt(tx, r, gasUsed, baseFee));
       senders.push(r.sender as Uint8Array);
-      pushResult(b, tx, r, gasUsed);
+      pushResult(b, tx, r, gasUsed, blobGas);
     }
     let rebuilt: Block;
     try {
@@ -439,6 +503,10 @@ export class ParallelExecutor {
     if (!equalsBytes(g.receiptTrie, h.receiptTrie)) fail("RECEIPTS_ROOT_MISMATCH", "receipts root mismatch");
     if (!equalsBytes(g.requestsHash ?? EMPTY, h.requestsHash ?? EMPTY))
       fail("REQUESTS_HASH_MISMATCH", "requests hash mismatch");
+    if ((g.blobGasUsed ?? 0n) !== (h.blobGasUsed ?? 0n))
+      fail("BLOB_GAS_USED_MISMATCH", `blob gas used ${g.blobGasUsed}, header says ${h.blobGasUsed}`);
+    if (ethereum && !equalsBytes(g.withdrawalsRoot ?? EMPTY, h.withdrawalsRoot ?? EMPTY))
+      fail("WITHDRAWALS_ROOT_MISMATCH", "withdrawals root mismatch");
     if (!equalsBytes(g.stateRoot, h.stateRoot)) fail("STATE_ROOT_MISMATCH", "state root mismatch");
     return { block, receipts, senders, state, rejected: [], accessList };
   }
@@ -449,21 +517,24 @@ export class ParallelExecutor {
   async build(req: BuildRequest): Promise<ParallelExecutedBlock> {
     const { parent, state } = req;
     this.useShardedRoot(state);
-    const builder = await this.newBuilder(parent, state, {
-      timestamp: req.timestamp,
-      coinbase: req.coinbase,
-      gasLimit: parent.header.gasLimit,
-      mixHash: keccak256(parent.hash()),
-      parentBeaconBlockRoot: new Uint8Array(32),
-      extraData: new Uint8Array(32),
-    });
+    const { headerData, withdrawals } = buildHeaderData(req);
+    const builder = await this.newBuilder(
+      parent,
+      state,
+      { ...headerData, extraData: new Uint8Array(32) },
+      withdrawals,
+    );
     const b = builder as unknown as BuilderInternals;
     const { header, key } = this.contextHeader(builder);
     const ctxBlock = this.local.contextBlock(key, header);
+    const blockHashes = await recentHashes(req.blockHash, parent.header.number + 1n);
+    // The VM's Common carries the block/tx parameters (blob gas schedule) the bare one lacks.
+    const vmCommon = (builder as unknown as { vm: { common: Common } }).vm.common;
+    const maxBlobGas = vmCommon.isActivatedEIP(4844) ? vmCommon.getBlobGasSchedule().maxBlobGasPerBlock : 0n;
     const cb = req.coinbase;
     const cbHex = hex(cb);
     const baseFee = parent.header.calcNextBaseFee();
-    const gasLimit = parent.header.gasLimit;
+    const gasLimit = headerData.gasLimit as bigint;
     const stats: BuildStats = { windows: 0, speculative: 0, reexecuted: 0, sequential: 0 };
     const receipts: StoredReceipt[] = [];
     const senders: Uint8Array[] = [];
@@ -505,7 +576,7 @@ export class ParallelExecutor {
       // 2. Speculative execution on the workers against the state at the window start.
       let spec: (TxResult | undefined)[] = [];
       if (parallel && cands.length >= 4) {
-        spec = await this.speculate(cands, header, key, cbHex, fetchFromState);
+        spec = await this.speculate(cands, header, key, cbHex, fetchFromState, blockHashes);
         stats.speculative += cands.length;
       } else {
         stats.sequential += cands.length;
@@ -514,6 +585,18 @@ export class ParallelExecutor {
       // 3. Commit in order; re-execute on this thread whatever read a value that changed since.
       let conflicts = 0;
       for (const [i, cand] of cands.entries()) {
+        const blobGas = blobGasOf(vmCommon, cand.tx);
+        if (blobGas > 0n && req.allowBlobTxs !== true) {
+          rejected.push({
+            hash: cand.tx.hash(),
+            reason: "blob transactions are not accepted (no blob pool)",
+          });
+          continue;
+        }
+        if (blobGas > 0n && b.blobGasUsed + blobGas > maxBlobGas) {
+          rejected.push({ hash: cand.tx.hash(), reason: "block blob gas limit reached" });
+          continue;
+        }
         let r = spec[i];
         let valid = r !== undefined;
         if (r) {
@@ -533,6 +616,7 @@ export class ParallelExecutor {
               for (const [k, v] of await fetchFromState(keys))
                 this.local.sm.base.set(k, v as AccountValue | Uint8Array);
             });
+            this.local.setBlockHashes(blockHashes);
             return this.local.runTx(cand.tx, receipts.length, ctxBlock, sender);
           });
         }
@@ -552,7 +636,7 @@ export class ParallelExecutor {
         r.index = receipts.length;
         receipts.push(storedReceipt(cand.tx, r, gasUsed, baseFee));
         senders.push(r.sender as Uint8Array);
-        pushResult(b, cand.tx, r, gasUsed);
+        pushResult(b, cand.tx, r, gasUsed, blobGas);
       }
 
       // 4. Adapt: many conflicts → next window on this thread, then probe again with a small one.
@@ -579,12 +663,21 @@ export class ParallelExecutor {
     key: string,
     cbHex: string,
     onFetch: FetchHandler,
+    blockHashes: Map<bigint, Uint8Array> | undefined,
   ): Promise<(TxResult | undefined)[]> {
     // Same-sender transactions stay in one batch (in order); senders spread over the batches.
     const nBatches = Math.min(cands.length, (this.pool?.size ?? 1) * this.batchesPerWorker);
     const batches: BatchRequest[] = [];
     for (let i = 0; i < nBatches; i++)
-      batches.push({ header, headerKey: key, coinbase: cbHex, txs: [], pre: new Map(), fetch: true });
+      batches.push({
+        header,
+        headerKey: key,
+        coinbase: cbHex,
+        txs: [],
+        pre: new Map(),
+        fetch: true,
+        blockHashes,
+      });
     const bySender = new Map<string, BatchRequest>();
     let rr = 0;
     for (const [i, c] of cands.entries()) {

@@ -39,7 +39,8 @@ export function nativeEcrecover(): { ecrecover: Ecrecover | undefined; backend: 
   cached = { ecrecover: undefined, backend: "noble" };
   if (process.env.MERIDIAN_SECP === "noble") return cached;
   try {
-    const lib = createRequire(import.meta.url)("secp256k1") as NativeSecp;
+    // The package silently falls back to pure-JS elliptic; load the native binding itself so "native" means native.
+    const lib = createRequire(import.meta.url)("secp256k1/bindings") as NativeSecp;
     if (typeof lib.ecdsaRecover === "function") {
       const ecrecover: Ecrecover = (msgHash, v, r, s, chainId) => {
         const sig = new Uint8Array(64);

@@ -151,9 +151,12 @@ export class TxStateManager implements StateManagerInterface {
   private marks: number[] = [];
 
   readonly originalStorageCache = {
+    /** EIP-2200 original value: the slot as the transaction found it, not as it left it so far. */
     get: async (address: Address, key: Uint8Array): Promise<Uint8Array> => {
       const addr = hex(address.bytes);
-      return (await this.readSlot(addr, hex(key))) as Uint8Array;
+      const slot = hex(key);
+      await this.readSlot(addr, slot);
+      return this.reads.get(slotKey(addr, slot)) as Uint8Array;
     },
     clear: (): void => {},
   };

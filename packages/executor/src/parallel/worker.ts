@@ -6,6 +6,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { createCustomCommon, Mainnet } from "@ethereumjs/common";
 import { runShardTask } from "@meridian/state";
+import { kzg } from "../kzg.ts";
 import { BatchExecutor, type BatchRequest } from "./exec-core.ts";
 import type { WorkerInit, WorkerRequest, WorkerResponse } from "./protocol.ts";
 import { nativeEcrecover } from "./secp.ts";
@@ -15,7 +16,7 @@ const init = workerData as WorkerInit;
 const { ecrecover } = init.native ? nativeEcrecover() : { ecrecover: undefined };
 const common = createCustomCommon({ chainId: init.chainId, name: "meridian" }, Mainnet, {
   hardfork: init.hardfork,
-  customCrypto: ecrecover ? { ecrecover } : {},
+  customCrypto: ecrecover ? { ecrecover, kzg } : { kzg },
 });
 const executor = new BatchExecutor(common);
 const port = parentPort;
