@@ -171,6 +171,7 @@ function receiptOf(tx: TypedTransaction, sender: Uint8Array, r: RunTxResult, bas
 export class SequentialExecutor {
   readonly common: Common;
   private readonly vms: VmPool;
+  private readonly callBlocks = new Map<string, Block>();
 
   constructor(common: Common) {
     this.common = common;
@@ -285,16 +286,7 @@ export class SequentialExecutor {
       const tx = createTx(txData, { common: vm.common, freeze: false });
       // Calls are unsigned: the caller is whoever the request names.
       tx.getSenderAddress = () => from;
-      const callBlock = createBlock(
-        {
-          header: {
-            ...block.header.toJSON(),
-            baseFeePerGas: 0n,
-            gasLimit: gasLimit > block.header.gasLimit ? gasLimit : block.header.gasLimit,
-          },
-        },
-        { common: vm.common, freeze: false, skipConsensusFormatValidation: true },
-      );
+      const callBlock = this.callContext(block, gasLimit);
       let r: RunTxResult;
       try {
         r = await runTx(vm, {
@@ -338,6 +330,26 @@ export class SequentialExecutor {
       }));
     }
     return out;
+  }
+
+  /**
+   * The block context calls run in: the selected block with no base fee and a gas limit that
+   * fits the call. Cached, since building a block (and its Common parameters) costs more than
+   * a simple call.
+   */
+  private callContext(block: Block, gasLimit: bigint): Block {
+    const limit = gasLimit > block.header.gasLimit ? gasLimit : block.header.gasLimit;
+    const key = `${bytesToHex(block.hash())}:${limit}`;
+    let ctx = this.callBlocks.get(key);
+    if (!ctx) {
+      ctx = createBlock(
+        { header: { ...block.header.toJSON(), baseFeePerGas: 0n, gasLimit: limit } },
+        { common: this.common, skipConsensusFormatValidation: true },
+      );
+      if (this.callBlocks.size >= 32) this.callBlocks.delete(this.callBlocks.keys().next().value as string);
+      this.callBlocks.set(key, ctx);
+    }
+    return ctx;
   }
 
   /** Binary search for the lowest gas limit at which the call succeeds, as geth does. */
