@@ -13,6 +13,7 @@ import { buildBlock, createVM, type RunTxResult, runBlock, runTx, type VM } from
 import { keccak256, MeridianError } from "@meridian/primitives";
 import type { FlatStateManager } from "@meridian/state";
 import type { StoredReceipt } from "./receipts.ts";
+import { useFastTries } from "./tries.ts";
 import { VmPool } from "./vm-pool.ts";
 
 export type TxCandidate = { tx: TypedTransaction; sender: Uint8Array };
@@ -187,12 +188,14 @@ export class SequentialExecutor {
     const { parent, state } = req;
     const vm = await this.vmFor(state, req.blockHash && blockHashSource(req.blockHash));
     const { headerData, withdrawals } = buildHeaderData(req);
-    const builder = await buildBlock(vm, {
-      parentBlock: parent,
-      headerData,
-      withdrawals,
-      blockOpts: { putBlockIntoBlockchain: false, common: vm.common },
-    });
+    const builder = useFastTries(
+      await buildBlock(vm, {
+        parentBlock: parent,
+        headerData,
+        withdrawals,
+        blockOpts: { putBlockIntoBlockchain: false, common: vm.common },
+      }),
+    );
     const baseFee = parent.header.calcNextBaseFee();
     const receipts: StoredReceipt[] = [];
     const senders: Uint8Array[] = [];

@@ -29,3 +29,4 @@ export { silentLogger } from "./logger.ts";
 export type { RlpDecoded, RlpInput } from "./rlp.ts";
 export { expectBytes, expectList, MAX_RLP_BYTES, rlpDecode, rlpEncode } from "./rlp.ts";
 export { privateKeyToAddress, publicKeyToAddress, randomPrivateKey } from "./secp256k1.ts";
+export { orderedTrieRoot, trieRoot } from "./trie-root.ts";

@@ -17,6 +17,7 @@
  * transaction itself when a value it read has changed since. A window with
  * many conflicts switches the next window to main-thread execution.
  */
+
 import { availableParallelism } from "node:os";
 import { type Block, createBlock, type HeaderData } from "@ethereumjs/block";
 import type { Common } from "@ethereumjs/common";
@@ -42,6 +43,7 @@ import {
   validateHeader,
 } from "../executor.ts";
 import type { StoredReceipt } from "../receipts.ts";
+import { useFastTries } from "../tries.ts";
 import {
   type AccountRead,
   type AccountWrite,
@@ -299,12 +301,14 @@ export class ParallelExecutor {
     withdrawals: BuildWithdrawal[] = [],
   ): Promise<BlockBuilder> {
     const vm = await createVM({ common: this.common.copy(), stateManager: state });
-    return buildBlock(vm, {
-      parentBlock: parent,
-      headerData,
-      withdrawals,
-      blockOpts: { putBlockIntoBlockchain: false, common: vm.common },
-    });
+    return useFastTries(
+      await buildBlock(vm, {
+        parentBlock: parent,
+        headerData,
+        withdrawals,
+        blockOpts: { putBlockIntoBlockchain: false, common: vm.common },
+      }),
+    );
   }
 
   private contextHeader(builder: BlockBuilder): { header: HeaderData; key: string } {
