@@ -7,18 +7,11 @@
  * a branch before or after (tiny tries), the sequential `computeCommitment`
  * runs instead, so the result always equals it.
  */
-import { MerklePatriciaTrie } from "@ethereumjs/mpt";
 import { RLP } from "@ethereumjs/rlp";
-import {
-  type Account,
-  type BatchDBOp,
-  createAccountFromRLP,
-  type DB,
-  KECCAK256_RLP,
-  ValueEncoding,
-} from "@ethereumjs/util";
+import { type Account, type BatchDBOp, createAccountFromRLP, type DB, KECCAK256_RLP } from "@ethereumjs/util";
 import { keccak256 } from "@meridian/primitives";
 import type { ChainDatabase } from "@meridian/storage";
+import { type TrieUpdate, trieGet, updateTrie } from "./batch-trie.ts";
 import { type Commitment, computeCommitment, type StateDiff } from "./state-manager.ts";
 import { TrieNodeDB } from "./trie-db.ts";
 
@@ -78,51 +71,44 @@ class FetchDB implements DB<string, string | Uint8Array> {
   async open(): Promise<void> {}
 }
 
-function trieAt(db: DB<string, string | Uint8Array>, root: Uint8Array): MerklePatriciaTrie {
-  return new MerklePatriciaTrie({ db, root, useKeyHashing: true, valueEncoding: ValueEncoding.Bytes });
-}
-
 /** Applies one shard's changes to a copy of the account trie (same steps as computeCommitment). */
 export async function runShardTask(task: ShardTask, fetch: NodeFetch): Promise<ShardResult> {
   const db = new FetchDB(fetch);
-  const trie = trieAt(db, task.baseRoot);
+  const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
+  const read = (hash: Uint8Array) => db.get(hex(hash));
+  const write = (hash: Uint8Array, node: Uint8Array) => void db.pending.set(hex(hash), node);
   const accounts: [string, Uint8Array | null][] = [];
+  const updates: TrieUpdate[] = [];
   for (const a of task.accounts) {
-    const address = Buffer.from(a.addr, "hex");
+    const key = keccak256(Buffer.from(a.addr, "hex"));
+    let committedRaw: Uint8Array | undefined | null = null;
+    const committed = async (): Promise<Account | undefined> => {
+      if (committedRaw === null) committedRaw = await trieGet(task.baseRoot, key, read);
+      return committedRaw ? createAccountFromRLP(committedRaw) : undefined;
+    };
     let account: Account | null;
-    if (a.account === undefined) {
-      const raw = await trie.get(address);
-      account = raw ? createAccountFromRLP(raw) : null;
-    } else {
-      account = a.account === null ? null : createAccountFromRLP(a.account);
-    }
+    if (a.account === undefined) account = (await committed()) ?? null;
+    else account = a.account === null ? null : createAccountFromRLP(a.account);
     if (account === null) {
-      await trie.del(address);
+      updates.push({ key, value: null });
       accounts.push([a.addr, null]);
       continue;
     }
     if (a.wiped || a.slots) {
-      let root: Uint8Array = KECCAK256_RLP;
-      if (!a.wiped) {
-        const committed = await trie.get(address);
-        if (committed) root = createAccountFromRLP(committed).storageRoot;
-      }
-      const storageTrie = trieAt(db, root);
-      for (const [slot, value] of a.slots ?? []) {
-        const key = Buffer.from(slot, "hex");
-        if (value.length === 0) await storageTrie.del(key);
-        else await storageTrie.put(key, RLP.encode(value));
-      }
-      account.storageRoot = storageTrie.root();
+      const root = a.wiped ? KECCAK256_RLP : ((await committed())?.storageRoot ?? KECCAK256_RLP);
+      const slotUpdates: TrieUpdate[] = (a.slots ?? []).map(([slot, value]) => ({
+        key: keccak256(Buffer.from(slot, "hex")),
+        value: value.length === 0 ? null : RLP.encode(value),
+      }));
+      account.storageRoot = await updateTrie(root, slotUpdates, read, write);
     } else if (a.account !== undefined) {
-      const committed = await trie.get(address);
-      account.storageRoot = committed ? createAccountFromRLP(committed).storageRoot : KECCAK256_RLP;
+      account.storageRoot = (await committed())?.storageRoot ?? KECCAK256_RLP;
     }
     const rlp = account.serialize();
-    await trie.put(address, rlp);
+    updates.push({ key, value: rlp });
     accounts.push([a.addr, rlp]);
   }
-  const rootHex = Buffer.from(trie.root()).toString("hex");
+  const rootHex = hex(await updateTrie(task.baseRoot, updates, read, write));
   const rootNode = (await db.get(rootHex)) as Uint8Array;
   const nodes: [string, Uint8Array][] = [];
   for (const [k, v] of db.pending) {

@@ -5,7 +5,6 @@
  * Merkle-Patricia trie is touched only by `getStateRoot`, once per block.
  */
 import type { AccountFields, StateManagerInterface } from "@ethereumjs/common";
-import { MerklePatriciaTrie } from "@ethereumjs/mpt";
 import { RLP } from "@ethereumjs/rlp";
 import {
   Account,
@@ -16,10 +15,10 @@ import {
   KECCAK256_NULL,
   KECCAK256_RLP,
   unpadBytes,
-  ValueEncoding,
 } from "@ethereumjs/util";
 import { keccak256, MeridianError } from "@meridian/primitives";
 import type { ChainDatabase, WriteBatch } from "@meridian/storage";
+import { type TrieUpdate, trieGet, updateTrie } from "./batch-trie.ts";
 import { type FlatStateStore, hexKey } from "./flat-store.ts";
 import { TrieNodeDB } from "./trie-db.ts";
 
@@ -309,71 +308,59 @@ export class FlatStateManager implements StateManagerInterface {
   }
 }
 
-/** Applies a diff to the trie at `baseRoot`; every new node stays in memory. */
+/** Applies a diff to the trie at `baseRoot` in one batch update per trie; every new node stays in memory. */
 export async function computeCommitment(
   db: ChainDatabase,
   baseRoot: Uint8Array,
   diff: StateDiff,
 ): Promise<Commitment> {
   const nodes = new TrieNodeDB(db);
-  const trie = new MerklePatriciaTrie({
-    db: nodes,
-    root: baseRoot,
-    useKeyHashing: true,
-    valueEncoding: ValueEncoding.Bytes,
-  });
+  const read = (hash: Uint8Array) => nodes.get(hexKey(hash));
+  const write = (hash: Uint8Array, node: Uint8Array) => void nodes.pending.set(hexKey(hash), node);
   const accounts = new Map<string, Uint8Array | null>();
+  const accountUpdates: TrieUpdate[] = [];
   const touched = new Set<string>([...diff.accounts.keys(), ...diff.storage.keys(), ...diff.wiped]);
-  // Sorted so that the trie sees the same operation order on every node.
+  // Sorted so that every node sees the same order of changes.
   for (const addr of [...touched].sort()) {
-    const address = Buffer.from(addr, "hex");
+    const key = keccak256(Buffer.from(addr, "hex"));
+    let committedRaw: Uint8Array | undefined | null = null;
+    const committed = async (): Promise<Account | undefined> => {
+      if (committedRaw === null) committedRaw = await trieGet(baseRoot, key, read);
+      return committedRaw ? accountFromTrie(committedRaw) : undefined;
+    };
     const overlay = diff.accounts.get(addr);
     let account: Account | null;
-    if (overlay === undefined) {
-      const raw = await trie.get(address);
-      account = raw ? accountFromTrie(raw) : null;
-    } else {
-      account = overlay === null ? null : copyAccount(overlay);
-    }
+    if (overlay === undefined) account = (await committed()) ?? null;
+    else account = overlay === null ? null : copyAccount(overlay);
     if (account === null) {
-      await trie.del(address);
+      accountUpdates.push({ key, value: null });
       accounts.set(addr, null);
       continue;
     }
     const slots = diff.storage.get(addr);
-    if (diff.wiped.has(addr) || slots) {
+    const wiped = diff.wiped.has(addr);
+    if (wiped || slots) {
       // Storage root of the committed account, unless the storage was wiped in this block.
-      let root: Uint8Array = KECCAK256_RLP;
-      if (!diff.wiped.has(addr)) {
-        const committed = await trie.get(address);
-        if (committed) root = accountFromTrie(committed).storageRoot;
+      const root = wiped ? KECCAK256_RLP : ((await committed())?.storageRoot ?? KECCAK256_RLP);
+      const updates: TrieUpdate[] = [];
+      for (const [slot, value] of slots ?? []) {
+        updates.push({
+          key: keccak256(Buffer.from(slot, "hex")),
+          value: value.length === 0 ? null : RLP.encode(value),
+        });
       }
-      const storageTrie = new MerklePatriciaTrie({
-        db: nodes,
-        root,
-        useKeyHashing: true,
-        valueEncoding: ValueEncoding.Bytes,
-      });
-      if (slots) {
-        for (const slot of [...slots.keys()].sort()) {
-          const value = slots.get(slot) as Uint8Array;
-          const key = Buffer.from(slot, "hex");
-          if (value.length === 0) await storageTrie.del(key);
-          else await storageTrie.put(key, RLP.encode(value));
-        }
-      }
-      account.storageRoot = storageTrie.root();
+      account.storageRoot = await updateTrie(root, updates, read, write);
     } else if (overlay !== undefined) {
       // Only balance/nonce/code changed: keep the committed storage root.
-      const committed = await trie.get(address);
-      account.storageRoot = committed ? accountFromTrie(committed).storageRoot : KECCAK256_RLP;
+      account.storageRoot = (await committed())?.storageRoot ?? KECCAK256_RLP;
     }
     const rlp = account.serialize();
-    await trie.put(address, rlp);
+    accountUpdates.push({ key, value: rlp });
     accounts.set(addr, rlp);
   }
   for (const [hash, code] of diff.code) await nodes.put(`63${hash}`, code);
-  return { stateRoot: trie.root(), accounts, nodes };
+  const stateRoot = await updateTrie(baseRoot, accountUpdates, read, write);
+  return { stateRoot, accounts, nodes };
 }
 
 function accountFromTrie(raw: Uint8Array): Account {
