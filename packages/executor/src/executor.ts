@@ -266,7 +266,7 @@ export class SequentialExecutor {
     input: CallInput,
     block: Block,
     state: StateManagerInterface,
-    opts: { gasCap: bigint; reportAccessList?: boolean; tracer?: (vm: VM) => void },
+    opts: { gasCap: bigint; reportAccessList?: boolean; tracer?: (vm: VM) => void; timeoutMs?: number },
   ): Promise<CallOutput> {
     const run = async (vm: VM): Promise<RunTxResult> => {
       const gasLimit = input.gas === undefined || input.gas > opts.gasCap ? opts.gasCap : input.gas;
@@ -303,6 +303,9 @@ export class SequentialExecutor {
         });
       } catch (err) {
         const raw = (err as Error).message;
+        if (raw.startsWith("execution aborted (timeout")) {
+          throw new ExecutionError(raw, { code: "EXECUTION_TIMEOUT", cause: err });
+        }
         // geth's wording, which clients match on, instead of the VM's internal message.
         if (raw.includes("enough funds")) {
           throw new ExecutionError("insufficient funds for gas * price + value", {
@@ -321,7 +324,7 @@ export class SequentialExecutor {
       opts.tracer(vm);
       r = await run(vm);
     } else {
-      r = await this.vms.with(state, run);
+      r = await this.vms.with(state, run, opts.timeoutMs);
     }
     const ex = r.execResult.exceptionError;
     const out: CallOutput = { returnData: r.execResult.returnValue, gasUsed: r.totalGasSpent };
@@ -361,9 +364,25 @@ export class SequentialExecutor {
     block: Block,
     freshState: () => StateManagerInterface | Promise<StateManagerInterface>,
     gasCap: bigint,
+    timeoutMs = 0,
   ): Promise<bigint> {
+    // One time budget for the whole search, as geth's RPCEVMTimeout applies per request.
+    const deadline = timeoutMs > 0 ? performance.now() + timeoutMs : Number.POSITIVE_INFINITY;
+    const budget = () => {
+      if (deadline === Number.POSITIVE_INFINITY) return 0;
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        throw new ExecutionError(`execution aborted (timeout = ${timeoutMs / 1000}s)`, {
+          code: "EXECUTION_TIMEOUT",
+        });
+      }
+      return left;
+    };
     const hi0 = input.gas !== undefined && input.gas < gasCap ? input.gas : gasCap;
-    const first = await this.call({ ...input, gas: hi0 }, block, await freshState(), { gasCap });
+    const first = await this.call({ ...input, gas: hi0 }, block, await freshState(), {
+      gasCap,
+      timeoutMs: budget(),
+    });
     if (first.error) {
       const message =
         first.error.kind === "revert"
@@ -381,13 +400,19 @@ export class SequentialExecutor {
     // Most calls succeed at gasUsed * 64/63 (the 1/64 retained by CALL); try it first.
     const guess = (first.gasUsed * 64n) / 63n;
     if (guess < hi) {
-      const r = await this.call({ ...input, gas: guess }, block, await freshState(), { gasCap });
+      const r = await this.call({ ...input, gas: guess }, block, await freshState(), {
+        gasCap,
+        timeoutMs: budget(),
+      });
       if (!r.error) hi = guess;
       else lo = guess;
     }
     while (lo + 1n < hi) {
       const mid = (lo + hi) / 2n;
-      const r = await this.call({ ...input, gas: mid }, block, await freshState(), { gasCap });
+      const r = await this.call({ ...input, gas: mid }, block, await freshState(), {
+        gasCap,
+        timeoutMs: budget(),
+      });
       if (r.error) lo = mid;
       else hi = mid;
     }

@@ -7,21 +7,41 @@ import type { AccountFields, Common, StateManagerInterface } from "@ethereumjs/c
 import type { Account, Address } from "@ethereumjs/util";
 import { createVM, type VM } from "@ethereumjs/vm";
 
-/** Forwards every call to `target`, which the pool points at the caller's state for one call. */
+/** Thrown when a call runs past its time limit (geth's wording). */
+export class CallTimeoutError extends Error {
+  readonly code = "EXECUTION_TIMEOUT";
+}
+
+/**
+ * Forwards every call to `target`, which the pool points at the caller's state for one call.
+ * The deadline is checked on every state access: the VM has no interrupt, and loops that
+ * touch no state are bounded by the call's gas cap instead.
+ */
 export class DelegatingStateManager implements StateManagerInterface {
   target: StateManagerInterface;
+  /** performance.now() after which state access throws; Infinity = no limit. */
+  deadline = Number.POSITIVE_INFINITY;
+  timeoutMs = 0;
 
   constructor(target: StateManagerInterface) {
     this.target = target;
+  }
+
+  private check(): void {
+    if (performance.now() > this.deadline) {
+      throw new CallTimeoutError(`execution aborted (timeout = ${this.timeoutMs / 1000}s)`);
+    }
   }
 
   get originalStorageCache(): StateManagerInterface["originalStorageCache"] {
     return this.target.originalStorageCache;
   }
   getAccount(address: Address): Promise<Account | undefined> {
+    this.check();
     return this.target.getAccount(address);
   }
   putAccount(address: Address, account?: Account): Promise<void> {
+    this.check();
     return this.target.putAccount(address, account);
   }
   deleteAccount(address: Address): Promise<void> {
@@ -34,15 +54,18 @@ export class DelegatingStateManager implements StateManagerInterface {
     return this.target.putCode(address, value);
   }
   getCode(address: Address): Promise<Uint8Array> {
+    this.check();
     return this.target.getCode(address);
   }
   getCodeSize(address: Address): Promise<number> {
     return this.target.getCodeSize(address);
   }
   getStorage(address: Address, key: Uint8Array): Promise<Uint8Array> {
+    this.check();
     return this.target.getStorage(address, key);
   }
   putStorage(address: Address, key: Uint8Array, value: Uint8Array): Promise<void> {
+    this.check();
     return this.target.putStorage(address, key, value);
   }
   clearStorage(address: Address): Promise<void> {
@@ -87,13 +110,15 @@ export class VmPool {
   }
 
   /** Runs `fn` with a VM executing against `state`; the VM returns to the pool afterwards. */
-  async with<T>(state: StateManagerInterface, fn: (vm: VM) => Promise<T>): Promise<T> {
+  async with<T>(state: StateManagerInterface, fn: (vm: VM) => Promise<T>, timeoutMs = 0): Promise<T> {
     let entry = this.idle.pop();
     if (!entry) {
       const delegate = new DelegatingStateManager(state);
       entry = { vm: await createVM({ common: this.common.copy(), stateManager: delegate }), state: delegate };
     }
     entry.state.target = state;
+    entry.state.timeoutMs = timeoutMs;
+    entry.state.deadline = timeoutMs > 0 ? performance.now() + timeoutMs : Number.POSITIVE_INFINITY;
     // A VM whose call threw may hold a half-unwound journal: it is dropped, not reused.
     const result = await fn(entry.vm);
     if (this.idle.length < this.maxIdle) this.idle.push(entry);

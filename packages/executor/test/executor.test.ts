@@ -125,6 +125,14 @@ describe("SequentialExecutor", () => {
       gasCap: 1_000_000n,
     });
     expect(revert.error?.kind).toBe("revert");
+
+    // A call that keeps touching state is aborted at its time limit (geth's "execution aborted").
+    const looping = fresh();
+    const loopAddress = new Address(new Uint8Array(20).fill(0x77));
+    await looping.putCode(loopAddress, hexToBytes("0x5b6000545060005600"));
+    await expect(
+      executor.call({ to: loopAddress.bytes }, built.block, looping, { gasCap: 50_000_000n, timeoutMs: 20 }),
+    ).rejects.toMatchObject({ code: "EXECUTION_TIMEOUT" });
     expect(new Address(created).toString()).toMatch(/^0x/);
     await db.close();
   });

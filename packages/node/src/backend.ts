@@ -40,6 +40,8 @@ import type { Chain, CommittedBlock } from "./chain.ts";
 export type BackendOptions = {
   clientVersion: string;
   gasCap: bigint;
+  /** Time limit of one eth_call / eth_estimateGas / eth_createAccessList. */
+  evmTimeoutMs: number;
   logsMaxRange: number;
   logsMaxResults: number;
   txFeeCap: bigint;
@@ -318,7 +320,10 @@ export class NodeBackend implements RpcBackend {
   async call(req: CallRequest, at: BlockSelector, overrides?: StateOverride): Promise<CallResult> {
     const block = await this.blockOrThrow(at);
     const state = await this.overriddenState(at, overrides);
-    const r = await this.chain.executor.call(toCallInput(req), block, state, { gasCap: this.opts.gasCap });
+    const r = await this.chain.executor.call(toCallInput(req), block, state, {
+      gasCap: this.opts.gasCap,
+      timeoutMs: this.opts.evmTimeoutMs,
+    });
     return r.error
       ? { returnData: r.returnData, gasUsed: r.gasUsed, error: r.error }
       : { returnData: r.returnData, gasUsed: r.gasUsed };
@@ -331,6 +336,7 @@ export class NodeBackend implements RpcBackend {
       block,
       () => this.overriddenState(at, overrides),
       this.opts.gasCap > block.header.gasLimit ? block.header.gasLimit : this.opts.gasCap,
+      this.opts.evmTimeoutMs,
     );
   }
 
@@ -340,10 +346,12 @@ export class NodeBackend implements RpcBackend {
     const first = await this.chain.executor.call(input, block, await this.stateAt(at), {
       gasCap: this.opts.gasCap,
       reportAccessList: true,
+      timeoutMs: this.opts.evmTimeoutMs,
     });
     const accessList = first.accessList ?? [];
     const second = await this.chain.executor.call({ ...input, accessList }, block, await this.stateAt(at), {
       gasCap: this.opts.gasCap,
+      timeoutMs: this.opts.evmTimeoutMs,
     });
     const result: { accessList: typeof accessList; gasUsed: bigint; error?: string } = {
       accessList,

@@ -138,6 +138,7 @@ export async function startNode(
     const backend = new NodeBackend(chain, pool, {
       clientVersion: status().clientVersion,
       gasCap: config.rpc.gasCap,
+      evmTimeoutMs: config.rpc.evmTimeoutMs,
       logsMaxRange: config.rpc.logsMaxRange,
       logsMaxResults: config.rpc.logsMaxResults,
       txFeeCap: config.rpc.txFeeCap,
