@@ -29,4 +29,18 @@ export { silentLogger } from "./logger.ts";
 export type { RlpDecoded, RlpInput } from "./rlp.ts";
 export { expectBytes, expectList, MAX_RLP_BYTES, rlpDecode, rlpEncode } from "./rlp.ts";
 export { privateKeyToAddress, publicKeyToAddress, randomPrivateKey } from "./secp256k1.ts";
-export { orderedTrieRoot, trieRoot } from "./trie-root.ts";
+export type { RawTrieNode, TrieItem, TrieNode, TrieNodeWriter, TrieRef } from "./trie-root.ts";
+export {
+  buildTrieNode,
+  compareNibbles,
+  decodeHexPrefix,
+  EMPTY_TRIE_ROOT,
+  encodeTrieNode,
+  hexPrefix,
+  isTrieNode,
+  orderedTrieRoot,
+  sortedTrieItems,
+  toNibbles,
+  trieRoot,
+  trieRootOf,
+} from "./trie-root.ts";

@@ -1,18 +1,26 @@
 /**
- * Merkle-Patricia root of a fixed key/value set, built bottom-up from sorted
- * keys without a node database (the idea of geth's StackTrie). Transactions,
- * receipts and withdrawals tries are write-once per block: this is several
- * times faster than inserting into a full trie one key at a time.
+ * Merkle-Patricia trie building blocks shared by the write-once list tries
+ * (transactions, receipts) and the state package's batch update: nibble paths,
+ * hex-prefix encoding, building a subtree from sorted keys, and encoding nodes
+ * with <32-byte children embedded and larger ones hashed.
  */
 import { RLP } from "@ethereumjs/rlp";
 import { keccak256 } from "./hash.ts";
 
-type RlpNode = Uint8Array | RlpNode[];
-type Item = { nibbles: Uint8Array; value: Uint8Array };
+export type RawTrieNode = Uint8Array | RawTrieNode[];
+/** A child reference: a 32-byte hash, an embedded raw node, or a node held in memory. */
+export type TrieRef = Uint8Array | RawTrieNode[] | TrieNode;
+export type TrieNode =
+  | { t: "leaf"; path: Uint8Array; value: Uint8Array }
+  | { t: "ext"; path: Uint8Array; child: TrieRef }
+  | { t: "branch"; children: (TrieRef | null)[]; value: Uint8Array | null };
+/** A key as nibbles and its value; null (or empty) means "absent". */
+export type TrieItem = { nibbles: Uint8Array; value: Uint8Array | null };
 
-const EMPTY_TRIE_ROOT = keccak256(RLP.encode(new Uint8Array(0)));
+const EMPTY = new Uint8Array(0);
+export const EMPTY_TRIE_ROOT = keccak256(RLP.encode(EMPTY));
 
-function toNibbles(key: Uint8Array): Uint8Array {
+export function toNibbles(key: Uint8Array): Uint8Array {
   const out = new Uint8Array(key.length * 2);
   for (let i = 0; i < key.length; i++) {
     const b = key[i] as number;
@@ -23,7 +31,7 @@ function toNibbles(key: Uint8Array): Uint8Array {
 }
 
 /** Hex-prefix encoding of a nibble path (Yellow Paper appendix C). */
-function hexPrefix(nibbles: Uint8Array, leaf: boolean): Uint8Array {
+export function hexPrefix(nibbles: Uint8Array, leaf: boolean): Uint8Array {
   const odd = nibbles.length % 2 === 1;
   const out = new Uint8Array(Math.floor(nibbles.length / 2) + 1);
   const flag = (leaf ? 2 : 0) + (odd ? 1 : 0);
@@ -39,61 +47,115 @@ function hexPrefix(nibbles: Uint8Array, leaf: boolean): Uint8Array {
   return out;
 }
 
-/** A child reference: the node itself when its encoding is under 32 bytes, else its hash. */
-function ref(node: RlpNode): RlpNode {
-  const encoded = RLP.encode(node);
-  return encoded.length < 32 ? node : keccak256(encoded);
+export function decodeHexPrefix(hp: Uint8Array): { path: Uint8Array; leaf: boolean } {
+  const flag = (hp[0] as number) >> 4;
+  return { path: toNibbles(hp).subarray(flag & 1 ? 1 : 2), leaf: (flag & 2) !== 0 };
 }
 
-function commonPrefix(a: Uint8Array, b: Uint8Array, from: number): number {
-  let i = from;
-  while (i < a.length && i < b.length && a[i] === b[i]) i++;
-  return i;
-}
-
-/** Node for the sorted, distinct `items[lo, hi)` that all share the first `depth` nibbles. */
-function build(items: Item[], lo: number, hi: number, depth: number): RlpNode {
-  const first = items[lo] as Item;
-  if (hi - lo === 1) return [hexPrefix(first.nibbles.subarray(depth), true), first.value];
-  const last = items[hi - 1] as Item;
-  // Sorted keys: the prefix shared by the first and the last is shared by all.
-  const shared = commonPrefix(first.nibbles, last.nibbles, depth);
-  if (shared > depth) {
-    return [hexPrefix(first.nibbles.subarray(depth, shared), false), ref(build(items, lo, hi, shared))];
-  }
-  const branch: RlpNode[] = new Array(17).fill(new Uint8Array(0));
-  let i = lo;
-  if (first.nibbles.length === depth) {
-    // A key that ends here (a prefix of the others) is the branch's value.
-    branch[16] = first.value;
-    i++;
-  }
-  while (i < hi) {
-    const nibble = (items[i] as Item).nibbles[depth] as number;
-    let j = i + 1;
-    while (j < hi && (items[j] as Item).nibbles[depth] === nibble) j++;
-    branch[nibble] = ref(build(items, i, j, depth + 1));
-    i = j;
-  }
-  return branch;
-}
-
-function compare(a: Uint8Array, b: Uint8Array): number {
+export function compareNibbles(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return (a[i] as number) - (b[i] as number);
   return a.length - b.length;
 }
 
+/** The subtree for sorted, distinct, present `items` that share their first `depth` nibbles. */
+export function buildTrieNode(
+  items: readonly TrieItem[],
+  depth: number,
+  lo = 0,
+  hi = items.length,
+): TrieNode {
+  const first = items[lo] as TrieItem;
+  if (hi - lo === 1)
+    return { t: "leaf", path: first.nibbles.subarray(depth), value: first.value as Uint8Array };
+  const last = items[hi - 1] as TrieItem;
+  // Sorted keys: the prefix shared by the first and the last is shared by all.
+  let shared = depth;
+  while (
+    shared < first.nibbles.length &&
+    shared < last.nibbles.length &&
+    first.nibbles[shared] === last.nibbles[shared]
+  )
+    shared++;
+  if (shared > depth) {
+    return {
+      t: "ext",
+      path: first.nibbles.subarray(depth, shared),
+      child: buildTrieNode(items, shared, lo, hi),
+    };
+  }
+  const children: (TrieRef | null)[] = new Array(16).fill(null);
+  let value: Uint8Array | null = null;
+  let i = lo;
+  if (first.nibbles.length === depth) {
+    // A key that ends here (a prefix of the others) is the branch's value.
+    value = first.value;
+    i++;
+  }
+  while (i < hi) {
+    const nibble = (items[i] as TrieItem).nibbles[depth] as number;
+    let j = i + 1;
+    while (j < hi && (items[j] as TrieItem).nibbles[depth] === nibble) j++;
+    children[nibble] = buildTrieNode(items, depth + 1, i, j);
+    i = j;
+  }
+  return { t: "branch", children, value };
+}
+
+export function isTrieNode(r: TrieRef): r is TrieNode {
+  return !(r instanceof Uint8Array) && !Array.isArray(r);
+}
+
+/** Receives every node referenced by hash (new nodes a database must keep). */
+export type TrieNodeWriter = (hash: Uint8Array, node: Uint8Array) => void;
+
+/** RLP structure of `node`; children of 32 bytes or more are hashed and passed to `write`. */
+export function encodeTrieNode(node: TrieNode, write: TrieNodeWriter): RawTrieNode {
+  const ref = (r: TrieRef): RawTrieNode => {
+    if (!isTrieNode(r)) return r;
+    const raw = encodeTrieNode(r, write);
+    const bytes = RLP.encode(raw);
+    if (bytes.length < 32) return raw;
+    const hash = keccak256(bytes);
+    write(hash, bytes);
+    return hash;
+  };
+  if (node.t === "leaf") return [hexPrefix(node.path, true), node.value];
+  if (node.t === "ext") return [hexPrefix(node.path, false), ref(node.child)];
+  return [...node.children.map((c) => (c === null ? EMPTY : ref(c))), node.value ?? EMPTY];
+}
+
+/** Hash of the root node (always hashed and written, as @ethereumjs/mpt stores it). */
+export function trieRootOf(node: TrieNode | null, write: TrieNodeWriter): Uint8Array {
+  if (node === null) return EMPTY_TRIE_ROOT;
+  const bytes = RLP.encode(encodeTrieNode(node, write));
+  const hash = keccak256(bytes);
+  write(hash, bytes);
+  return hash;
+}
+
+/** Sorted, last-write-wins items from key/value pairs. */
+export function sortedTrieItems(entries: Iterable<readonly [Uint8Array, Uint8Array | null]>): TrieItem[] {
+  const byKey = new Map<string, TrieItem>();
+  for (const [key, value] of entries) {
+    byKey.set(Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("hex"), {
+      nibbles: toNibbles(key),
+      value,
+    });
+  }
+  return [...byKey.values()].sort((a, b) => compareNibbles(a.nibbles, b.nibbles));
+}
+
+const ignore: TrieNodeWriter = () => {};
+
 /**
- * Root of the trie holding `entries` (distinct keys, any order; empty values
- * are absent keys, as in a real trie). Keys are used as given, not hashed.
+ * Root of the trie holding `entries` (keys used as given; an empty value is
+ * an absent key), built bottom-up from sorted keys without a node database
+ * (geth's StackTrie idea): several times faster than inserting keys one by one.
  */
 export function trieRoot(entries: Iterable<readonly [Uint8Array, Uint8Array]>): Uint8Array {
-  const items: Item[] = [];
-  for (const [key, value] of entries) if (value.length > 0) items.push({ nibbles: toNibbles(key), value });
-  if (items.length === 0) return EMPTY_TRIE_ROOT;
-  items.sort((a, b) => compare(a.nibbles, b.nibbles));
-  return keccak256(RLP.encode(build(items, 0, items.length, 0)));
+  const items = sortedTrieItems(entries).filter((it) => it.value !== null && it.value.length > 0);
+  return trieRootOf(items.length === 0 ? null : buildTrieNode(items, 0), ignore);
 }
 
 /** Root of an index-keyed list trie (transactions, receipts, withdrawals): key = RLP(index). */
