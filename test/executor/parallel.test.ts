@@ -138,6 +138,7 @@ type Op =
   | { k: "eth"; from: number; to: number; value: number }
   | { k: "erc20"; from: number; to: number; value: number }
   | { k: "hot"; from: number }
+  | { k: "restore"; from: number }
   | { k: "relay-hot"; from: number }
   | { k: "create"; from: number; salt: number; kill: boolean; value: number }
   | { k: "revert"; from: number }
@@ -164,6 +165,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     value: fc.integer({ min: 0, max: 2_000_000 }),
   }),
   fc.record({ k: fc.constant("hot" as const), from: who }),
+  fc.record({ k: fc.constant("restore" as const), from: who }),
   fc.record({ k: fc.constant("relay-hot" as const), from: who }),
   fc.record({
     k: fc.constant("create" as const),
@@ -217,6 +219,8 @@ function toTxs(chain: Chain, ops: Op[]): TypedTransaction[] {
         });
       case "hot":
         return s(c.Hot.address, { data: call("bump()"), gasLimit: 60_000n });
+      case "restore":
+        return s(c.Hot.address, { data: call("blip()"), gasLimit: 60_000n });
       case "relay-hot":
         return s(c.Relay.address, { data: relayCall(c.Hot.address, call("bump()")), gasLimit: 100_000n });
       case "create":
@@ -276,6 +280,24 @@ describe("ParallelExecutor", () => {
       txs: listSource(txs),
     });
   }
+
+  it("agrees with sequential when transactions write and restore a slot (EIP-2200 original value)", async () => {
+    const ops: Op[] = [
+      { k: "hot", from: 0 },
+      { k: "restore", from: 1 },
+      { k: "hot", from: 2 },
+      { k: "restore", from: 3 },
+      { k: "restore", from: 0 },
+    ];
+    const built = await buildBlock(ops);
+    expect(built.block.transactions.length).toBe(ops.length);
+    const seq = await sequential.execute(built.block, chain.genesis, chain.fresh());
+    expect(built.receipts).toEqual(seq.receipts);
+    for (const [, v] of validators) {
+      const res = await v.validate(built.block, built.accessList, chain.genesis, chain.fresh());
+      expect(res.receipts).toEqual(seq.receipts);
+    }
+  });
 
   it("parallel build, parallel validation (1/2/4 workers) and sequential execution agree", async () => {
     await fc.assert(

@@ -24,7 +24,13 @@ contract Token {
     emit Transfer(msg.sender, to, v); return true;
   }
 }
-contract Hot { uint256 public n; function bump() external { n += 1; } }
+contract Hot {
+  uint256 public n;
+  function bump() external { n += 1; }
+  // Writes the slot and restores it in one transaction: the EIP-2200 "original value" refund path
+  // (a parallel-state bug here was found by the conformance runner, not by this generator).
+  function blip() external { assembly { let v := sload(n.slot) sstore(n.slot, add(v, 7)) sstore(n.slot, v) } }
+}
 contract Relay {
   function relay(address t, bytes calldata d) external returns (bytes memory) {
     (bool ok, bytes memory r) = t.call(d); require(ok, "inner"); return r;
