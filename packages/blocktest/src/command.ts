@@ -14,6 +14,7 @@ export type BlocktestCliOptions = {
   json?: boolean;
   filter?: string;
   knownFailures?: string;
+  timeout?: string;
 };
 
 /** The commander program the command is added to. */
@@ -29,6 +30,7 @@ function parseOptions(
   workers: number;
   filter?: RegExp;
   knownFailures?: Map<string, string>;
+  timeout?: number;
 } {
   const executor = opts.executor ?? "sequential";
   if (executor !== "sequential" && executor !== "parallel" && executor !== "both") {
@@ -37,6 +39,15 @@ function parseOptions(
   const workers = Number(opts.workers ?? "1");
   if (!Number.isInteger(workers) || workers < 1) {
     throw new UsageError(`--workers must be a positive integer, got ${JSON.stringify(opts.workers)}`);
+  }
+  let timeout: number | undefined;
+  if (opts.timeout !== undefined) {
+    timeout = Number(opts.timeout);
+    if (opts.timeout.trim() === "" || !Number.isFinite(timeout) || timeout <= 0) {
+      throw new UsageError(
+        `--timeout must be a positive number of seconds, got ${JSON.stringify(opts.timeout)}`,
+      );
+    }
   }
   let filter: RegExp | undefined;
   if (opts.filter !== undefined) {
@@ -50,6 +61,7 @@ function parseOptions(
     executor,
     workers,
     filter,
+    timeout,
     knownFailures: opts.knownFailures ? runner.readKnownFailures(opts.knownFailures) : undefined,
   };
 }
@@ -78,7 +90,10 @@ function progressBar(stream: NodeJS.WriteStream): {
   return { update, clear };
 }
 
-/** Runs the command; resolves to the process exit code (0 all passed, 1 failures, 2 usage/setup error). */
+/**
+ * Runs the command; resolves to the process exit code (0 all passed, 1 failures or timeouts not
+ * listed in --known-failures, 2 usage/setup error).
+ */
 export async function blocktestCommand(paths: string[], opts: BlocktestCliOptions): Promise<number> {
   const stdout = process.stdout;
   const stderr = process.stderr;
@@ -102,7 +117,7 @@ export async function blocktestCommand(paths: string[], opts: BlocktestCliOption
       },
       progress: bar?.update,
     });
-    return summary.failed > 0 ? 1 : 0;
+    return summary.failed > 0 || summary.timedout > 0 ? 1 : 0;
   } catch (err) {
     bar?.clear();
     stderr.write(`error: ${(err as Error).message}\n`);
@@ -119,6 +134,10 @@ export function registerBlocktestCommand(program: CommandLike): void {
     .option("--workers <n>", "worker threads running test cases side by side", "1")
     .option("--json", "one JSON line per failing case and a final summary line")
     .option("--filter <regex>", "only cases whose <file>:<case name> matches")
+    .option(
+      "--timeout <seconds>",
+      "per-case time limit (cases then run in worker threads); a case over it is reported as timeout",
+    )
     .option(
       "--known-failures <file>",
       "KNOWN_FAILURES file: listed failures are reported but not counted as failed",

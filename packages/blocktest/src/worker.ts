@@ -19,6 +19,7 @@ port.on("message", async (task: { file: string; rel: string; names: string[] }) 
     for (const name of task.names) {
       const fixture = cached.cases[name];
       if (!fixture) continue;
+      port.postMessage({ type: "start", name });
       const result = await runCase({ file: task.file, rel: task.rel, name }, fixture, {
         factory,
         kzg,

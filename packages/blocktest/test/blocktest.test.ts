@@ -164,6 +164,39 @@ describe("runBlocktests", () => {
     expect(summary.skips[0]?.reason).toMatch(/transition network/);
   });
 
+  it("reports cases over --timeout as timeout, restarts the worker and goes on", async () => {
+    const lines: string[] = [];
+    const paths = [at("ValidBlocks/bcEIP1559/burnVerify.json"), at("ValidBlocks/bcEIP1559/tips.json")];
+    // 1 ms: no case finishes in time; each timed-out worker is replaced for the next case.
+    const summary = await runBlocktests({
+      paths,
+      executor: "sequential",
+      json: true,
+      out: (l) => lines.push(l),
+      timeout: 0.001,
+    });
+    expect(summary).toMatchObject({ total: 2, passed: 0, failed: 0, skipped: 0, timedout: 2 });
+    expect(summary.timeouts.map((t) => t.name).sort()).toEqual(["burnVerify_Cancun", "tips_Cancun"]);
+    const parsed = lines.map((l) => JSON.parse(l));
+    expect(parsed.slice(0, 2).map((l) => l.status)).toEqual(["timeout", "timeout"]);
+    expect(parsed[0].reason).toBe("timed out after 0.001s");
+    expect(parsed[2]).toMatchObject({ total: 2, passed: 0, failed: 0, skipped: 0, timedout: 2 });
+
+    // A listed case that times out is a known failure; a generous limit lets the cases pass.
+    const known = await runBlocktests({
+      paths: paths.slice(0, 1),
+      executor: "sequential",
+      json: true,
+      out: () => {},
+      timeout: 0.001,
+      knownFailures: new Map([["burnVerify_Cancun", "slow"]]),
+    });
+    expect(known).toMatchObject({ total: 1, timedout: 0, failed: 0 });
+    expect(known.knownFailures[0]?.reason).toMatch(/timed out/);
+    const ok = await runBlocktests({ paths, executor: "sequential", json: true, out: () => {}, timeout: 60 });
+    expect(ok).toMatchObject({ total: 2, passed: 2, timedout: 0 });
+  });
+
   it("plugs a parallel executor in only with build() and validate()", async () => {
     await expect(loadParallelExecutor({})).rejects.toThrow(
       /parallel executor not available: .* does not export/,
@@ -226,6 +259,26 @@ describe("bin.ts", () => {
     expect(lines[0].diffs[0].path).toBe("lastblockhash");
     expect(lines[1]).toMatchObject({ total: 2, passed: 1, failed: 1, skipped: 0 });
     expect(typeof lines[1].seconds).toBe("number");
+  });
+
+  it("prints timeout lines and exits 1 when a case exceeds --timeout", () => {
+    const r = spawnSync(
+      process.execPath,
+      [BIN, at("ValidBlocks/bcEIP1559/tips.json"), "--timeout", "0.001", "--json"],
+      { encoding: "utf8" },
+    );
+    expect(r.status).toBe(1);
+    const lines = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    expect(lines[0]).toMatchObject({ status: "timeout", name: "tips_Cancun", diffs: [] });
+    expect(lines[1]).toMatchObject({ total: 1, passed: 0, failed: 0, skipped: 0, timedout: 1 });
+    const bad = spawnSync(process.execPath, [BIN, at("ValidBlocks/bcEIP1559/tips.json"), "--timeout", "x"], {
+      encoding: "utf8",
+    });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--timeout must be a positive number/);
   });
 
   it("runs --executor both from the command line", () => {
