@@ -20,17 +20,9 @@ export async function runInit(opts: InitOptions): Promise<void> {
     );
 
   const source = resolve(opts.genesis ?? DEVNET_GENESIS);
-  let genesisText: string;
-  try {
-    genesisText = await readFile(source, "utf8");
-  } catch (err) {
-    throw cliError(`cannot read genesis ${source}`, "GENESIS_MISSING", err);
-  }
-  try {
-    JSON.parse(genesisText);
-  } catch (err) {
-    throw cliError(`genesis ${source} is not valid JSON`, "GENESIS_INVALID", err);
-  }
+  // The node's own loader: the same GENESIS_MISSING / GENESIS_INVALID errors (with the bad field) `start` would give.
+  await node.loadGenesis(source);
+  const genesisText = await readFile(source, "utf8");
 
   await mkdir(datadir, { recursive: true, mode: 0o700 });
   const toml = node.renderConfigToml(node.defaultConfig("node"), {

@@ -121,7 +121,9 @@ describe("init", () => {
   it("creates the data dir with config.toml and genesis, refusing to overwrite without --force", async () => {
     const datadir = join(tmp(), "node");
     const genesis = join(tmp(), "g.json");
-    writeFileSync(genesis, JSON.stringify({ chainId: 99, alloc: {} }));
+    // A genesis `start` accepts: init validates it with the node's own parser.
+    const validators = [{ address: DEV_ACCOUNTS[0]?.address, power: 1 }];
+    writeFileSync(genesis, JSON.stringify({ chainId: 99, validators, alloc: {} }));
     const r = await run(["init", "--datadir", datadir, "--genesis", genesis]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
@@ -135,7 +137,7 @@ describe("init", () => {
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/^error: .*--force.*\[INIT_EXISTS\]\n$/);
 
-    writeFileSync(genesis, JSON.stringify({ chainId: 100 }));
+    writeFileSync(genesis, JSON.stringify({ chainId: 100, validators }));
     expect((await run(["init", "--datadir", datadir, "--genesis", genesis, "--force"])).code).toBe(0);
     expect(JSON.parse(readFileSync(join(datadir, "genesis.json"), "utf8")).chainId).toBe(100);
   }, 120_000);

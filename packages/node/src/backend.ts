@@ -16,7 +16,7 @@ import {
   structLogger,
 } from "@meridian/executor";
 import type { TxPool } from "@meridian/mempool";
-import { bytesToHex, hexToBytes, MeridianError } from "@meridian/primitives";
+import { bytesToHex, hexKey as hex, hexToBytes, MeridianError } from "@meridian/primitives";
 import type {
   AccountProof,
   BackendEvents,
@@ -49,8 +49,6 @@ export type BackendOptions = {
   suggestedTip: bigint;
   status: () => Record<string, unknown>;
 };
-
-const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
 
 function headerNotFound(): never {
   throw new MeridianError("header not found", { code: "HEADER_NOT_FOUND" });

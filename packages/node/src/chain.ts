@@ -30,6 +30,7 @@ import {
   expectBytes,
   expectList,
   type FinalizedBlock,
+  hexKey as hex,
   type Logger,
   MeridianError,
   type PrepareProposalRequest,
@@ -49,8 +50,6 @@ export type CommittedBlock = {
 };
 
 export type ChainEvents = { committed: [CommittedBlock] };
-
-const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
 
 /** Small LRU for decoded blocks and receipts; recent blocks are what RPC asks for most. */
 class Lru<V> {

@@ -12,6 +12,11 @@ export function bytesToHex(bytes: Uint8Array): Hex {
   return `0x${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex")}`;
 }
 
+/** Lower-case hex without 0x: the key form of in-memory maps (addresses, slots, hashes). */
+export function hexKey(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
+}
+
 /** Decodes even-length 0x-hex. Throws DecodeError on anything else. */
 export function hexToBytes(hex: string): Uint8Array {
   if (!isHex(hex) || hex.length % 2 !== 0) throw new DecodeError(`invalid hex data: ${truncate(hex)}`);

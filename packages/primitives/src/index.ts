@@ -15,6 +15,7 @@ export {
   concatBytes,
   equalBytes,
   fromQuantity,
+  hexKey,
   hexToBytes,
   isHex,
   padBytes,

@@ -4,9 +4,8 @@
  * it changes only when a block commits (`applyCommitted`).
  */
 import { type Account, createAccountFromRLP } from "@ethereumjs/util";
+import { hexKey } from "@meridian/primitives";
 import type { ChainDatabase } from "@meridian/storage";
-
-const hexKey = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
 
 /** Bounded map that drops the oldest entries first; good enough for hot accounts. */
 class BoundedCache<V> {
@@ -35,8 +34,6 @@ class BoundedCache<V> {
     for (const k of this.map.keys()) if (k.startsWith(prefix)) this.map.delete(k);
   }
 }
-
-export type CommittedAccount = Account | undefined;
 
 export class FlatStateStore {
   private readonly accounts = new BoundedCache<Uint8Array | null>(100_000);
@@ -95,5 +92,3 @@ export class FlatStateStore {
     }
   }
 }
-
-export { hexKey };

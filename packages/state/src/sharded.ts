@@ -9,7 +9,7 @@
  */
 import { RLP } from "@ethereumjs/rlp";
 import { type Account, type BatchDBOp, createAccountFromRLP, type DB, KECCAK256_RLP } from "@ethereumjs/util";
-import { keccak256 } from "@meridian/primitives";
+import { hexKey as hex, keccak256 } from "@meridian/primitives";
 import type { ChainDatabase } from "@meridian/storage";
 import { type TrieUpdate, trieGet, updateTrie } from "./batch-trie.ts";
 import { type Commitment, computeCommitment, type StateDiff } from "./state-manager.ts";
@@ -74,7 +74,6 @@ class FetchDB implements DB<string, string | Uint8Array> {
 /** Applies one shard's changes to a copy of the account trie (same steps as computeCommitment). */
 export async function runShardTask(task: ShardTask, fetch: NodeFetch): Promise<ShardResult> {
   const db = new FetchDB(fetch);
-  const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
   const read = (hash: Uint8Array) => db.get(hex(hash));
   const write = (hash: Uint8Array, node: Uint8Array) => void db.pending.set(hex(hash), node);
   const accounts: [string, Uint8Array | null][] = [];

@@ -16,10 +16,10 @@ import {
   KECCAK256_RLP,
   unpadBytes,
 } from "@ethereumjs/util";
-import { keccak256, MeridianError } from "@meridian/primitives";
+import { hexKey, keccak256, MeridianError } from "@meridian/primitives";
 import type { ChainDatabase, WriteBatch } from "@meridian/storage";
 import { type TrieUpdate, trieGet, updateTrie } from "./batch-trie.ts";
-import { type FlatStateStore, hexKey } from "./flat-store.ts";
+import type { FlatStateStore } from "./flat-store.ts";
 import { TrieNodeDB } from "./trie-db.ts";
 
 const EMPTY = new Uint8Array(0);

@@ -14,24 +14,17 @@ export class TrieNodeDB implements DB<string, string | Uint8Array> {
   readonly pending = new Map<string, Uint8Array>();
 
   private readonly db: ChainDatabase;
-  /** Nodes written by earlier, not yet flushed, layers (read-through). */
-  private readonly parent: TrieNodeDB | undefined;
 
-  constructor(db: ChainDatabase, parent?: TrieNodeDB) {
+  constructor(db: ChainDatabase) {
     this.db = db;
-    this.parent = parent;
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
-    const hit = this.pending.get(key) ?? this.parent?.lookupPending(key);
+    const hit = this.pending.get(key);
     if (hit) return hit;
     const bytes = Buffer.from(key, "hex");
     if (bytes.length === 33 && bytes[0] === CODE_PREFIX) return this.db.code(bytes.subarray(1));
     return this.db.trieNode(bytes);
-  }
-
-  private lookupPending(key: string): Uint8Array | undefined {
-    return this.pending.get(key) ?? this.parent?.lookupPending(key);
   }
 
   async put(key: string, value: string | Uint8Array): Promise<void> {

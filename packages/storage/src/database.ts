@@ -4,7 +4,7 @@
  */
 import { existsSync, readdirSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
-import { concatBytes, equalBytes, MeridianError } from "@meridian/primitives";
+import { concatBytes, MeridianError } from "@meridian/primitives";
 import { ClassicLevel } from "classic-level";
 import { key, metaKey, numberKey, Prefix, prefixEnd, readNumberKey } from "./keys.ts";
 
@@ -301,8 +301,4 @@ export class ChainDatabase {
     for await (const k of it) out.push(readNumberKey(k, base.length));
     return out;
   }
-}
-
-export function sameGenesis(a: Uint8Array | undefined, b: Uint8Array): boolean {
-  return a !== undefined && equalBytes(a, b);
 }

@@ -13,7 +13,7 @@
  */
 import type { AccountFields, StateManagerInterface } from "@ethereumjs/common";
 import { Account, type Address, KECCAK256_NULL, KECCAK256_RLP, unpadBytes } from "@ethereumjs/util";
-import { keccak256, MeridianError } from "@meridian/primitives";
+import { hexKey as hex, keccak256, MeridianError } from "@meridian/primitives";
 import type { AccountWrite, SlotWrite } from "./access-list.ts";
 import { compareBytes } from "./access-list.ts";
 
@@ -29,8 +29,7 @@ export type AccountValue = {
 /** Keys: `a<addr hex>` for an account, `s<addr hex><slot hex>` for a slot. */
 export type PreState = Map<string, AccountValue | Uint8Array>;
 
-export const hex = (b: Uint8Array): string =>
-  Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
+export { hex };
 export const accountKey = (addrHex: string): string => `a${addrHex}`;
 export const slotKey = (addrHex: string, slotHex: string): string => `s${addrHex}${slotHex}`;
 
