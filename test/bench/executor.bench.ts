@@ -10,10 +10,11 @@
  */
 import { availableParallelism } from "node:os";
 import { createBlockFromRLP } from "@ethereumjs/block";
+import { createCustomCommon, Mainnet } from "@ethereumjs/common";
 import { createTxFromRLP, type TypedTransaction } from "@ethereumjs/tx";
 import { Account, Address, bytesToHex } from "@ethereumjs/util";
 import { createVM, runTx } from "@ethereumjs/vm";
-import { chainCommon, ParallelExecutor, SequentialExecutor } from "@meridian/executor";
+import { kzg, ParallelExecutor, SequentialExecutor } from "@meridian/executor";
 import { type Chain, call, listSource, makeChain, signTx } from "../helpers/executor-workloads.ts";
 
 const args = process.argv.slice(2);
@@ -76,10 +77,13 @@ async function baseline(
   alloc: Chain["fresh"],
 ): Promise<{ ms: number; root: string }> {
   // Plain VM on its default MerkleStateManager, seeded with the genesis accounts we need.
-  // A pristine Common: the parallel executor installs native ecrecover into the chain's
-  // Common, and the baseline must stay plain @ethereumjs (noble sender recovery).
+  // A pristine Common: Meridian's chainCommon memoizes parameter updates and the parallel
+  // executor installs native ecrecover into it; the baseline stays plain @ethereumjs.
   const vm = await createVM({
-    common: chainCommon({ chainId: chain.common.chainId(), hardfork: chain.common.hardfork() }),
+    common: createCustomCommon({ chainId: Number(chain.common.chainId()), name: "meridian" }, Mainnet, {
+      hardfork: chain.common.hardfork(),
+      customCrypto: { kzg },
+    }),
   });
   const sm = vm.stateManager;
   const genesisState = alloc();

@@ -7,6 +7,7 @@ import { Common, createCustomCommon, Hardfork, Mainnet } from "@ethereumjs/commo
 import { Account, Address, KECCAK256_RLP } from "@ethereumjs/util";
 import { hexToBytes, isHex, MeridianError } from "@meridian/primitives";
 import { FlatStateManager, type FlatStateStore } from "@meridian/state";
+import { memoizeParamsUpdates } from "./common-params.ts";
 import { kzg } from "./kzg.ts";
 
 export class GenesisError extends MeridianError {
@@ -126,10 +127,12 @@ export function parseGenesis(json: unknown, source = "genesis"): GenesisSpec {
 
 /** The chain's Common, with the KZG of kzg.ts installed for EIP-4844 (point evaluation precompile 0x0a). */
 export function chainCommon(spec: Pick<GenesisSpec, "chainId" | "hardfork">): Common {
-  return createCustomCommon({ chainId: Number(spec.chainId), name: "meridian" }, Mainnet, {
-    hardfork: spec.hardfork,
-    customCrypto: { kzg },
-  });
+  return memoizeParamsUpdates(
+    createCustomCommon({ chainId: Number(spec.chainId), name: "meridian" }, Mainnet, {
+      hardfork: spec.hardfork,
+      customCrypto: { kzg },
+    }),
+  );
 }
 
 /** Builds the genesis state in a fresh overlay and the genesis block that commits to it. */

@@ -1,3 +1,4 @@
+export { memoizeParamsUpdates } from "./common-params.ts";
 export type {
   BuildHeaderOverrides,
   BuildRequest,

@@ -6,6 +6,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { createCustomCommon, Mainnet } from "@ethereumjs/common";
 import { runShardTask } from "@meridian/state";
+import { memoizeParamsUpdates } from "../common-params.ts";
 import { kzg } from "../kzg.ts";
 import { BatchExecutor, type BatchRequest } from "./exec-core.ts";
 import type { WorkerInit, WorkerRequest, WorkerResponse } from "./protocol.ts";
@@ -14,10 +15,12 @@ import type { AccountValue, Fetcher } from "./tx-state.ts";
 
 const init = workerData as WorkerInit;
 const { ecrecover } = init.native ? nativeEcrecover() : { ecrecover: undefined };
-const common = createCustomCommon({ chainId: init.chainId, name: "meridian" }, Mainnet, {
-  hardfork: init.hardfork,
-  customCrypto: ecrecover ? { ecrecover, kzg } : { kzg },
-});
+const common = memoizeParamsUpdates(
+  createCustomCommon({ chainId: init.chainId, name: "meridian" }, Mainnet, {
+    hardfork: init.hardfork,
+    customCrypto: ecrecover ? { ecrecover, kzg } : { kzg },
+  }),
+);
 const executor = new BatchExecutor(common);
 const port = parentPort;
 if (!port) throw new Error("worker.ts must run in a worker thread");
