@@ -8,6 +8,8 @@ import {
   encodeProposal,
   ParallelExecutor,
   SequentialExecutor,
+  sameReads,
+  sameWrites,
 } from "@meridian/executor";
 import { DecodeError, rlpEncode } from "@meridian/primitives";
 import * as fc from "fast-check";
@@ -85,6 +87,31 @@ describe("block access list codec", () => {
         expect(encodeAccessList(back)).toEqual(bytes);
       }),
       { seed: 7331, numRuns: 200 },
+    );
+  });
+
+  it("field-by-field comparison agrees with comparing encodings", () => {
+    const rlpOf = (t: BlockAccessList["txs"][number]) => encodeAccessList({ txs: [t] });
+    fc.assert(
+      fc.property(listArb, listArb, fc.nat(), fc.integer({ min: 0, max: 255 }), (a, other, pos, byte) => {
+        // Partners: the same list decoded again, a one-byte mutation that still decodes, an unrelated list.
+        const bytes = encodeAccessList(a);
+        const mutated = Uint8Array.from(bytes);
+        if (mutated.length > 0) mutated[pos % mutated.length] = byte;
+        const partners = [decodeAccessList(bytes), other];
+        try {
+          partners.push(decodeAccessList(mutated));
+        } catch {}
+        for (const b of partners) {
+          for (const [i, x] of a.txs.entries()) {
+            const y = b.txs[i];
+            if (!y) continue;
+            const same = sameReads(x.reads, y.reads) && sameWrites(x.writes, y.writes);
+            expect(same).toBe(Buffer.from(rlpOf(x)).equals(Buffer.from(rlpOf(y))));
+          }
+        }
+      }),
+      { seed: 7331, numRuns: 300 },
     );
   });
 

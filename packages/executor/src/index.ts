@@ -27,6 +27,8 @@ export {
   decodeProposal,
   encodeAccessList,
   encodeProposal,
+  sameReads,
+  sameWrites,
 } from "./parallel/access-list.ts";
 export type {
   BuildStats,

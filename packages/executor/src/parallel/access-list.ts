@@ -121,6 +121,49 @@ export function txAccessToRlp(t: TxAccess): RlpDecoded {
   ];
 }
 
+function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.length === b.length && compareBytes(a, b) === 0;
+}
+
+/** Field-by-field equality of two canonical read sets (the same answer as comparing their RLP). */
+export function sameReads(a: readonly AccountRead[], b: readonly AccountRead[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as AccountRead;
+    const y = b[i] as AccountRead;
+    if (x.account !== y.account || !sameBytes(x.address, y.address) || x.slots.length !== y.slots.length)
+      return false;
+    for (let j = 0; j < x.slots.length; j++) if (!sameBytes(x.slots[j], y.slots[j])) return false;
+  }
+  return true;
+}
+
+/** Field-by-field equality of two canonical write sets (the same answer as comparing their RLP). */
+export function sameWrites(a: readonly AccountWrite[], b: readonly AccountWrite[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as AccountWrite;
+    const y = b[i] as AccountWrite;
+    if (
+      !sameBytes(x.address, y.address) ||
+      x.balance !== y.balance ||
+      x.nonce !== y.nonce ||
+      !sameBytes(x.code, y.code) ||
+      (x.destroyed === true) !== (y.destroyed === true) ||
+      (x.storageCleared === true) !== (y.storageCleared === true) ||
+      x.storage.length !== y.storage.length
+    )
+      return false;
+    for (let j = 0; j < x.storage.length; j++) {
+      const s = x.storage[j] as SlotWrite;
+      const t = y.storage[j] as SlotWrite;
+      if (!sameBytes(s.slot, t.slot) || !sameBytes(s.value, t.value)) return false;
+    }
+  }
+  return true;
+}
+
 /** RLP of a list; the caller is responsible for canonical order (see `canonicalTxAccess`). */
 export function encodeAccessList(list: BlockAccessList): Uint8Array {
   return rlpEncode(list.txs.map(txAccessToRlp));

@@ -21,10 +21,17 @@
 import { availableParallelism } from "node:os";
 import { type Block, createBlock, type HeaderData } from "@ethereumjs/block";
 import type { Common } from "@ethereumjs/common";
-import type { TypedTransaction } from "@ethereumjs/tx";
+import type { TransactionType, TypedTransaction } from "@ethereumjs/tx";
 import { Account, Address, bytesToHex, equalsBytes, KECCAK256_NULL } from "@ethereumjs/util";
-import { type BlockBuilder, Bloom, buildBlock, createVM } from "@ethereumjs/vm";
-import { keccak256, type Logger, rlpEncode, silentLogger } from "@meridian/primitives";
+import {
+  type BlockBuilder,
+  Bloom,
+  buildBlock,
+  createVM,
+  encodeReceipt,
+  type TxReceipt,
+} from "@ethereumjs/vm";
+import { keccak256, type Logger, orderedTrieRoot, silentLogger } from "@meridian/primitives";
 import {
   computeShardedCommitment,
   dbNodeFetch,
@@ -51,8 +58,9 @@ import {
   type BlockAccessList,
   compareBytes,
   encodeAccessList,
+  sameReads,
+  sameWrites,
   type TxAccess,
-  txAccessToRlp,
 } from "./access-list.ts";
 import { BatchExecutor, type BatchRequest, type TxResult } from "./exec-core.ts";
 import { type FetchHandler, WorkerPool } from "./pool.ts";
@@ -115,6 +123,12 @@ type BuilderInternals = {
   gasUsed: bigint;
   blobGasUsed: bigint;
   headerData: HeaderData;
+};
+
+/** The builder's list-root hooks (see useFastTries), replaced here by roots computed earlier. */
+type BuilderRoots = {
+  transactionsTrie: () => Promise<Uint8Array>;
+  receiptTrie: () => Promise<Uint8Array>;
 };
 
 const EMPTY = new Uint8Array(0);
@@ -370,9 +384,6 @@ export class ParallelExecutor {
       if (h.gasLimit !== parent.header.gasLimit) fail("INVALID_BLOCK", "gas limit changed");
       if (h.baseFeePerGas !== parent.header.calcNextBaseFee()) fail("INVALID_BLOCK", "wrong base fee");
     }
-    const listRlp = encodeAccessList(accessList);
-    if (!equalsBytes(keccak256(listRlp), h.extraData))
-      fail("BAL_HASH_MISMATCH", "access list does not match the header commitment");
     const n = block.transactions.length;
     if (accessList.txs.length !== n)
       fail("BAL_TX_COUNT", `access list has ${accessList.txs.length} entries for ${n} transactions`);
@@ -395,8 +406,10 @@ export class ParallelExecutor {
     const blockHashes = await recentHashes(opts.blockHash, h.number);
     const cb = h.coinbase.bytes;
     const cbHex = hex(cb);
+    const rawTxs = block.transactions.map((tx) => tx.serialize());
 
     // Pass 1 (main thread): pre-state per batch from the list, list writes onto the overlay.
+    // Each batch goes to its worker as soon as it is complete.
     const slots = this.pool ? this.workers * this.batchesPerWorker : 1;
     const batchSize = Math.max(1, Math.ceil(n / slots));
     const coinbaseBefore: AccountValue[] = [];
@@ -405,9 +418,16 @@ export class ParallelExecutor {
     let written = new Set<string>();
     let wiped = new Set<string>();
     const flush = () => {
-      if (req && req.txs.length > 0) pending.push(this.runBatch(pending.length, req));
+      if (req && req.txs.length > 0) {
+        const run = this.runBatch(pending.length, req);
+        // Checked in order below; a failure found earlier must not leave this one unhandled.
+        run.catch(() => {});
+        pending.push(run);
+      }
       req = undefined;
     };
+    // The fee recipient's value, re-read only after a list write touched it.
+    let cbv: AccountValue | undefined;
     for (let i = 0; i < n; i++) {
       if (!req || req.txs.length >= batchSize) {
         flush();
@@ -426,7 +446,7 @@ export class ParallelExecutor {
       }
       const r = req as BatchRequest;
       const entry = accessList.txs[i] as TxAccess;
-      const cbv = await readAccountValue(state, cbHex);
+      if (cbv === undefined) cbv = await readAccountValue(state, cbHex);
       coinbaseBefore.push(cbv);
       for (const read of entry.reads) {
         const a = hex(read.address);
@@ -443,9 +463,10 @@ export class ParallelExecutor {
             r.pre.set(k, await state.getStorage(new Address(read.address), s));
         }
       }
-      r.txs.push({ index: i, rlp: (block.transactions[i] as TypedTransaction).serialize() });
+      r.txs.push({ index: i, rlp: rawTxs[i] as Uint8Array });
       for (const w of entry.writes) {
         const a = hex(w.address);
+        if (a === cbHex) cbv = undefined;
         written.add(accountKey(a));
         if (w.destroyed || w.storageCleared) wiped.add(a);
         for (const s of w.storage) written.add(slotKey(a, hex(s.slot)));
@@ -453,46 +474,61 @@ export class ParallelExecutor {
       }
     }
     flush();
-    const results = (await Promise.all(pending)).flat();
 
-    // Pass 2: execution must reproduce the list exactly.
+    // While the workers run: the list's commitment and the transactions root.
+    if (!equalsBytes(keccak256(encodeAccessList(accessList)), h.extraData))
+      fail("BAL_HASH_MISMATCH", "access list does not match the header commitment");
+    const txRoot = orderedTrieRoot(rawTxs);
+    if (!equalsBytes(txRoot, h.transactionsTrie)) fail("TX_ROOT_MISMATCH", "transactions root mismatch");
+    const lists = builder as unknown as BuilderRoots;
+    lists.transactionsTrie = async () => txRoot;
+
+    // Pass 2, batch by batch as they come back: execution must reproduce the list exactly.
     const b = builder as unknown as BuilderInternals;
     const baseFee = h.baseFeePerGas ?? 0n;
     const receipts: StoredReceipt[] = [];
+    const encodedReceipts: Uint8Array[] = [];
     const senders: Uint8Array[] = [];
     let gasUsed = 0n;
     // The VM's Common carries the block/tx parameters (blob gas schedule) the bare one lacks.
     const vmCommon = (builder as unknown as { vm: { common: Common } }).vm.common;
     const maxBlobGas = vmCommon.isActivatedEIP(4844) ? vmCommon.getBlobGasSchedule().maxBlobGasPerBlock : 0n;
-    for (let i = 0; i < n; i++) {
-      const r = results[i] as TxResult;
-      const tx = block.transactions[i] as TypedTransaction;
-      if (r.index !== i) fail("INTERNAL", "batch results out of order");
-      if (r.error) {
-        if (r.error.code === "BAL_MISSING_READ") fail("BAL_MISSING_READ", `tx ${i}: ${r.error.message}`);
-        fail("TX_INVALID", `tx ${i}: ${r.error.message}`);
+    let i = 0;
+    for (const batch of pending) {
+      for (const r of await batch) {
+        const tx = block.transactions[i] as TypedTransaction;
+        if (r.index !== i) fail("INTERNAL", "batch results out of order");
+        if (r.error) {
+          if (r.error.code === "BAL_MISSING_READ") fail("BAL_MISSING_READ", `tx ${i}: ${r.error.message}`);
+          fail("TX_INVALID", `tx ${i}: ${r.error.message}`);
+        }
+        if (h.gasLimit < tx.gasLimit + gasUsed)
+          fail("GAS_LIMIT_EXCEEDED", `tx ${i} exceeds the block gas limit`);
+        const writes = [...r.writes];
+        if (r.coinbaseDelta !== undefined) {
+          const w = foldCoinbaseDelta(cb, coinbaseBefore[i] as AccountValue, r.coinbaseDelta);
+          if (w) writes.push(w);
+        }
+        const want = accessList.txs[i] as TxAccess;
+        if (!sameReads(readsToAccess(r.reads), want.reads))
+          fail("BAL_READS_MISMATCH", `tx ${i}: reads differ from the access list`);
+        if (!sameWrites(sortWrites(writes), want.writes))
+          fail("BAL_WRITES_MISMATCH", `tx ${i}: writes differ from the access list`);
+        const blobGas = blobGasOf(vmCommon, tx);
+        if (b.blobGasUsed + blobGas > maxBlobGas && blobGas > 0n)
+          fail("BLOB_GAS_LIMIT_EXCEEDED", `tx ${i} exceeds the block blob gas limit`);
+        gasUsed += r.receipt?.gasUsed ?? 0n;
+        receipts.push(storedReceipt(tx, r, gasUsed, baseFee));
+        senders.push(r.sender as Uint8Array);
+        pushResult(b, tx, r, gasUsed, blobGas);
+        encodedReceipts.push(
+          encodeReceipt(b.transactionResults.at(-1)?.receipt as TxReceipt, tx.type as TransactionType),
+        );
+        i++;
       }
-      if (h.gasLimit < tx.gasLimit + gasUsed)
-        fail("GAS_LIMIT_EXCEEDED", `tx ${i} exceeds the block gas limit`);
-      const writes = [...r.writes];
-      if (r.coinbaseDelta !== undefined) {
-        const w = foldCoinbaseDelta(cb, coinbaseBefore[i] as AccountValue, r.coinbaseDelta);
-        if (w) writes.push(w);
-      }
-      const got = { reads: readsToAccess(r.reads), writes: sortWrites(writes) };
-      const want = accessList.txs[i] as TxAccess;
-      if (!equalsBytes(rlpEncode(txAccessToRlp(got).slice(0, 1)), rlpEncode(txAccessToRlp(want).slice(0, 1))))
-        fail("BAL_READS_MISMATCH", `tx ${i}: reads differ from the access list`);
-      if (!equalsBytes(rlpEncode(txAccessToRlp(got)), rlpEncode(txAccessToRlp(want))))
-        fail("BAL_WRITES_MISMATCH", `tx ${i}: writes differ from the access list`);
-      const blobGas = blobGasOf(vmCommon, tx);
-      if (b.blobGasUsed + blobGas > maxBlobGas && blobGas > 0n)
-        fail("BLOB_GAS_LIMIT_EXCEEDED", `tx ${i} exceeds the block blob gas limit`);
-      gasUsed += r.receipt?.gasUsed ?? 0n;
-      receipts.push(storedReceipt(tx, r, gasUsed, baseFee));
-      senders.push(r.sender as Uint8Array);
-      pushResult(b, tx, r, gasUsed, blobGas);
     }
+    if (i !== n) fail("INTERNAL", `${i} results for ${n} transactions`);
+    lists.receiptTrie = async () => orderedTrieRoot(encodedReceipts);
     let rebuilt: Block;
     try {
       rebuilt = (await builder.build()).block;
@@ -500,8 +536,6 @@ export class ParallelExecutor {
       return fail("INVALID_BLOCK", (err as Error).message);
     }
     const g = rebuilt.header;
-    if (!equalsBytes(g.transactionsTrie, h.transactionsTrie))
-      fail("TX_ROOT_MISMATCH", "transactions root mismatch");
     if (g.gasUsed !== h.gasUsed) fail("GAS_USED_MISMATCH", `gas used ${g.gasUsed}, header says ${h.gasUsed}`);
     if (!equalsBytes(g.logsBloom, h.logsBloom)) fail("BLOOM_MISMATCH", "logs bloom mismatch");
     if (!equalsBytes(g.receiptTrie, h.receiptTrie)) fail("RECEIPTS_ROOT_MISMATCH", "receipts root mismatch");
