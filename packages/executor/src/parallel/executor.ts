@@ -76,6 +76,8 @@ export type ParallelExecutorOptions = {
   shardedRoot?: boolean;
   /** Try the native secp256k1 addon for sender recovery; default true. */
   native?: boolean;
+  /** Run plain value transfers without the EVM (see BatchExecutor.fastTransfers); default true. */
+  fastTransfers?: boolean;
   logger?: Logger;
 };
 
@@ -259,9 +261,10 @@ export class ParallelExecutor {
         chainId: Number(common.chainId()),
         hardfork: common.hardfork(),
         native,
+        fastTransfers: opts.fastTransfers ?? true,
       });
     }
-    this.local = new BatchExecutor(common);
+    this.local = new BatchExecutor(common, { fastTransfers: opts.fastTransfers ?? true });
     if (native) {
       const { ecrecover } = nativeEcrecover();
       if (ecrecover) common.customCrypto.ecrecover = ecrecover;
@@ -276,6 +279,11 @@ export class ParallelExecutor {
   /** "native" when the secp256k1 addon loaded in the workers, else "noble". */
   get secpBackend(): "native" | "noble" {
     return this.pool?.backend ?? nativeEcrecover().backend;
+  }
+
+  /** Transactions run on the main thread so far, by path (fast transfer or EVM). */
+  get mainThreadRuns(): { readonly fast: number; readonly evm: number } {
+    return this.local.runs;
   }
 
   /** Test hook: kills one worker. */

@@ -3,7 +3,7 @@ import type { ShardResult, ShardTask } from "@meridian/state";
 import type { BatchRequest, TxResult } from "./exec-core.ts";
 import type { AccountValue } from "./tx-state.ts";
 
-export type WorkerInit = { chainId: number; hardfork: string; native: boolean };
+export type WorkerInit = { chainId: number; hardfork: string; native: boolean; fastTransfers: boolean };
 
 export type WorkerRequest =
   | { kind: "exec"; id: number; req: BatchRequest }

@@ -21,7 +21,7 @@ const common = memoizeParamsUpdates(
     customCrypto: ecrecover ? { ecrecover, kzg } : { kzg },
   }),
 );
-const executor = new BatchExecutor(common);
+const executor = new BatchExecutor(common, { fastTransfers: init.fastTransfers });
 const port = parentPort;
 if (!port) throw new Error("worker.ts must run in a worker thread");
 
