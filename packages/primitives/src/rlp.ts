@@ -1,5 +1,5 @@
 import { RLP } from "@ethereumjs/rlp";
-import { DecodeError } from "./errors.ts";
+import { DecodeError, MeridianError } from "./errors.ts";
 
 export type RlpInput = Uint8Array | bigint | number | string | null | undefined | readonly RlpInput[];
 export type RlpDecoded = Uint8Array | RlpDecoded[];
@@ -7,8 +7,104 @@ export type RlpDecoded = Uint8Array | RlpDecoded[];
 /** Largest RLP payload any Meridian decoder accepts (blocks are far below this). */
 export const MAX_RLP_BYTES = 16 * 1024 * 1024;
 
+const EMPTY = new Uint8Array(0);
+const utf8 = new TextEncoder();
+
+/** A scalar as @ethereumjs/rlp converts it: 0x-hex or UTF-8 strings, minimal big-endian integers. */
+function scalarBytes(v: Exclude<RlpInput, readonly RlpInput[]>): Uint8Array {
+  if (v instanceof Uint8Array) return v;
+  if (v === null || v === undefined) return EMPTY;
+  if (typeof v === "string") {
+    if (v.length < 2 || v[0] !== "0" || v[1] !== "x") return utf8.encode(v);
+    const hex = v.length % 2 === 0 ? v.slice(2) : `0${v.slice(2)}`;
+    if (!/^[0-9a-fA-F]*$/.test(hex))
+      throw new MeridianError(`rlp: invalid hex string ${v}`, { code: "INVALID_RLP_INPUT" });
+    return Buffer.from(hex, "hex");
+  }
+  if (v < 0) throw new MeridianError("rlp: cannot encode a negative integer", { code: "INVALID_RLP_INPUT" });
+  if (!v) return EMPTY;
+  const hex = v.toString(16);
+  return Buffer.from(hex.length % 2 === 0 ? hex : `0${hex}`, "hex");
+}
+
+/** Bytes of the length prefix for a payload of `len` bytes (`len` < 56: none beyond the first byte). */
+function lengthOfLength(len: number): number {
+  if (len < 56) return 0;
+  let n = 0;
+  for (let l = len; l > 0; l = Math.floor(l / 256)) n++;
+  return n;
+}
+
+/**
+ * Sizes of every list in `input`, in depth-first order (what `writeItem` consumes), and the
+ * encoded size of `input` itself. Scalars are converted once into `leaves`.
+ */
+function measure(input: RlpInput, lists: number[], leaves: Uint8Array[]): number {
+  if (Array.isArray(input)) {
+    const at = lists.length;
+    lists.push(0);
+    let payload = 0;
+    for (const item of input as readonly RlpInput[]) payload += measure(item, lists, leaves);
+    lists[at] = payload;
+    return 1 + lengthOfLength(payload) + payload;
+  }
+  const b = scalarBytes(input as Exclude<RlpInput, readonly RlpInput[]>);
+  leaves.push(b);
+  if (b.length === 1 && (b[0] as number) < 0x80) return 1;
+  return 1 + lengthOfLength(b.length) + b.length;
+}
+
+function writeHeader(out: Uint8Array, pos: number, len: number, offset: number): number {
+  if (len < 56) {
+    out[pos] = offset + len;
+    return pos + 1;
+  }
+  const n = lengthOfLength(len);
+  out[pos] = offset + 55 + n;
+  for (let i = n, l = len; i > 0; i--, l = Math.floor(l / 256)) out[pos + i] = l & 0xff;
+  return pos + 1 + n;
+}
+
+type Cursor = { list: number; leaf: number };
+
+function writeItem(
+  input: RlpInput,
+  out: Uint8Array,
+  pos: number,
+  lists: number[],
+  leaves: Uint8Array[],
+  c: Cursor,
+): number {
+  if (Array.isArray(input)) {
+    let p = writeHeader(out, pos, lists[c.list++] as number, 0xc0);
+    for (const item of input as readonly RlpInput[]) p = writeItem(item, out, p, lists, leaves, c);
+    return p;
+  }
+  const b = leaves[c.leaf++] as Uint8Array;
+  if (b.length === 1 && (b[0] as number) < 0x80) {
+    out[pos] = b[0] as number;
+    return pos + 1;
+  }
+  const p = writeHeader(out, pos, b.length, 0x80);
+  out.set(b, p);
+  return p + b.length;
+}
+
+/**
+ * RLP encoding, byte-for-byte what @ethereumjs/rlp produces, written into one
+ * buffer sized up front (no intermediate arrays per list: block-sized lists
+ * and trie nodes are encoded many times per block).
+ */
 export function rlpEncode(input: RlpInput): Uint8Array {
-  return RLP.encode(input as Parameters<typeof RLP.encode>[0]);
+  if (input instanceof Uint8Array) {
+    if (input.length === 1 && (input[0] as number) < 0x80) return Uint8Array.of(input[0] as number);
+  }
+  const lists: number[] = [];
+  const leaves: Uint8Array[] = [];
+  const size = measure(input, lists, leaves);
+  const out = new Uint8Array(size);
+  writeItem(input, out, 0, lists, leaves, { list: 0, leaf: 0 });
+  return out;
 }
 
 /** Decodes one RLP item; rejects oversized input, trailing bytes and malformed lengths with DecodeError. */

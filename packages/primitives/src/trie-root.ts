@@ -4,8 +4,8 @@
  * hex-prefix encoding, building a subtree from sorted keys, and encoding nodes
  * with <32-byte children embedded and larger ones hashed.
  */
-import { RLP } from "@ethereumjs/rlp";
 import { keccak256 } from "./hash.ts";
+import { rlpEncode } from "./rlp.ts";
 
 export type RawTrieNode = Uint8Array | RawTrieNode[];
 /** A child reference: a 32-byte hash, an embedded raw node, or a node held in memory. */
@@ -18,7 +18,7 @@ export type TrieNode =
 export type TrieItem = { nibbles: Uint8Array; value: Uint8Array | null };
 
 const EMPTY = new Uint8Array(0);
-export const EMPTY_TRIE_ROOT = keccak256(RLP.encode(EMPTY));
+export const EMPTY_TRIE_ROOT = keccak256(rlpEncode(EMPTY));
 
 export function toNibbles(key: Uint8Array): Uint8Array {
   const out = new Uint8Array(key.length * 2);
@@ -114,7 +114,7 @@ export function encodeTrieNode(node: TrieNode, write: TrieNodeWriter): RawTrieNo
   const ref = (r: TrieRef): RawTrieNode => {
     if (!isTrieNode(r)) return r;
     const raw = encodeTrieNode(r, write);
-    const bytes = RLP.encode(raw);
+    const bytes = rlpEncode(raw);
     if (bytes.length < 32) return raw;
     const hash = keccak256(bytes);
     write(hash, bytes);
@@ -128,7 +128,7 @@ export function encodeTrieNode(node: TrieNode, write: TrieNodeWriter): RawTrieNo
 /** Hash of the root node (always hashed and written, as @ethereumjs/mpt stores it). */
 export function trieRootOf(node: TrieNode | null, write: TrieNodeWriter): Uint8Array {
   if (node === null) return EMPTY_TRIE_ROOT;
-  const bytes = RLP.encode(encodeTrieNode(node, write));
+  const bytes = rlpEncode(encodeTrieNode(node, write));
   const hash = keccak256(bytes);
   write(hash, bytes);
   return hash;
@@ -160,5 +160,5 @@ export function trieRoot(entries: Iterable<readonly [Uint8Array, Uint8Array]>): 
 
 /** Root of an index-keyed list trie (transactions, receipts, withdrawals): key = RLP(index). */
 export function orderedTrieRoot(values: readonly Uint8Array[]): Uint8Array {
-  return trieRoot(values.map((v, i) => [RLP.encode(i), v] as const));
+  return trieRoot(values.map((v, i) => [rlpEncode(i), v] as const));
 }

@@ -1,3 +1,4 @@
+import { RLP } from "@ethereumjs/rlp";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
@@ -21,7 +22,37 @@ const treeArb: fc.Arbitrary<Tree> = fc.letrec<{ tree: Tree }>((tie) => ({
   ),
 })).tree;
 
+type Mixed = Uint8Array | bigint | number | string | null | undefined | Mixed[];
+const mixedArb: fc.Arbitrary<Mixed> = fc.letrec<{ item: Mixed }>((tie) => ({
+  item: fc.oneof(
+    { depthSize: "small", withCrossShrink: true },
+    fc.uint8Array({ maxLength: 70 }),
+    fc.constantFrom(new Uint8Array(0), Uint8Array.of(0), Uint8Array.of(0x7f), Uint8Array.of(0x80)),
+    // Long payloads cross the 55-byte and 256-byte length-of-length boundaries.
+    fc.integer({ min: 50, max: 300 }).map((n) => new Uint8Array(n).fill(n & 0xff)),
+    fc.bigInt({ min: 0n, max: 1n << 300n }),
+    fc.nat(),
+    fc.string({ unit: fc.constantFrom(..."0123456789abcdefABCDEF"), maxLength: 40 }).map((h) => `0x${h}`),
+    fc.string({ maxLength: 20 }),
+    fc.constantFrom(null, undefined),
+    fc.array(tie("item"), { maxLength: 6 }),
+  ),
+})).item;
+
 describe("rlp", () => {
+  it("encodes byte-for-byte what @ethereumjs/rlp encodes", () => {
+    fc.assert(
+      fc.property(mixedArb, (item) => {
+        expect(bytesToHex(rlpEncode(item))).toBe(
+          bytesToHex(RLP.encode(item as Parameters<typeof RLP.encode>[0])),
+        );
+      }),
+      { numRuns: 2000 },
+    );
+    const big = Array.from({ length: 3000 }, (_, i) => [BigInt(i), new Uint8Array(i % 90)]);
+    expect(bytesToHex(rlpEncode(big))).toBe(bytesToHex(RLP.encode(big)));
+  });
+
   it("decode(encode(x)) = x for nested byte trees", () => {
     fc.assert(
       fc.property(treeArb, (tree) => {

@@ -9,7 +9,7 @@
  */
 import { RLP } from "@ethereumjs/rlp";
 import { type Account, type BatchDBOp, createAccountFromRLP, type DB, KECCAK256_RLP } from "@ethereumjs/util";
-import { hexKey as hex, keccak256 } from "@meridian/primitives";
+import { hexKey as hex, keccak256, rlpEncode } from "@meridian/primitives";
 import type { ChainDatabase } from "@meridian/storage";
 import { type TrieUpdate, trieGet, updateTrie } from "./batch-trie.ts";
 import { type Commitment, computeCommitment, type StateDiff } from "./state-manager.ts";
@@ -97,7 +97,7 @@ export async function runShardTask(task: ShardTask, fetch: NodeFetch): Promise<S
       const root = a.wiped ? KECCAK256_RLP : ((await committed())?.storageRoot ?? KECCAK256_RLP);
       const slotUpdates: TrieUpdate[] = (a.slots ?? []).map(([slot, value]) => ({
         key: keccak256(Buffer.from(slot, "hex")),
-        value: value.length === 0 ? null : RLP.encode(value),
+        value: value.length === 0 ? null : rlpEncode(value),
       }));
       account.storageRoot = await updateTrie(root, slotUpdates, read, write);
     } else if (a.account !== undefined) {
@@ -178,7 +178,7 @@ export async function computeShardedCommitment(
   }
   const nonEmpty = children.slice(0, 16).filter((c) => !(c instanceof Uint8Array && c.length === 0)).length;
   if (nonEmpty < 2) return computeCommitment(db, baseRoot, diff);
-  const rootNode = RLP.encode(children as Uint8Array[]);
+  const rootNode = rlpEncode(children as Uint8Array[]);
   const stateRoot = keccak256(rootNode);
   await nodes.put(Buffer.from(stateRoot).toString("hex"), rootNode);
   const accounts = new Map<string, Uint8Array | null>();

@@ -5,7 +5,6 @@
  * Merkle-Patricia trie is touched only by `getStateRoot`, once per block.
  */
 import type { AccountFields, StateManagerInterface } from "@ethereumjs/common";
-import { RLP } from "@ethereumjs/rlp";
 import {
   Account,
   type Address,
@@ -16,7 +15,7 @@ import {
   KECCAK256_RLP,
   unpadBytes,
 } from "@ethereumjs/util";
-import { hexKey, keccak256, MeridianError } from "@meridian/primitives";
+import { hexKey, keccak256, MeridianError, rlpEncode } from "@meridian/primitives";
 import type { ChainDatabase, WriteBatch } from "@meridian/storage";
 import { type TrieUpdate, trieGet, updateTrie } from "./batch-trie.ts";
 import type { FlatStateStore } from "./flat-store.ts";
@@ -346,7 +345,7 @@ export async function computeCommitment(
       for (const [slot, value] of slots ?? []) {
         updates.push({
           key: keccak256(Buffer.from(slot, "hex")),
-          value: value.length === 0 ? null : RLP.encode(value),
+          value: value.length === 0 ? null : rlpEncode(value),
         });
       }
       account.storageRoot = await updateTrie(root, updates, read, write);
