@@ -13,6 +13,7 @@ import {
   decodeHexPrefix,
   EMPTY_TRIE_ROOT,
   equalBytes,
+  hexKey,
   isTrieNode,
   type RawTrieNode,
   sortedTrieItems,
@@ -26,6 +27,13 @@ import {
 
 /** Reads a stored node (its RLP) by hash. */
 export type NodeReader = (hash: Uint8Array) => Promise<Uint8Array | undefined>;
+
+/**
+ * Decoded nodes by hash (hex), shared by the reads and updates of one commitment:
+ * the upper nodes of a trie are on every path, so each is decoded once, not once per key.
+ * Decoded nodes are never modified.
+ */
+export type DecodedNodeCache = Map<string, TrieNode>;
 
 /** A change: `value` null (or empty) deletes the key. Keys are used as given (hash them first for secure tries). */
 export type TrieUpdate = { key: Uint8Array; value: Uint8Array | null };
@@ -67,8 +75,10 @@ function fresh(items: TrieItem[], depth: number): TrieNode | null {
 
 class Updater {
   private readonly read: NodeReader;
-  constructor(read: NodeReader) {
+  private readonly cache: DecodedNodeCache | undefined;
+  constructor(read: NodeReader, cache?: DecodedNodeCache) {
     this.read = read;
+    this.cache = cache;
   }
 
   async resolve(ref: TrieRef | null): Promise<TrieNode | null> {
@@ -76,9 +86,16 @@ class Updater {
     if (isTrieNode(ref)) return ref;
     if (Array.isArray(ref)) return decodeRaw(ref);
     if (ref.length === 0) return null;
+    const key = this.cache ? hexKey(ref) : undefined;
+    if (key !== undefined) {
+      const hit = this.cache?.get(key);
+      if (hit) return hit;
+    }
     const bytes = await this.read(ref);
     if (!bytes) throw new Error(`missing trie node ${Buffer.from(ref).toString("hex")}`);
-    return decodeRaw(RLP.decode(bytes) as RawTrieNode[]);
+    const node = decodeRaw(RLP.decode(bytes) as RawTrieNode[]);
+    if (key !== undefined) this.cache?.set(key, node);
+    return node;
   }
 
   /** The subtree at `ref` (reached after `depth` nibbles) with `items` applied. */
@@ -155,11 +172,12 @@ export async function updateTrie(
   updates: readonly TrieUpdate[],
   read: NodeReader,
   write: TrieNodeWriter,
+  cache?: DecodedNodeCache,
 ): Promise<Uint8Array> {
   if (updates.length === 0) return root;
   const items = sortedTrieItems(updates.map((u) => [u.key, u.value] as const));
   const start = root.length === 32 && !equalBytes(root, EMPTY_TRIE_ROOT) ? root : null;
-  return trieRootOf(await new Updater(read).update(start, 0, items), write);
+  return trieRootOf(await new Updater(read, cache).update(start, 0, items), write);
 }
 
 /** Reads `key` from the trie at `root` (undefined when absent). */
@@ -167,10 +185,11 @@ export async function trieGet(
   root: Uint8Array,
   key: Uint8Array,
   read: NodeReader,
+  cache?: DecodedNodeCache,
 ): Promise<Uint8Array | undefined> {
   if (equalBytes(root, EMPTY_TRIE_ROOT)) return undefined;
   const nibbles = toNibbles(key);
-  const u = new Updater(read);
+  const u = new Updater(read, cache);
   let node = await u.resolve(root);
   let depth = 0;
   while (node) {

@@ -1,8 +1,22 @@
 export { FlatStateStore } from "./flat-store.ts";
 export type { StateProof } from "./historical.ts";
 export { historicalState, stateProof } from "./historical.ts";
-export type { NodeFetch, ShardAccount, ShardResult, ShardRunner, ShardTask } from "./sharded.ts";
-export { computeShardedCommitment, dbNodeFetch, runShardTask, shardTasks } from "./sharded.ts";
+export type {
+  AddressHashes,
+  EarlyShards,
+  NodeFetch,
+  ShardAccount,
+  ShardResult,
+  ShardRunner,
+  ShardTask,
+} from "./sharded.ts";
+export {
+  computeShardedCommitment,
+  dbNodeFetch,
+  runShardTask,
+  shardTasks,
+  startShardTasks,
+} from "./sharded.ts";
 export type { Commitment, StateDiff } from "./state-manager.ts";
 export { computeCommitment, FlatStateManager } from "./state-manager.ts";
 export { TrieNodeDB } from "./trie-db.ts";

@@ -11,12 +11,14 @@ import { RLP } from "@ethereumjs/rlp";
 import { type Account, type BatchDBOp, createAccountFromRLP, type DB, KECCAK256_RLP } from "@ethereumjs/util";
 import { hexKey as hex, keccak256, rlpEncode } from "@meridian/primitives";
 import type { ChainDatabase } from "@meridian/storage";
-import { type TrieUpdate, trieGet, updateTrie } from "./batch-trie.ts";
+import { type DecodedNodeCache, type TrieUpdate, trieGet, updateTrie } from "./batch-trie.ts";
 import { type Commitment, computeCommitment, type StateDiff } from "./state-manager.ts";
 import { TrieNodeDB } from "./trie-db.ts";
 
 export type ShardAccount = {
   addr: string;
+  /** keccak256 of the address: the account's key in the trie. */
+  key: Uint8Array;
   /** Overlay account RLP (nonce, balance, codeHash); null = deleted; undefined = only storage changed. */
   account: Uint8Array | null | undefined;
   wiped: boolean;
@@ -78,11 +80,12 @@ export async function runShardTask(task: ShardTask, fetch: NodeFetch): Promise<S
   const write = (hash: Uint8Array, node: Uint8Array) => void db.pending.set(hex(hash), node);
   const accounts: [string, Uint8Array | null][] = [];
   const updates: TrieUpdate[] = [];
+  const decoded: DecodedNodeCache = new Map();
   for (const a of task.accounts) {
-    const key = keccak256(Buffer.from(a.addr, "hex"));
+    const key = a.key;
     let committedRaw: Uint8Array | undefined | null = null;
     const committed = async (): Promise<Account | undefined> => {
-      if (committedRaw === null) committedRaw = await trieGet(task.baseRoot, key, read);
+      if (committedRaw === null) committedRaw = await trieGet(task.baseRoot, key, read, decoded);
       return committedRaw ? createAccountFromRLP(committedRaw) : undefined;
     };
     let account: Account | null;
@@ -99,7 +102,7 @@ export async function runShardTask(task: ShardTask, fetch: NodeFetch): Promise<S
         key: keccak256(Buffer.from(slot, "hex")),
         value: value.length === 0 ? null : rlpEncode(value),
       }));
-      account.storageRoot = await updateTrie(root, slotUpdates, read, write);
+      account.storageRoot = await updateTrie(root, slotUpdates, read, write, decoded);
     } else if (a.account !== undefined) {
       account.storageRoot = (await committed())?.storageRoot ?? KECCAK256_RLP;
     }
@@ -107,7 +110,7 @@ export async function runShardTask(task: ShardTask, fetch: NodeFetch): Promise<S
     updates.push({ key, value: rlp });
     accounts.push([a.addr, rlp]);
   }
-  const rootHex = hex(await updateTrie(task.baseRoot, updates, read, write));
+  const rootHex = hex(await updateTrie(task.baseRoot, updates, read, write, decoded));
   const rootNode = (await db.get(rootHex)) as Uint8Array;
   const nodes: [string, Uint8Array][] = [];
   for (const [k, v] of db.pending) {
@@ -117,12 +120,24 @@ export async function runShardTask(task: ShardTask, fetch: NodeFetch): Promise<S
   return { shard: task.shard, rootNode, accounts, nodes };
 }
 
+/** keccak256 of each address, kept across the calls of one block. */
+export type AddressHashes = Map<string, Uint8Array>;
+
 /** Splits a diff into per-shard tasks (addresses sorted, as computeCommitment orders them). */
-export function shardTasks(baseRoot: Uint8Array, diff: StateDiff): ShardTask[] {
+export function shardTasks(
+  baseRoot: Uint8Array,
+  diff: StateDiff,
+  hashes: AddressHashes = new Map(),
+): ShardTask[] {
   const touched = new Set<string>([...diff.accounts.keys(), ...diff.storage.keys(), ...diff.wiped]);
   const tasks: ShardTask[] = [];
   for (const addr of [...touched].sort()) {
-    const shard = (keccak256(Buffer.from(addr, "hex"))[0] as number) >> 4;
+    let key = hashes.get(addr);
+    if (!key) {
+      key = keccak256(Buffer.from(addr, "hex"));
+      hashes.set(addr, key);
+    }
+    const shard = (key[0] as number) >> 4;
     let t = tasks[shard];
     if (!t) {
       t = { shard, baseRoot, accounts: [] };
@@ -132,12 +147,63 @@ export function shardTasks(baseRoot: Uint8Array, diff: StateDiff): ShardTask[] {
     const slots = diff.storage.get(addr);
     t.accounts.push({
       addr,
+      key,
       account: overlay === undefined ? undefined : overlay === null ? null : overlay.serialize(),
       wiped: diff.wiped.has(addr),
       slots: slots ? [...slots.keys()].sort().map((s) => [s, slots.get(s) as Uint8Array]) : undefined,
     });
   }
   return tasks.filter((t) => t !== undefined);
+}
+
+function sameBytes(a: Uint8Array | null | undefined, b: Uint8Array | null | undefined): boolean {
+  if (!a || !b) return a === b;
+  return a.length === b.length && Buffer.compare(a, b) === 0;
+}
+
+/** True when two tasks have the same input (so the same result). */
+function sameTask(a: ShardTask, b: ShardTask): boolean {
+  if (a.accounts.length !== b.accounts.length || !sameBytes(a.baseRoot, b.baseRoot)) return false;
+  for (let i = 0; i < a.accounts.length; i++) {
+    const x = a.accounts[i] as ShardAccount;
+    const y = b.accounts[i] as ShardAccount;
+    if (x.addr !== y.addr || x.wiped !== y.wiped || !sameBytes(x.account, y.account)) return false;
+    if (!x.slots || !y.slots) {
+      if (x.slots !== y.slots) return false;
+      continue;
+    }
+    if (x.slots.length !== y.slots.length) return false;
+    for (let j = 0; j < x.slots.length; j++) {
+      const [ks, vs] = x.slots[j] as [string, Uint8Array];
+      const [kt, vt] = y.slots[j] as [string, Uint8Array];
+      if (ks !== kt || !sameBytes(vs, vt)) return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * Shard tasks started before the block's state is final (the parallel validator
+ * knows every write from the access list before the end-of-block system calls
+ * run). At commitment time a shard whose input has not changed since reuses its
+ * early result; the others run again.
+ */
+export type EarlyShards = {
+  hashes: AddressHashes;
+  started: Map<number, { task: ShardTask; result: Promise<ShardResult> }>;
+};
+
+/** Starts every shard task of `diff` as it is now (the diff may still change afterwards). */
+export function startShardTasks(baseRoot: Uint8Array, diff: StateDiff, run: ShardRunner): EarlyShards {
+  const hashes: AddressHashes = new Map();
+  const started = new Map<number, { task: ShardTask; result: Promise<ShardResult> }>();
+  for (const task of shardTasks(baseRoot, diff, hashes)) {
+    const result = run(task);
+    // Awaited only if reused; a failure then surfaces there.
+    result.catch(() => {});
+    started.set(task.shard, { task, result });
+  }
+  return { hashes, started };
 }
 
 export type ShardRunner = (task: ShardTask) => Promise<ShardResult>;
@@ -162,14 +228,20 @@ export async function computeShardedCommitment(
   baseRoot: Uint8Array,
   diff: StateDiff,
   run?: ShardRunner,
+  early?: EarlyShards,
 ): Promise<Commitment> {
   const nodes = new TrieNodeDB(db);
   const baseNode = await nodes.get(Buffer.from(baseRoot).toString("hex"));
   const base = baseNode ? (RLP.decode(baseNode) as unknown) : undefined;
-  const tasks = shardTasks(baseRoot, diff);
+  const tasks = shardTasks(baseRoot, diff, early?.hashes);
   if (!isBranch(base) || tasks.length === 0) return computeCommitment(db, baseRoot, diff);
   const runner = run ?? ((t: ShardTask) => runShardTask(t, dbNodeFetch(nodes)));
-  const results = await Promise.all(tasks.map(runner));
+  const results = await Promise.all(
+    tasks.map((t) => {
+      const e = early?.started.get(t.shard);
+      return e && sameTask(e.task, t) ? e.result : runner(t);
+    }),
+  );
   const children = [...base] as unknown[];
   for (const r of results) {
     const node = RLP.decode(r.rootNode) as unknown;

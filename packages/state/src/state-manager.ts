@@ -17,7 +17,7 @@ import {
 } from "@ethereumjs/util";
 import { hexKey, keccak256, MeridianError, rlpEncode } from "@meridian/primitives";
 import type { ChainDatabase, WriteBatch } from "@meridian/storage";
-import { type TrieUpdate, trieGet, updateTrie } from "./batch-trie.ts";
+import { type DecodedNodeCache, type TrieUpdate, trieGet, updateTrie } from "./batch-trie.ts";
 import type { FlatStateStore } from "./flat-store.ts";
 import { TrieNodeDB } from "./trie-db.ts";
 
@@ -318,13 +318,14 @@ export async function computeCommitment(
   const write = (hash: Uint8Array, node: Uint8Array) => void nodes.pending.set(hexKey(hash), node);
   const accounts = new Map<string, Uint8Array | null>();
   const accountUpdates: TrieUpdate[] = [];
+  const decoded: DecodedNodeCache = new Map();
   const touched = new Set<string>([...diff.accounts.keys(), ...diff.storage.keys(), ...diff.wiped]);
   // Sorted so that every node sees the same order of changes.
   for (const addr of [...touched].sort()) {
     const key = keccak256(Buffer.from(addr, "hex"));
     let committedRaw: Uint8Array | undefined | null = null;
     const committed = async (): Promise<Account | undefined> => {
-      if (committedRaw === null) committedRaw = await trieGet(baseRoot, key, read);
+      if (committedRaw === null) committedRaw = await trieGet(baseRoot, key, read, decoded);
       return committedRaw ? accountFromTrie(committedRaw) : undefined;
     };
     const overlay = diff.accounts.get(addr);
@@ -348,7 +349,7 @@ export async function computeCommitment(
           value: value.length === 0 ? null : rlpEncode(value),
         });
       }
-      account.storageRoot = await updateTrie(root, updates, read, write);
+      account.storageRoot = await updateTrie(root, updates, read, write, decoded);
     } else if (overlay !== undefined) {
       // Only balance/nonce/code changed: keep the committed storage root.
       account.storageRoot = (await committed())?.storageRoot ?? KECCAK256_RLP;
@@ -358,7 +359,7 @@ export async function computeCommitment(
     accounts.set(addr, rlp);
   }
   for (const [hash, code] of diff.code) await nodes.put(`63${hash}`, code);
-  const stateRoot = await updateTrie(baseRoot, accountUpdates, read, write);
+  const stateRoot = await updateTrie(baseRoot, accountUpdates, read, write, decoded);
   return { stateRoot, accounts, nodes };
 }
 

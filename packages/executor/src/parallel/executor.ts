@@ -35,8 +35,12 @@ import { keccak256, type Logger, orderedTrieRoot, silentLogger } from "@meridian
 import {
   computeShardedCommitment,
   dbNodeFetch,
+  type EarlyShards,
   type FlatStateManager,
   runShardTask,
+  type ShardResult,
+  type ShardTask,
+  startShardTasks,
   TrieNodeDB,
 } from "@meridian/state";
 import {
@@ -295,24 +299,31 @@ export class ParallelExecutor {
     await this.pool?.close();
   }
 
-  private useShardedRoot(state: FlatStateManager): void {
-    if (!this.shardedRoot) return;
+  /**
+   * Makes `state` compute its root shard by shard on the workers. The returned
+   * function starts the shard tasks early, from the state as it is then; the
+   * commitment reuses every shard whose input has not changed since.
+   */
+  private useShardedRoot(state: FlatStateManager): () => void {
+    if (!this.shardedRoot) return () => {};
     const pool = this.pool;
-    state.committer = (db, baseRoot, diff) => {
-      const nodes = new TrieNodeDB(db);
-      const fetch = dbNodeFetch(nodes);
-      return computeShardedCommitment(db, baseRoot, diff, async (task) => {
-        if (pool) {
-          try {
-            return await pool.shard(task.shard, task, fetch as FetchHandler);
-          } catch (err) {
-            this.logger.warn("shard task failed on a worker; computing it here", {
-              error: (err as Error).message,
-            });
-          }
+    const fetch = dbNodeFetch(new TrieNodeDB(state.store.db));
+    const run = async (task: ShardTask): Promise<ShardResult> => {
+      if (pool) {
+        try {
+          return await pool.shard(task.shard, task, fetch as FetchHandler);
+        } catch (err) {
+          this.logger.warn("shard task failed on a worker; computing it here", {
+            error: (err as Error).message,
+          });
         }
-        return runShardTask(task, fetch);
-      });
+      }
+      return runShardTask(task, fetch);
+    };
+    let early: EarlyShards | undefined;
+    state.committer = (db, baseRoot, diff) => computeShardedCommitment(db, baseRoot, diff, run, early);
+    return () => {
+      if (pool) early = startShardTasks(state.baseRoot, state.diff(), run);
     };
   }
 
@@ -360,6 +371,18 @@ export class ParallelExecutor {
     return this.exclusive(() => this.local.runBatch(req, fetcher));
   }
 
+  /** orderedTrieRoot of `values`, on a worker when there is one. */
+  private async orderedRoot(values: Uint8Array[]): Promise<Uint8Array> {
+    if (this.pool) {
+      try {
+        return await this.pool.orderedRoot(0, values);
+      } catch (err) {
+        if ((err as { code?: string }).code !== "WORKER_CRASHED") throw err;
+      }
+    }
+    return orderedTrieRoot(values);
+  }
+
   private localQueue: Promise<unknown> = Promise.resolve();
   /** The main-thread executor has one state manager: its batches run one at a time. */
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -395,7 +418,7 @@ export class ParallelExecutor {
     const n = block.transactions.length;
     if (accessList.txs.length !== n)
       fail("BAL_TX_COUNT", `access list has ${accessList.txs.length} entries for ${n} transactions`);
-    this.useShardedRoot(state);
+    const startRootEarly = this.useShardedRoot(state);
     const withdrawals = ethereum ? (block.withdrawals ?? []).map((w) => w.toValue()) : [];
     const builder = await this.newBuilder(
       parent,
@@ -482,6 +505,9 @@ export class ParallelExecutor {
       }
     }
     flush();
+    // The overlay now holds every write of the list: the state-root shards queue up behind the
+    // batches on the workers (only the end-of-block system calls can still change a shard).
+    startRootEarly();
 
     // While the workers run: the list's commitment and the transactions root.
     if (!equalsBytes(keccak256(encodeAccessList(accessList)), h.extraData))
@@ -536,7 +562,13 @@ export class ParallelExecutor {
       }
     }
     if (i !== n) fail("INTERNAL", `${i} results for ${n} transactions`);
-    lists.receiptTrie = async () => orderedTrieRoot(encodedReceipts);
+    // The receipts root is hashed on a worker (idle now) while this thread runs the end-of-block
+    // system calls and prepares the state root; the rebuilt block needs no transactions (its
+    // header is all that is compared), which saves constructing them all again.
+    const receiptsRoot = this.orderedRoot(encodedReceipts);
+    receiptsRoot.catch(() => {});
+    lists.receiptTrie = () => receiptsRoot;
+    b.transactions = [];
     let rebuilt: Block;
     try {
       rebuilt = (await builder.build()).block;

@@ -100,6 +100,7 @@ export class WorkerPool {
     if (m.kind === "failed")
       p.reject(new MeridianError(`worker task failed: ${m.message}`, { code: "WORKER_FAILED" }));
     else if (m.kind === "exec-done") p.resolve(m.results);
+    else if (m.kind === "root-done") p.resolve(m.root);
     else p.resolve(m.result);
   }
 
@@ -107,7 +108,12 @@ export class WorkerPool {
     await Promise.all(this.ready);
   }
 
-  private submit<T>(slot: number, build: (id: number) => WorkerRequest, onFetch?: FetchHandler): Promise<T> {
+  private submit<T>(
+    slot: number,
+    build: (id: number) => WorkerRequest,
+    onFetch?: FetchHandler,
+    transfer: ArrayBuffer[] = [],
+  ): Promise<T> {
     if (this.closed)
       return Promise.reject(new MeridianError("worker pool is closed", { code: "POOL_CLOSED" }));
     const s = slot % this.size;
@@ -122,7 +128,7 @@ export class WorkerPool {
         );
         return;
       }
-      w.postMessage(build(id));
+      w.postMessage(build(id), transfer);
     });
   }
 
@@ -132,6 +138,24 @@ export class WorkerPool {
 
   shard(slot: number, task: ShardTask, onFetch: FetchHandler): Promise<ShardResult> {
     return this.submit(slot, (id) => ({ kind: "shard", id, task }), onFetch);
+  }
+
+  /** orderedTrieRoot of `values` on worker `slot`; the values travel packed in one transferred buffer. */
+  orderedRoot(slot: number, values: Uint8Array[]): Promise<Uint8Array> {
+    let total = 0;
+    for (const v of values) total += v.length;
+    const bytes = new Uint8Array(total);
+    const ends = new Uint32Array(values.length);
+    let at = 0;
+    for (const [i, v] of values.entries()) {
+      bytes.set(v, at);
+      at += v.length;
+      ends[i] = at;
+    }
+    return this.submit(slot, (id) => ({ kind: "root", id, bytes, ends }), undefined, [
+      bytes.buffer,
+      ends.buffer,
+    ]);
   }
 
   /** Test hook: makes worker `slot` exit abruptly. */

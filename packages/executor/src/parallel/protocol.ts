@@ -8,6 +8,8 @@ export type WorkerInit = { chainId: number; hardfork: string; native: boolean; f
 export type WorkerRequest =
   | { kind: "exec"; id: number; req: BatchRequest }
   | { kind: "shard"; id: number; task: ShardTask }
+  /** orderedTrieRoot of the values packed in `bytes` (value i ends at `ends[i]`). */
+  | { kind: "root"; id: number; bytes: Uint8Array; ends: Uint32Array }
   | { kind: "fetched"; fid: number; values: [string, AccountValue | Uint8Array | undefined][] }
   | { kind: "crash" };
 
@@ -15,5 +17,6 @@ export type WorkerResponse =
   | { kind: "ready"; backend: "native" | "noble" }
   | { kind: "exec-done"; id: number; results: TxResult[] }
   | { kind: "shard-done"; id: number; result: ShardResult }
+  | { kind: "root-done"; id: number; root: Uint8Array }
   | { kind: "fetch"; id: number; fid: number; keys: string[] }
   | { kind: "failed"; id: number; message: string };

@@ -5,6 +5,7 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { createCustomCommon, Mainnet } from "@ethereumjs/common";
+import { orderedTrieRoot } from "@meridian/primitives";
 import { runShardTask } from "@meridian/state";
 import { memoizeParamsUpdates } from "../common-params.ts";
 import { kzg } from "../kzg.ts";
@@ -66,6 +67,14 @@ async function handle(m: WorkerRequest): Promise<void> {
       const req: BatchRequest = m.req;
       const results = await executor.runBatch(req, fetcherFor(m.id, req.pre));
       send({ kind: "exec-done", id: m.id, results });
+    } else if (m.kind === "root") {
+      const values: Uint8Array[] = [];
+      let start = 0;
+      for (const end of m.ends) {
+        values.push(m.bytes.subarray(start, end));
+        start = end;
+      }
+      send({ kind: "root-done", id: m.id, root: orderedTrieRoot(values) });
     } else if (m.kind === "shard") {
       const result = await runShardTask(
         m.task,
