@@ -6,7 +6,9 @@
  *   node test/bench/executor.bench.ts [--json] [--txs N] [--workers N] [--workload name]
  *
  * Every timing includes sender recovery (transactions are decoded fresh from
- * RLP for each run) and the state root of the block.
+ * RLP for each run) and the state root of the block. Each workload first runs
+ * all four paths once on a 250-transaction block of the same workload (warm-up:
+ * JIT and caches), then measures one full-size block per path.
  */
 import { availableParallelism } from "node:os";
 import { createBlockFromRLP } from "@ethereumjs/block";
@@ -31,6 +33,8 @@ const WORKLOADS = ["eth-transfers", "erc20-transfers", "hot-slot", "mixed"].filt
   (w) => !ONLY || w === ONLY,
 );
 const SENDERS = Math.min(1000, TXS);
+/** Transactions in the warm-up block run before each measured one. */
+const WARMUP_TXS = 250;
 
 function progress(label: string, done: number, total: number): void {
   if (JSON_OUT || !process.stderr.isTTY) return;
@@ -131,6 +135,81 @@ async function* storageOf(chain: Chain): AsyncGenerator<[Uint8Array, Uint8Array,
   }
 }
 
+type Timings = {
+  buildMs: number;
+  validateMs: number;
+  seqMs: number;
+  baseMs: number;
+  rootsEqual: boolean;
+};
+
+/** Builds, validates, executes sequentially and runs the baseline on one block of `txs`. */
+async function runOnce(
+  chain: Chain,
+  sequential: SequentialExecutor,
+  parallel: ParallelExecutor,
+  name: string,
+  txs: TypedTransaction[],
+  show: boolean,
+): Promise<Timings> {
+  const step = (label: string, i: number) => {
+    if (show) progress(`${label} ${name}`, i, 4);
+  };
+  const rawTxs = txs.map((t) => t.serialize());
+  const senders = txs.map((_, i) => chain.senders[i % SENDERS] as Uint8Array);
+  const fresh = () => rawTxs.map((r) => createTxFromRLP(r, { common: chain.common }));
+  const ctx = {
+    parent: chain.genesis,
+    timestamp: chain.genesis.header.timestamp + 1n,
+    coinbase: chain.coinbase,
+  };
+
+  step("build", 0);
+  let t0 = performance.now();
+  const built = await parallel.build({ ...ctx, state: chain.fresh(), txs: listSource(fresh(), senders) });
+  await built.state.getStateRoot();
+  const buildMs = performance.now() - t0;
+  const blockRlp = built.block.serialize();
+  if (built.block.transactions.length !== txs.length)
+    throw new Error(
+      `built ${built.block.transactions.length} of ${txs.length} txs (${built.rejected[0]?.reason})`,
+    );
+
+  step("validate", 1);
+  t0 = performance.now();
+  const v = await parallel.validate(
+    createBlockFromRLP(blockRlp, { common: chain.common, setHardfork: false }),
+    built.accessList,
+    chain.genesis,
+    chain.fresh(),
+  );
+  const validateRoot = bytesToHex(await v.state.getStateRoot());
+  const validateMs = performance.now() - t0;
+
+  step("sequential", 2);
+  t0 = performance.now();
+  const s = await sequential.execute(
+    createBlockFromRLP(blockRlp, { common: chain.common, setHardfork: false }),
+    chain.genesis,
+    chain.fresh(),
+  );
+  const seqRoot = bytesToHex(await s.state.getStateRoot());
+  const seqMs = performance.now() - t0;
+
+  step("baseline", 3);
+  const base = await baseline(chain, blockRlp, chain.fresh);
+  step("done", 4);
+  const headerRoot = bytesToHex(built.block.header.stateRoot);
+  return {
+    buildMs,
+    validateMs,
+    seqMs,
+    baseMs: base.ms,
+    // The baseline skips the block's system calls (EIP-2935/4788/7002/7251), so its root differs by design.
+    rootsEqual: headerRoot === validateRoot && headerRoot === seqRoot,
+  };
+}
+
 async function main(): Promise<void> {
   const chain = await makeChain(SENDERS, { gasLimit: 2_000_000_000n });
   const sequential = new SequentialExecutor(chain.common);
@@ -139,68 +218,31 @@ async function main(): Promise<void> {
   const rows: Record<string, unknown>[] = [];
   for (const name of WORKLOADS) {
     const txs = workload(chain, name);
-    const rawTxs = txs.map((t) => t.serialize());
-    const senders = txs.map((_, i) => chain.senders[i % SENDERS] as Uint8Array);
-    const fresh = () => rawTxs.map((r) => createTxFromRLP(r, { common: chain.common }));
-    const ctx = {
-      parent: chain.genesis,
-      timestamp: chain.genesis.header.timestamp + 1n,
-      coinbase: chain.coinbase,
-    };
-
-    progress(`build ${name}`, 0, 4);
-    let t0 = performance.now();
-    const built = await parallel.build({ ...ctx, state: chain.fresh(), txs: listSource(fresh(), senders) });
-    await built.state.getStateRoot();
-    const buildMs = performance.now() - t0;
-    const blockRlp = built.block.serialize();
-    if (built.block.transactions.length !== TXS)
-      throw new Error(
-        `built ${built.block.transactions.length} of ${TXS} txs (${built.rejected[0]?.reason})`,
-      );
-
-    progress(`validate ${name}`, 1, 4);
-    t0 = performance.now();
-    const v = await parallel.validate(
-      createBlockFromRLP(blockRlp, { common: chain.common, setHardfork: false }),
-      built.accessList,
-      chain.genesis,
-      chain.fresh(),
+    // Warm-up on a small block of the same workload (JIT, worker caches), for every path alike.
+    await runOnce(chain, sequential, parallel, name, txs.slice(0, Math.min(WARMUP_TXS, SENDERS)), false);
+    const { buildMs, validateMs, seqMs, baseMs, rootsEqual } = await runOnce(
+      chain,
+      sequential,
+      parallel,
+      name,
+      txs,
+      true,
     );
-    const validateRoot = bytesToHex(await v.state.getStateRoot());
-    const validateMs = performance.now() - t0;
-
-    progress(`sequential ${name}`, 2, 4);
-    t0 = performance.now();
-    const s = await sequential.execute(
-      createBlockFromRLP(blockRlp, { common: chain.common, setHardfork: false }),
-      chain.genesis,
-      chain.fresh(),
-    );
-    const seqRoot = bytesToHex(await s.state.getStateRoot());
-    const seqMs = performance.now() - t0;
-
-    progress(`baseline ${name}`, 3, 4);
-    const base = await baseline(chain, blockRlp, chain.fresh);
-    progress(`done ${name}`, 4, 4);
-
     const tps = (ms: number) => Math.round((TXS / ms) * 1000);
-    const headerRoot = bytesToHex(built.block.header.stateRoot);
     rows.push({
       workload: name,
       txs: TXS,
       workers: WORKERS,
-      baseline_tps: tps(base.ms),
+      baseline_tps: tps(baseMs),
       sequential_tps: tps(seqMs),
       validate_tps: tps(validateMs),
       build_tps: tps(buildMs),
-      speedup_validate_vs_baseline: Math.round((base.ms / validateMs) * 100) / 100,
-      // The baseline skips the block's system calls (EIP-2935/4788/7002/7251), so its root differs by design.
-      roots_equal: headerRoot === validateRoot && headerRoot === seqRoot,
+      speedup_validate_vs_baseline: Math.round((baseMs / validateMs) * 100) / 100,
+      roots_equal: rootsEqual,
     });
     const row = rows[rows.length - 1] as Record<string, unknown>;
     if (JSON_OUT) console.log(JSON.stringify(row));
-    else if (process.env.BENCH_DEBUG) console.error(parallel.lastBuild, base.root);
+    else if (process.env.BENCH_DEBUG) console.error(parallel.lastBuild);
   }
   if (!JSON_OUT) console.table(rows);
   await parallel.close();
