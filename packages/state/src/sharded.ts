@@ -128,6 +128,7 @@ export function shardTasks(
   baseRoot: Uint8Array,
   diff: StateDiff,
   hashes: AddressHashes = new Map(),
+  encoded?: WeakMap<Account, Uint8Array>,
 ): ShardTask[] {
   const touched = new Set<string>([...diff.accounts.keys(), ...diff.storage.keys(), ...diff.wiped]);
   const tasks: ShardTask[] = [];
@@ -148,7 +149,7 @@ export function shardTasks(
     t.accounts.push({
       addr,
       key,
-      account: overlay === undefined ? undefined : overlay === null ? null : overlay.serialize(),
+      account: overlay === undefined ? undefined : overlay === null ? null : encode(overlay, encoded),
       wiped: diff.wiped.has(addr),
       slots: slots ? [...slots.keys()].sort().map((s) => [s, slots.get(s) as Uint8Array]) : undefined,
     });
@@ -156,8 +157,19 @@ export function shardTasks(
   return tasks.filter((t) => t !== undefined);
 }
 
+/** Account RLP; overlay accounts are replaced, never mutated, on change, so one encoding per object holds. */
+function encode(account: Account, cache: WeakMap<Account, Uint8Array> | undefined): Uint8Array {
+  let rlp = cache?.get(account);
+  if (!rlp) {
+    rlp = account.serialize();
+    cache?.set(account, rlp);
+  }
+  return rlp;
+}
+
 function sameBytes(a: Uint8Array | null | undefined, b: Uint8Array | null | undefined): boolean {
-  if (!a || !b) return a === b;
+  if (a === b) return true;
+  if (!a || !b) return false;
   return a.length === b.length && Buffer.compare(a, b) === 0;
 }
 
@@ -190,20 +202,22 @@ function sameTask(a: ShardTask, b: ShardTask): boolean {
  */
 export type EarlyShards = {
   hashes: AddressHashes;
+  encoded: WeakMap<Account, Uint8Array>;
   started: Map<number, { task: ShardTask; result: Promise<ShardResult> }>;
 };
 
 /** Starts every shard task of `diff` as it is now (the diff may still change afterwards). */
 export function startShardTasks(baseRoot: Uint8Array, diff: StateDiff, run: ShardRunner): EarlyShards {
   const hashes: AddressHashes = new Map();
+  const encoded = new WeakMap<Account, Uint8Array>();
   const started = new Map<number, { task: ShardTask; result: Promise<ShardResult> }>();
-  for (const task of shardTasks(baseRoot, diff, hashes)) {
+  for (const task of shardTasks(baseRoot, diff, hashes, encoded)) {
     const result = run(task);
     // Awaited only if reused; a failure then surfaces there.
     result.catch(() => {});
     started.set(task.shard, { task, result });
   }
-  return { hashes, started };
+  return { hashes, encoded, started };
 }
 
 export type ShardRunner = (task: ShardTask) => Promise<ShardResult>;
@@ -233,7 +247,7 @@ export async function computeShardedCommitment(
   const nodes = new TrieNodeDB(db);
   const baseNode = await nodes.get(Buffer.from(baseRoot).toString("hex"));
   const base = baseNode ? (RLP.decode(baseNode) as unknown) : undefined;
-  const tasks = shardTasks(baseRoot, diff, early?.hashes);
+  const tasks = shardTasks(baseRoot, diff, early?.hashes, early?.encoded);
   if (!isBranch(base) || tasks.length === 0) return computeCommitment(db, baseRoot, diff);
   const runner = run ?? ((t: ShardTask) => runShardTask(t, dbNodeFetch(nodes)));
   const results = await Promise.all(

@@ -26,7 +26,10 @@ export type TxResult = {
   sender: Uint8Array | undefined;
   /** The transaction could not run (invalid nonce, balance, signature) or read outside its pre-state. */
   error?: { code: string; message: string };
+  /** Keys read, with the value each had (empty when the batch asked for `readKeys` only). */
   reads: Map<string, AccountValue | Uint8Array>;
+  /** The keys read, when the batch asked for keys only (validation compares keys, not values). */
+  readKeys?: string[];
   writes: AccountWrite[];
   coinbaseDelta: bigint | undefined;
   receipt: WireReceipt | undefined;
@@ -47,6 +50,11 @@ export type BatchRequest = {
   fetch: boolean;
   /** Canonical hashes of the blocks BLOCKHASH may ask for (number → hash); absent ones read as zero. */
   blockHashes?: Map<bigint, Uint8Array>;
+  /**
+   * Return lean results (validation): read keys without values, and no bloom for a
+   * receipt without logs (it is all zeros). Keeps the copy back to the main thread small.
+   */
+  lean?: boolean;
 };
 
 /** Hooks the VM so the state manager knows when the top-level call has returned. */
@@ -76,6 +84,8 @@ export function wireReceipt(r: RunTxResult): WireReceipt {
 }
 
 const MAX_UINT256 = (1n << 256n) - 1n;
+/** Stands for the all-zero bloom of a receipt without logs in lean results (the receiver re-creates it). */
+const LEAN_BLOOM = new Uint8Array(0);
 /** EIPs whose rules the transfer fast path does not implement: with any of them active it stays off. */
 const FAST_PATH_UNSUPPORTED = [7825, 7864, 7928, 8037];
 
@@ -275,7 +285,13 @@ export class BatchExecutor {
         });
         continue;
       }
-      out.push(await this.runTx(tx, t.index, block, t.sender));
+      const r = await this.runTx(tx, t.index, block, t.sender);
+      if (req.lean) {
+        r.readKeys = [...r.reads.keys()];
+        r.reads = new Map();
+        if (r.receipt && r.receipt.logs.length === 0) r.receipt.bloom = LEAN_BLOOM;
+      }
+      out.push(r);
     }
     return out;
   }

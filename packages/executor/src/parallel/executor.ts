@@ -184,9 +184,9 @@ async function applyWrite(state: FlatStateManager, w: AccountWrite): Promise<voi
 }
 
 /** Reads recorded by a TxStateManager → canonical list entries. */
-export function readsToAccess(reads: Map<string, unknown>): AccountRead[] {
+export function readsToAccess(keys: Iterable<string>): AccountRead[] {
   const by = new Map<string, AccountRead>();
-  for (const key of reads.keys()) {
+  for (const key of keys) {
     const addr = key.slice(1, 41);
     let r = by.get(addr);
     if (!r) {
@@ -471,6 +471,7 @@ export class ParallelExecutor {
           coinbasePre: new Map(),
           fetch: false,
           blockHashes,
+          lean: true,
         };
         written = new Set();
         wiped = new Set();
@@ -532,6 +533,7 @@ export class ParallelExecutor {
       for (const r of await batch) {
         const tx = block.transactions[i] as TypedTransaction;
         if (r.index !== i) fail("INTERNAL", "batch results out of order");
+        if (r.receipt?.bloom.length === 0) r.receipt.bloom = new Uint8Array(256);
         if (r.error) {
           if (r.error.code === "BAL_MISSING_READ") fail("BAL_MISSING_READ", `tx ${i}: ${r.error.message}`);
           fail("TX_INVALID", `tx ${i}: ${r.error.message}`);
@@ -544,7 +546,7 @@ export class ParallelExecutor {
           if (w) writes.push(w);
         }
         const want = accessList.txs[i] as TxAccess;
-        if (!sameReads(readsToAccess(r.reads), want.reads))
+        if (!sameReads(readsToAccess(r.readKeys ?? r.reads.keys()), want.reads))
           fail("BAL_READS_MISMATCH", `tx ${i}: reads differ from the access list`);
         if (!sameWrites(sortWrites(writes), want.writes))
           fail("BAL_WRITES_MISMATCH", `tx ${i}: writes differ from the access list`);
@@ -709,7 +711,7 @@ export class ParallelExecutor {
         }
         sortWrites(writes);
         for (const w of writes) await applyWrite(state, w);
-        list.push({ reads: readsToAccess(r.reads), writes });
+        list.push({ reads: readsToAccess(r.reads.keys()), writes });
         gasUsed += r.receipt?.gasUsed ?? 0n;
         r.index = receipts.length;
         receipts.push(storedReceipt(cand.tx, r, gasUsed, baseFee));
