@@ -22,7 +22,7 @@ import { availableParallelism } from "node:os";
 import { type Block, createBlock, type HeaderData } from "@ethereumjs/block";
 import type { Common } from "@ethereumjs/common";
 import type { TransactionType, TypedTransaction } from "@ethereumjs/tx";
-import { Account, Address, bytesToHex, equalsBytes, KECCAK256_NULL } from "@ethereumjs/util";
+import { Account, Address, bytesToHex, equalsBytes, KECCAK256_NULL, KECCAK256_RLP } from "@ethereumjs/util";
 import {
   type BlockBuilder,
   Bloom,
@@ -155,8 +155,18 @@ async function readAccountValue(state: FlatStateManager, addr: string): Promise<
   const address = new Address(Buffer.from(addr, "hex"));
   const a = await state.getAccount(address);
   if (!a) return null;
-  const code = equalsBytes(a.codeHash, KECCAK256_NULL) ? EMPTY : await state.getCode(address);
-  return { nonce: a.nonce, balance: a.balance, storageRoot: a.storageRoot, codeHash: a.codeHash, code };
+  const noCode = equalsBytes(a.codeHash, KECCAK256_NULL);
+  const code = noCode ? EMPTY : await state.getCode(address);
+  // The empty-trie and empty-code hashes as shared constants: a message to a worker then
+  // carries each of them once instead of once per account.
+  const storageRoot = equalsBytes(a.storageRoot, KECCAK256_RLP) ? KECCAK256_RLP : a.storageRoot;
+  return {
+    nonce: a.nonce,
+    balance: a.balance,
+    storageRoot,
+    codeHash: noCode ? KECCAK256_NULL : a.codeHash,
+    code,
+  };
 }
 
 async function readKey(state: FlatStateManager, key: string): Promise<AccountValue | Uint8Array> {
