@@ -14,7 +14,7 @@ import { bytesToHex } from "@ethereumjs/util";
 import { encodeAccessList, ParallelExecutor, SequentialExecutor } from "@meridian/executor";
 import * as fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Chain, listSource, makeChain } from "../helpers/executor-workloads.ts";
+import { buildOnGenesis, type Chain, makeChain } from "../helpers/executor-workloads.ts";
 
 const N_KEYS = 4;
 
@@ -101,14 +101,7 @@ describe("transfer fast path", () => {
     });
   }
 
-  const build = (executor: ParallelExecutor, txs: TypedTransaction[]) =>
-    executor.build({
-      parent: chain.genesis,
-      state: chain.fresh(),
-      timestamp: chain.genesis.header.timestamp + 1n,
-      coinbase: chain.coinbase,
-      txs: listSource(txs),
-    });
+  const build = (executor: ParallelExecutor, txs: TypedTransaction[]) => buildOnGenesis(chain, executor, txs);
 
   it("builds the same block, access list and rejections as the EVM path", async () => {
     await fc.assert(

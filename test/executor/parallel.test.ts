@@ -14,7 +14,7 @@ import {
 import { DecodeError, rlpEncode } from "@meridian/primitives";
 import * as fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Chain, call, listSource, makeChain, signTx, word } from "../helpers/executor-workloads.ts";
+import { buildOnGenesis, type Chain, call, makeChain, signTx, word } from "../helpers/executor-workloads.ts";
 
 const bytesArb = (n: number) => fc.uint8Array({ minLength: n, maxLength: n });
 const valueArb = fc
@@ -297,16 +297,7 @@ describe("ParallelExecutor", () => {
     for (const v of validators.values()) await v.close();
   });
 
-  async function buildBlock(ops: Op[]) {
-    const txs = toTxs(chain, ops);
-    return builder.build({
-      parent: chain.genesis,
-      state: chain.fresh(),
-      timestamp: chain.genesis.header.timestamp + 1n,
-      coinbase: chain.coinbase,
-      txs: listSource(txs),
-    });
-  }
+  const buildBlock = (ops: Op[]) => buildOnGenesis(chain, builder, toTxs(chain, ops));
 
   it("agrees with sequential when transactions write and restore a slot (EIP-2200 original value)", async () => {
     const ops: Op[] = [

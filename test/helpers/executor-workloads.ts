@@ -8,7 +8,15 @@ import type { Block } from "@ethereumjs/block";
 import type { Common } from "@ethereumjs/common";
 import { createFeeMarket1559Tx, type TypedTransaction } from "@ethereumjs/tx";
 import { bytesToHex, setLengthLeft } from "@ethereumjs/util";
-import { buildGenesis, chainCommon, parseGenesis, type TxCandidate, type TxSource } from "@meridian/executor";
+import {
+  type BuildRequest,
+  buildGenesis,
+  chainCommon,
+  type ParallelExecutedBlock,
+  parseGenesis,
+  type TxCandidate,
+  type TxSource,
+} from "@meridian/executor";
 import { keccak256, privateKeyToAddress } from "@meridian/primitives";
 import { FlatStateManager, FlatStateStore } from "@meridian/state";
 import { ChainDatabase } from "@meridian/storage";
@@ -172,6 +180,21 @@ export function signTx(
     },
     { common: chain.common },
   ).sign(chain.keys[from] as Uint8Array);
+}
+
+/** Builds block 1 on the chain's genesis from `txs` (in order) with `executor`. */
+export function buildOnGenesis(
+  chain: Chain,
+  executor: { build(req: BuildRequest): Promise<ParallelExecutedBlock> },
+  txs: TypedTransaction[],
+): Promise<ParallelExecutedBlock> {
+  return executor.build({
+    parent: chain.genesis,
+    state: chain.fresh(),
+    timestamp: chain.genesis.header.timestamp + 1n,
+    coinbase: chain.coinbase,
+    txs: listSource(txs),
+  });
 }
 
 export function listSource(txs: TypedTransaction[], senders?: Uint8Array[]): TxSource {
