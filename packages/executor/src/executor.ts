@@ -74,7 +74,8 @@ export type BuildHeaderOverrides = {
 /** The header data and withdrawals `build` starts from: Meridian's defaults with `req.header` applied. */
 export function buildHeaderData(req: BuildRequest): {
   headerData: HeaderData;
-  withdrawals: BuildWithdrawal[];
+  /** Undefined before Shanghai (EIP-4895): such a block has no withdrawals field. */
+  withdrawals: BuildWithdrawal[] | undefined;
 } {
   const o = req.header ?? {};
   return {
@@ -84,9 +85,12 @@ export function buildHeaderData(req: BuildRequest): {
       gasLimit: o.gasLimit ?? req.parent.header.gasLimit,
       // Deterministic per-height randomness source for PREVRANDAO until consensus supplies one.
       mixHash: o.mixHash ?? keccak256(req.parent.hash()),
-      parentBeaconBlockRoot: o.parentBeaconBlockRoot ?? new Uint8Array(32),
+      // Only where EIP-4788 is active (the header may not carry the field before Cancun).
+      parentBeaconBlockRoot:
+        o.parentBeaconBlockRoot ??
+        (req.parent.common.isActivatedEIP(4788) ? new Uint8Array(32) : undefined),
     },
-    withdrawals: o.withdrawals ?? [],
+    withdrawals: o.withdrawals ?? (req.parent.common.isActivatedEIP(4895) ? [] : undefined),
   };
 }
 

@@ -341,7 +341,7 @@ export class ParallelExecutor {
     parent: Block,
     state: FlatStateManager,
     headerData: HeaderData,
-    withdrawals: BuildWithdrawal[] = [],
+    withdrawals: BuildWithdrawal[] | undefined,
   ): Promise<BlockBuilder> {
     const vm = await createVM({ common: this.common.copy(), stateManager: state });
     return useFastTries(
@@ -429,7 +429,7 @@ export class ParallelExecutor {
     if (accessList.txs.length !== n)
       fail("BAL_TX_COUNT", `access list has ${accessList.txs.length} entries for ${n} transactions`);
     const startRootEarly = this.useShardedRoot(state);
-    const withdrawals = ethereum ? (block.withdrawals ?? []).map((w) => w.toValue()) : [];
+    const withdrawals = ethereum ? block.withdrawals?.map((w) => w.toValue()) : [];
     const builder = await this.newBuilder(
       parent,
       state,
