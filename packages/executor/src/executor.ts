@@ -87,8 +87,7 @@ export function buildHeaderData(req: BuildRequest): {
       mixHash: o.mixHash ?? keccak256(req.parent.hash()),
       // Only where EIP-4788 is active (the header may not carry the field before Cancun).
       parentBeaconBlockRoot:
-        o.parentBeaconBlockRoot ??
-        (req.parent.common.isActivatedEIP(4788) ? new Uint8Array(32) : undefined),
+        o.parentBeaconBlockRoot ?? (req.parent.common.isActivatedEIP(4788) ? new Uint8Array(32) : undefined),
     },
     withdrawals: o.withdrawals ?? (req.parent.common.isActivatedEIP(4895) ? [] : undefined),
   };
