@@ -1,4 +1,4 @@
-import type { TypedTransaction } from "@ethereumjs/tx";
+import { createTxFromRLP, type TypedTransaction } from "@ethereumjs/tx";
 import { bytesToHex } from "@ethereumjs/util";
 import {
   type BlockAccessList,
@@ -388,6 +388,35 @@ describe("ParallelExecutor", () => {
     await expect(
       v.validate(built.block, built.accessList, chain.genesis, chain.fresh()),
     ).resolves.toBeDefined();
+  });
+
+  it("does not recover again on the workers a sender recovered at admission", async () => {
+    const ops: Op[] = Array.from({ length: 12 }, (_, i) => ({
+      k: "eth" as const,
+      from: i % N_KEYS,
+      to: 7,
+      value: 1,
+    }));
+    const admitted = toTxs(chain, ops);
+    // What mempool admission does: recover once; the frozen transaction keeps the key.
+    for (const tx of admitted) tx.getSenderAddress();
+    const a = await buildOnGenesis(chain, builder, admitted);
+    expect(builder.lastBuild.speculative).toBe(ops.length);
+    expect(builder.lastBuild.recoveredOnWorkers).toBe(0);
+    // The same transactions decoded afresh carry no key (the source only names the sender's
+    // address): the workers recover every sender.
+    const decoded = admitted.map((tx) => createTxFromRLP(tx.serialize(), { common: chain.common }));
+    const b = await buildOnGenesis(
+      chain,
+      builder,
+      decoded,
+      admitted.map((tx) => tx.getSenderAddress().bytes),
+    );
+    expect(builder.lastBuild.recoveredOnWorkers).toBe(ops.length);
+    expect(bytesToHex(a.block.hash())).toBe(bytesToHex(b.block.hash()));
+    expect(a.senders.map((s) => bytesToHex(s))).toEqual(
+      admitted.map((tx) => tx.getSenderAddress().toString()),
+    );
   });
 
   it("survives a worker crash by re-running the batch on the main thread", async () => {

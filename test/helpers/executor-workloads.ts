@@ -182,18 +182,22 @@ export function signTx(
   ).sign(chain.keys[from] as Uint8Array);
 }
 
-/** Builds block 1 on the chain's genesis from `txs` (in order) with `executor`. */
+/**
+ * Builds block 1 on the chain's genesis from `txs` (in order) with `executor`. Without
+ * `senders`, each sender is recovered here first (as mempool admission does).
+ */
 export function buildOnGenesis(
   chain: Chain,
   executor: { build(req: BuildRequest): Promise<ParallelExecutedBlock> },
   txs: TypedTransaction[],
+  senders?: Uint8Array[],
 ): Promise<ParallelExecutedBlock> {
   return executor.build({
     parent: chain.genesis,
     state: chain.fresh(),
     timestamp: chain.genesis.header.timestamp + 1n,
     coinbase: chain.coinbase,
-    txs: listSource(txs),
+    txs: listSource(txs, senders),
   });
 }
 

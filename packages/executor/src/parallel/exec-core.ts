@@ -24,6 +24,8 @@ export type WireReceipt = {
 export type TxResult = {
   index: number;
   sender: Uint8Array | undefined;
+  /** True when the sender was recovered here (false: it came with the transaction). */
+  recovered?: boolean;
   /** The transaction could not run (invalid nonce, balance, signature) or read outside its pre-state. */
   error?: { code: string; message: string };
   /** Keys read, with the value each had (empty when the batch asked for `readKeys` only). */
@@ -35,7 +37,18 @@ export type TxResult = {
   receipt: WireReceipt | undefined;
 };
 
-export type WireTx = { index: number; rlp: Uint8Array; sender?: Uint8Array };
+export type WireTx = {
+  index: number;
+  rlp: Uint8Array;
+  /**
+   * The sender's public key when it was already recovered (mempool admission): the worker
+   * takes it instead of recovering it again. Only the main thread's own verified keys go here.
+   */
+  senderPubKey?: Uint8Array;
+};
+
+/** The per-object cache @ethereumjs transactions keep (frozen transactions fill it on first recovery). */
+type TxCache = { cache: { senderPubKey?: Uint8Array } };
 
 export type BatchRequest = {
   /** Block context: the header fields execution sees (roots may be placeholders). */
@@ -168,13 +181,14 @@ export class BatchExecutor {
     let from = sender;
     try {
       // Frozen transactions cache their sender: recovery runs once per transaction object.
+      const recovered = (tx as unknown as TxCache).cache.senderPubKey === undefined;
       const caller = tx.getSenderAddress();
       from = caller.bytes;
       if (this.fastTransfers && isPlainTransfer(tx)) {
         const receipt = await this.transfer(tx, caller, block);
         if (receipt) {
           this.runs.fast++;
-          return { index, sender: from, ...sm.endTx(), receipt };
+          return { index, sender: from, recovered, ...sm.endTx(), receipt };
         }
         // Not eligible after all (code, funds, nonce, ...): start over on the EVM, which names the error.
         sm.beginTx();
@@ -188,7 +202,7 @@ export class BatchExecutor {
         blockGasUsed: 0n,
       });
       const out = sm.endTx();
-      return { index, sender: from, ...out, receipt: wireReceipt(r) };
+      return { index, sender: from, recovered, ...out, receipt: wireReceipt(r) };
     } catch (err) {
       const out = sm.abortTx();
       const e = err as { code?: string; message?: string };
@@ -285,7 +299,8 @@ export class BatchExecutor {
         });
         continue;
       }
-      const r = await this.runTx(tx, t.index, block, t.sender);
+      if (t.senderPubKey) (tx as unknown as TxCache).cache.senderPubKey = t.senderPubKey;
+      const r = await this.runTx(tx, t.index, block, undefined);
       if (req.lean) {
         r.readKeys = [...r.reads.keys()];
         r.reads = new Map();

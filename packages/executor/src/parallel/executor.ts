@@ -121,7 +121,14 @@ function blobGasOf(common: Common, tx: TypedTransaction): bigint {
 }
 
 /** Counters of the last build, for tests and benchmarks. */
-export type BuildStats = { windows: number; speculative: number; reexecuted: number; sequential: number };
+export type BuildStats = {
+  windows: number;
+  speculative: number;
+  reexecuted: number;
+  sequential: number;
+  /** Senders the workers had to recover (candidates that came without a recovered key). */
+  recoveredOnWorkers: number;
+};
 
 type BuilderInternals = {
   transactions: TypedTransaction[];
@@ -256,7 +263,13 @@ function pushResult(
 export class ParallelExecutor {
   readonly common: Common;
   readonly workers: number;
-  readonly lastBuild: BuildStats = { windows: 0, speculative: 0, reexecuted: 0, sequential: 0 };
+  readonly lastBuild: BuildStats = {
+    windows: 0,
+    speculative: 0,
+    reexecuted: 0,
+    sequential: 0,
+    recoveredOnWorkers: 0,
+  };
   private readonly pool: WorkerPool | undefined;
   private readonly local: BatchExecutor;
   private readonly batchesPerWorker: number;
@@ -625,7 +638,13 @@ export class ParallelExecutor {
     const cbHex = hex(cb);
     const baseFee = parent.header.calcNextBaseFee();
     const gasLimit = headerData.gasLimit as bigint;
-    const stats: BuildStats = { windows: 0, speculative: 0, reexecuted: 0, sequential: 0 };
+    const stats: BuildStats = {
+      windows: 0,
+      speculative: 0,
+      reexecuted: 0,
+      sequential: 0,
+      recoveredOnWorkers: 0,
+    };
     const receipts: StoredReceipt[] = [];
     const senders: Uint8Array[] = [];
     const rejected: { hash: Uint8Array; reason: string }[] = [];
@@ -668,6 +687,7 @@ export class ParallelExecutor {
       if (parallel && cands.length >= 4) {
         spec = await this.speculate(cands, header, key, cbHex, fetchFromState, blockHashes);
         stats.speculative += cands.length;
+        for (const r of spec) if (r?.recovered) stats.recoveredOnWorkers++;
       } else {
         stats.sequential += cands.length;
       }
@@ -777,7 +797,9 @@ export class ParallelExecutor {
         batch = batches[rr++ % nBatches] as BatchRequest;
         bySender.set(s, batch);
       }
-      batch.txs.push({ index: i, rlp: c.tx.serialize() });
+      // A key recovered at admission travels with the transaction (never recovered twice).
+      const senderPubKey = (c.tx as unknown as { cache?: { senderPubKey?: Uint8Array } }).cache?.senderPubKey;
+      batch.txs.push({ index: i, rlp: c.tx.serialize(), senderPubKey });
     }
     // Prefetch what every transaction reads first: its sender and its recipient.
     const pre: PreState = new Map();
