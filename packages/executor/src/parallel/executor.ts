@@ -395,10 +395,10 @@ export class ParallelExecutor {
   }
 
   /** orderedTrieRoot of `values`, on a worker when there is one. */
-  private async orderedRoot(values: Uint8Array[]): Promise<Uint8Array> {
+  private async orderedRoot(values: Uint8Array[], slot = 0): Promise<Uint8Array> {
     if (this.pool) {
       try {
-        return await this.pool.orderedRoot(0, values);
+        return await this.pool.orderedRoot(slot, values);
       } catch (err) {
         if ((err as { code?: string }).code !== "WORKER_CRASHED") throw err;
       }
@@ -461,6 +461,10 @@ export class ParallelExecutor {
     const cb = h.coinbase.bytes;
     const cbHex = hex(cb);
     const rawTxs = block.transactions.map((tx) => tx.serialize());
+    // The transactions root is hashed on a worker while this thread gathers the first batch.
+    // (The last worker: the first batch goes to worker 0.)
+    const txRootOnWorker = this.orderedRoot(rawTxs, this.workers - 1);
+    txRootOnWorker.catch(() => {});
 
     // Pass 1 (main thread): pre-state per batch from the list, list writes onto the overlay.
     // Each batch goes to its worker as soon as it is complete.
@@ -533,10 +537,10 @@ export class ParallelExecutor {
     // batches on the workers (only the end-of-block system calls can still change a shard).
     startRootEarly();
 
-    // While the workers run: the list's commitment and the transactions root.
+    // While the workers run: the list's commitment; then the transactions root from the worker.
     if (!equalsBytes(keccak256(encodeAccessList(accessList)), h.extraData))
       fail("BAL_HASH_MISMATCH", "access list does not match the header commitment");
-    const txRoot = orderedTrieRoot(rawTxs);
+    const txRoot = await txRootOnWorker;
     if (!equalsBytes(txRoot, h.transactionsTrie)) fail("TX_ROOT_MISMATCH", "transactions root mismatch");
     const lists = builder as unknown as BuilderRoots;
     lists.transactionsTrie = async () => txRoot;
