@@ -8,11 +8,17 @@
  * runs instead, so the result always equals it.
  */
 import { RLP } from "@ethereumjs/rlp";
-import { type Account, type BatchDBOp, createAccountFromRLP, type DB, KECCAK256_RLP } from "@ethereumjs/util";
+import { type Account, type BatchDBOp, createAccountFromRLP, type DB } from "@ethereumjs/util";
 import { hexKey as hex, keccak256, rlpEncode } from "@meridian/primitives";
 import type { ChainDatabase } from "@meridian/storage";
-import { type DecodedNodeCache, type TrieUpdate, trieGet, updateTrie } from "./batch-trie.ts";
-import { type Commitment, computeCommitment, type StateDiff } from "./state-manager.ts";
+import { type TrieUpdate, updateTrie } from "./batch-trie.ts";
+import {
+  type Commitment,
+  commitAccount,
+  computeCommitment,
+  type StateDiff,
+  type TrieAccess,
+} from "./state-manager.ts";
 import { TrieNodeDB } from "./trie-db.ts";
 
 export type ShardAccount = {
@@ -78,39 +84,16 @@ export async function runShardTask(task: ShardTask, fetch: NodeFetch): Promise<S
   const db = new FetchDB(fetch);
   const read = (hash: Uint8Array) => db.get(hex(hash));
   const write = (hash: Uint8Array, node: Uint8Array) => void db.pending.set(hex(hash), node);
+  const trie: TrieAccess = { read, write, decoded: new Map() };
   const accounts: [string, Uint8Array | null][] = [];
   const updates: TrieUpdate[] = [];
-  const decoded: DecodedNodeCache = new Map();
   for (const a of task.accounts) {
-    const key = a.key;
-    let committedRaw: Uint8Array | undefined | null = null;
-    const committed = async (): Promise<Account | undefined> => {
-      if (committedRaw === null) committedRaw = await trieGet(task.baseRoot, key, read, decoded);
-      return committedRaw ? createAccountFromRLP(committedRaw) : undefined;
-    };
-    let account: Account | null;
-    if (a.account === undefined) account = (await committed()) ?? null;
-    else account = a.account === null ? null : createAccountFromRLP(a.account);
-    if (account === null) {
-      updates.push({ key, value: null });
-      accounts.push([a.addr, null]);
-      continue;
-    }
-    if (a.wiped || a.slots) {
-      const root = a.wiped ? KECCAK256_RLP : ((await committed())?.storageRoot ?? KECCAK256_RLP);
-      const slotUpdates: TrieUpdate[] = (a.slots ?? []).map(([slot, value]) => ({
-        key: keccak256(Buffer.from(slot, "hex")),
-        value: value.length === 0 ? null : rlpEncode(value),
-      }));
-      account.storageRoot = await updateTrie(root, slotUpdates, read, write, decoded);
-    } else if (a.account !== undefined) {
-      account.storageRoot = (await committed())?.storageRoot ?? KECCAK256_RLP;
-    }
-    const rlp = account.serialize();
-    updates.push({ key, value: rlp });
+    const overlay = a.account === undefined ? undefined : a.account && createAccountFromRLP(a.account);
+    const rlp = await commitAccount(task.baseRoot, a.key, overlay, a.wiped, a.slots, trie);
+    updates.push({ key: a.key, value: rlp });
     accounts.push([a.addr, rlp]);
   }
-  const rootHex = hex(await updateTrie(task.baseRoot, updates, read, write, decoded));
+  const rootHex = hex(await updateTrie(task.baseRoot, updates, read, write, trie.decoded));
   const rootNode = (await db.get(rootHex)) as Uint8Array;
   const nodes: [string, Uint8Array][] = [];
   for (const [k, v] of db.pending) {

@@ -307,6 +307,52 @@ export class FlatStateManager implements StateManagerInterface {
   }
 }
 
+/** How one commitment reads and writes trie nodes, shared by all its tries. */
+export type TrieAccess = {
+  read: (hash: Uint8Array) => Promise<Uint8Array | undefined>;
+  write: (hash: Uint8Array, node: Uint8Array) => void;
+  decoded: DecodedNodeCache;
+};
+
+/**
+ * The trie value of one touched account after the block (null: removed), its
+ * storage trie updated. `overlay` is the account as execution left it (undefined:
+ * only its storage changed; null: deleted); `key` is keccak(address). Shared by the
+ * sequential commitment and the shard tasks, so both apply the same rules.
+ */
+export async function commitAccount(
+  baseRoot: Uint8Array,
+  key: Uint8Array,
+  overlay: Account | null | undefined,
+  wiped: boolean,
+  slots: Iterable<[string, Uint8Array]> | undefined,
+  trie: TrieAccess,
+): Promise<Uint8Array | null> {
+  let committedRaw: Uint8Array | undefined | null = null;
+  const committed = async (): Promise<Account | undefined> => {
+    if (committedRaw === null) committedRaw = await trieGet(baseRoot, key, trie.read, trie.decoded);
+    return committedRaw ? createAccountFromRLP(committedRaw) : undefined;
+  };
+  const account = overlay === undefined ? ((await committed()) ?? null) : overlay && copyAccount(overlay);
+  if (account === null) return null;
+  if (wiped || slots) {
+    // Storage root of the committed account, unless the storage was wiped in this block.
+    const root = wiped ? KECCAK256_RLP : ((await committed())?.storageRoot ?? KECCAK256_RLP);
+    const updates: TrieUpdate[] = [];
+    for (const [slot, value] of slots ?? []) {
+      updates.push({
+        key: keccak256(Buffer.from(slot, "hex")),
+        value: value.length === 0 ? null : rlpEncode(value),
+      });
+    }
+    account.storageRoot = await updateTrie(root, updates, trie.read, trie.write, trie.decoded);
+  } else if (overlay !== undefined) {
+    // Only balance/nonce/code changed: keep the committed storage root.
+    account.storageRoot = (await committed())?.storageRoot ?? KECCAK256_RLP;
+  }
+  return account.serialize();
+}
+
 /** Applies a diff to the trie at `baseRoot` in one batch update per trie; every new node stays in memory. */
 export async function computeCommitment(
   db: ChainDatabase,
@@ -314,55 +360,29 @@ export async function computeCommitment(
   diff: StateDiff,
 ): Promise<Commitment> {
   const nodes = new TrieNodeDB(db);
-  const read = (hash: Uint8Array) => nodes.get(hexKey(hash));
-  const write = (hash: Uint8Array, node: Uint8Array) => void nodes.pending.set(hexKey(hash), node);
+  const trie: TrieAccess = {
+    read: (hash) => nodes.get(hexKey(hash)),
+    write: (hash, node) => void nodes.pending.set(hexKey(hash), node),
+    decoded: new Map(),
+  };
   const accounts = new Map<string, Uint8Array | null>();
   const accountUpdates: TrieUpdate[] = [];
-  const decoded: DecodedNodeCache = new Map();
   const touched = new Set<string>([...diff.accounts.keys(), ...diff.storage.keys(), ...diff.wiped]);
   // Sorted so that every node sees the same order of changes.
   for (const addr of [...touched].sort()) {
     const key = keccak256(Buffer.from(addr, "hex"));
-    let committedRaw: Uint8Array | undefined | null = null;
-    const committed = async (): Promise<Account | undefined> => {
-      if (committedRaw === null) committedRaw = await trieGet(baseRoot, key, read, decoded);
-      return committedRaw ? accountFromTrie(committedRaw) : undefined;
-    };
-    const overlay = diff.accounts.get(addr);
-    let account: Account | null;
-    if (overlay === undefined) account = (await committed()) ?? null;
-    else account = overlay === null ? null : copyAccount(overlay);
-    if (account === null) {
-      accountUpdates.push({ key, value: null });
-      accounts.set(addr, null);
-      continue;
-    }
-    const slots = diff.storage.get(addr);
-    const wiped = diff.wiped.has(addr);
-    if (wiped || slots) {
-      // Storage root of the committed account, unless the storage was wiped in this block.
-      const root = wiped ? KECCAK256_RLP : ((await committed())?.storageRoot ?? KECCAK256_RLP);
-      const updates: TrieUpdate[] = [];
-      for (const [slot, value] of slots ?? []) {
-        updates.push({
-          key: keccak256(Buffer.from(slot, "hex")),
-          value: value.length === 0 ? null : rlpEncode(value),
-        });
-      }
-      account.storageRoot = await updateTrie(root, updates, read, write, decoded);
-    } else if (overlay !== undefined) {
-      // Only balance/nonce/code changed: keep the committed storage root.
-      account.storageRoot = (await committed())?.storageRoot ?? KECCAK256_RLP;
-    }
-    const rlp = account.serialize();
+    const rlp = await commitAccount(
+      baseRoot,
+      key,
+      diff.accounts.get(addr),
+      diff.wiped.has(addr),
+      diff.storage.get(addr),
+      trie,
+    );
     accountUpdates.push({ key, value: rlp });
     accounts.set(addr, rlp);
   }
   for (const [hash, code] of diff.code) await nodes.put(`63${hash}`, code);
-  const stateRoot = await updateTrie(baseRoot, accountUpdates, read, write, decoded);
+  const stateRoot = await updateTrie(baseRoot, accountUpdates, trie.read, trie.write, trie.decoded);
   return { stateRoot, accounts, nodes };
-}
-
-function accountFromTrie(raw: Uint8Array): Account {
-  return createAccountFromRLP(raw);
 }
