@@ -251,8 +251,8 @@ export class BatchExecutor {
     const sender = await sm.getAccount(caller);
     if (!sender || !equalsBytes(sender.codeHash, KECCAK256_NULL) || sender.nonce !== tx.nonce)
       return undefined;
-    const maxCost = tx.value + tx.gasLimit * (eip1559 ? maxFee : gasPrice);
-    if (sender.balance < tx.getUpfrontCost(baseFee) || sender.balance < maxCost) return undefined;
+    // runTx's two funds checks; gasLimit × maxFee covers the upfront cost (gasPrice ≤ maxFee).
+    if (sender.balance < tx.value + tx.gasLimit * maxFee) return undefined;
     const recipient = await sm.getAccount(to);
     if (recipient && !equalsBytes(recipient.codeHash, KECCAK256_NULL)) return undefined;
     // An existing empty recipient of a zero-value transfer is deleted by EIP-161 cleanup: EVM path.

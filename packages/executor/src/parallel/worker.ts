@@ -4,11 +4,9 @@
  * state-trie shards. Started once per pool and kept warm.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { createCustomCommon, Mainnet } from "@ethereumjs/common";
 import { orderedTrieRoot } from "@meridian/primitives";
 import { runShardTask } from "@meridian/state";
-import { memoizeParamsUpdates } from "../common-params.ts";
-import { kzg } from "../kzg.ts";
+import { chainCommon } from "../genesis.ts";
 import { BatchExecutor, type BatchRequest } from "./exec-core.ts";
 import type { WorkerInit, WorkerRequest, WorkerResponse } from "./protocol.ts";
 import { nativeEcrecover } from "./secp.ts";
@@ -16,12 +14,9 @@ import type { AccountValue, Fetcher } from "./tx-state.ts";
 
 const init = workerData as WorkerInit;
 const { ecrecover } = init.native ? nativeEcrecover() : { ecrecover: undefined };
-const common = memoizeParamsUpdates(
-  createCustomCommon({ chainId: init.chainId, name: "meridian" }, Mainnet, {
-    hardfork: init.hardfork,
-    customCrypto: ecrecover ? { ecrecover, kzg } : { kzg },
-  }),
-);
+// The node's own Common (memoized parameters, KZG), with the native recovery when it loads.
+const common = chainCommon({ chainId: BigInt(init.chainId), hardfork: init.hardfork });
+if (ecrecover) common.customCrypto.ecrecover = ecrecover;
 const executor = new BatchExecutor(common, { fastTransfers: init.fastTransfers });
 const port = parentPort;
 if (!port) throw new Error("worker.ts must run in a worker thread");
