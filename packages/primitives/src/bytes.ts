@@ -68,6 +68,11 @@ export function concatBytes(...parts: Uint8Array[]): Uint8Array {
 
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
+  // Hashes, addresses and slots: a plain loop beats creating two Buffer views.
+  if (a.length <= 64) {
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+    return true;
+  }
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(
     Buffer.from(b.buffer, b.byteOffset, b.byteLength),
   );

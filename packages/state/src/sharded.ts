@@ -9,7 +9,7 @@
  */
 import { RLP } from "@ethereumjs/rlp";
 import { type Account, type BatchDBOp, createAccountFromRLP, type DB } from "@ethereumjs/util";
-import { hexKey as hex, keccak256, rlpEncode } from "@meridian/primitives";
+import { equalBytes, hexKey as hex, keccak256, rlpEncode } from "@meridian/primitives";
 import type { ChainDatabase } from "@meridian/storage";
 import { type TrieUpdate, updateTrie } from "./batch-trie.ts";
 import {
@@ -152,8 +152,7 @@ function encode(account: Account, cache: WeakMap<Account, Uint8Array> | undefine
 
 function sameBytes(a: Uint8Array | null | undefined, b: Uint8Array | null | undefined): boolean {
   if (a === b) return true;
-  if (!a || !b) return false;
-  return a.length === b.length && Buffer.compare(a, b) === 0;
+  return !!a && !!b && equalBytes(a, b);
 }
 
 /** True when two tasks have the same input (so the same result). */

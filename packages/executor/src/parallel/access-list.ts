@@ -18,6 +18,7 @@ import {
   bigIntToBytes,
   bytesToBigInt,
   DecodeError,
+  equalBytes,
   expectBytes,
   expectList,
   keccak256,
@@ -122,8 +123,7 @@ export function txAccessToRlp(t: TxAccess): RlpDecoded {
 }
 
 function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
-  if (a === undefined || b === undefined) return a === b;
-  return a.length === b.length && compareBytes(a, b) === 0;
+  return a === undefined || b === undefined ? a === b : equalBytes(a, b);
 }
 
 /** Field-by-field equality of two canonical read sets (the same answer as comparing their RLP). */

@@ -13,7 +13,7 @@
  */
 import type { AccountFields, StateManagerInterface } from "@ethereumjs/common";
 import { Account, type Address, KECCAK256_NULL, KECCAK256_RLP, unpadBytes } from "@ethereumjs/util";
-import { hexKey as hex, keccak256, MeridianError } from "@meridian/primitives";
+import { equalBytes, hexKey as hex, keccak256, MeridianError } from "@meridian/primitives";
 import type { AccountWrite, SlotWrite } from "./access-list.ts";
 import { compareBytes } from "./access-list.ts";
 
@@ -55,10 +55,6 @@ export function isEmptyAccount(v: AccountValue): boolean {
   return v !== null && v.nonce === 0n && v.balance === 0n && v.code.length === 0;
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && compareBytes(a, b) === 0;
-}
-
 /** The canonical write for an account going from `pre` to `post` (undefined: no change). */
 export function accountWrite(
   address: Uint8Array,
@@ -76,7 +72,7 @@ export function accountWrite(
   } else {
     if (post.nonce !== pre.nonce) w.nonce = post.nonce;
     if (post.balance !== pre.balance) w.balance = post.balance;
-    if (!sameBytes(post.codeHash, pre.codeHash)) w.code = post.code;
+    if (!equalBytes(post.codeHash, pre.codeHash)) w.code = post.code;
   }
   if (cleared) w.storageCleared = true;
   const changed =
@@ -261,7 +257,7 @@ export class TxStateManager implements StateManagerInterface {
     if (account === undefined) return this.deleteAccount(address);
     const addr = hex(address.bytes);
     if (this.inDeltaMode(addr)) {
-      if (account.nonce !== 0n || !sameBytes(account.codeHash, KECCAK256_NULL))
+      if (account.nonce !== 0n || !equalBytes(account.codeHash, KECCAK256_NULL))
         throw new MeridianError("fee recipient changed beyond its balance in delta mode", {
           code: "BAL_DELTA",
         });
@@ -271,9 +267,9 @@ export class TxStateManager implements StateManagerInterface {
     }
     const cur = await this.readAccount(addr);
     let code = cur?.code ?? EMPTY;
-    if (cur === null || !sameBytes(cur.codeHash, account.codeHash)) {
+    if (cur === null || !equalBytes(cur.codeHash, account.codeHash)) {
       // Only putCode changes code; an account put with another code hash means "no code" here.
-      code = sameBytes(account.codeHash, KECCAK256_NULL) ? EMPTY : code;
+      code = equalBytes(account.codeHash, KECCAK256_NULL) ? EMPTY : code;
     }
     this.setAccount(addr, {
       nonce: account.nonce,
@@ -425,7 +421,7 @@ export class TxStateManager implements StateManagerInterface {
             if (value.length > 0) slotWrites.push({ slot: Buffer.from(slot, "hex"), value });
           } else {
             const pre = this.reads.get(slotKey(addr, slot)) as Uint8Array | undefined;
-            if (pre === undefined || !sameBytes(pre, value))
+            if (pre === undefined || !equalBytes(pre, value))
               slotWrites.push({ slot: Buffer.from(slot, "hex"), value });
           }
         }
