@@ -35,8 +35,20 @@ export function fromQuantity(hex: string): bigint {
 }
 
 export function bytesToBigInt(bytes: Uint8Array): bigint {
-  if (bytes.length === 0) return 0n;
+  const n = bytes.length;
+  if (n === 0) return 0n;
+  // Nonces, flags and most balances fit in 6 or 12 bytes: integer arithmetic beats a hex
+  // round trip there (decoding a block access list converts tens of thousands of them).
+  if (n <= 6) return BigInt(uintOf(bytes, 0, n));
+  if (n <= 12) return (BigInt(uintOf(bytes, 0, n - 6)) << 48n) | BigInt(uintOf(bytes, n - 6, n));
   return BigInt(bytesToHex(bytes));
+}
+
+/** bytes[from..to) as an unsigned big-endian integer (at most 6 bytes, exact as a number). */
+function uintOf(bytes: Uint8Array, from: number, to: number): number {
+  let v = 0;
+  for (let i = from; i < to; i++) v = v * 256 + (bytes[i] as number);
+  return v;
 }
 
 /** Minimal big-endian bytes (empty for 0), as RLP encodes integers. */

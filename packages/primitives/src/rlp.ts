@@ -1,4 +1,3 @@
-import { RLP } from "@ethereumjs/rlp";
 import { DecodeError, MeridianError } from "./errors.ts";
 
 export type RlpInput = Uint8Array | bigint | number | string | null | undefined | readonly RlpInput[];
@@ -107,17 +106,78 @@ export function rlpEncode(input: RlpInput): Uint8Array {
   return out;
 }
 
-/** Decodes one RLP item; rejects oversized input, trailing bytes and malformed lengths with DecodeError. */
+/**
+ * Decodes one RLP item; rejects oversized input, trailing bytes and malformed lengths with
+ * DecodeError. Accepts and rejects exactly what @ethereumjs/rlp does (property-tested), but
+ * byte strings are views into `data`, not copies: a block or access list decodes without
+ * copying every field (treat decoded bytes as read-only).
+ */
 export function rlpDecode(data: Uint8Array, maxBytes = MAX_RLP_BYTES): RlpDecoded {
   if (data.length > maxBytes)
     throw new DecodeError(`rlp input too large: ${data.length} > ${maxBytes} bytes`);
-  // @ethereumjs/rlp decodes zero bytes as an empty string; an empty payload is never valid input here.
+  // An empty payload is never valid input here (@ethereumjs/rlp would return an empty string).
   if (data.length === 0) throw new DecodeError("empty rlp input");
-  try {
-    return RLP.decode(data) as RlpDecoded;
-  } catch (cause) {
-    throw new DecodeError("malformed rlp", { cause, details: (cause as Error).message });
+  const cursor = { at: 0 };
+  const item = decodeItem(data, cursor, data.length);
+  if (cursor.at !== data.length) malformed(`${data.length - cursor.at} bytes after the item`);
+  return item;
+}
+
+function malformed(details: string): never {
+  throw new DecodeError("malformed rlp", { details });
+}
+
+/** Big-endian length of `n` bytes at `at`; no leading zero byte. */
+function readLength(data: Uint8Array, at: number, n: number, end: number): number {
+  if (at + n > end) malformed("length prefix out of bounds");
+  if (data[at] === 0) malformed("length with leading zeros");
+  let len = 0;
+  for (let i = 0; i < n; i++) len = len * 256 + (data[at + i] as number);
+  return len;
+}
+
+/** Decodes the item at `cursor.at` that must end by `end`, and moves the cursor past it. */
+function decodeItem(data: Uint8Array, cursor: { at: number }, end: number): RlpDecoded {
+  const at = cursor.at;
+  const first = data[at] as number;
+  if (first < 0x80) {
+    cursor.at = at + 1;
+    return data.subarray(at, at + 1);
   }
+  if (first <= 0xb7) {
+    const len = first - 0x80;
+    const stop = at + 1 + len;
+    if (stop > end) malformed("string out of bounds");
+    if (len === 1 && (data[at + 1] as number) < 0x80) malformed("single byte below 0x80 with a prefix");
+    cursor.at = stop;
+    return data.subarray(at + 1, stop);
+  }
+  if (first <= 0xbf) {
+    const n = first - 0xb7;
+    const len = readLength(data, at + 1, n, end);
+    if (len <= 55) malformed("long string form for 55 bytes or fewer");
+    const stop = at + 1 + n + len;
+    if (stop > end) malformed("string out of bounds");
+    cursor.at = stop;
+    return data.subarray(at + 1 + n, stop);
+  }
+  let start: number;
+  let stop: number;
+  if (first <= 0xf7) {
+    start = at + 1;
+    stop = start + first - 0xc0;
+  } else {
+    const n = first - 0xf7;
+    const len = readLength(data, at + 1, n, end);
+    if (len < 56) malformed("long list form for 55 bytes or fewer");
+    start = at + 1 + n;
+    stop = start + len;
+  }
+  if (stop > end) malformed("list out of bounds");
+  const items: RlpDecoded[] = [];
+  cursor.at = start;
+  while (cursor.at < stop) items.push(decodeItem(data, cursor, stop));
+  return items;
 }
 
 /** Narrows a decoded item to a list of `length` (or at least `min`) entries, or throws DecodeError. */

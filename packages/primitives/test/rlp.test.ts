@@ -90,7 +90,89 @@ describe("rlp", () => {
   });
 });
 
+/** What @ethereumjs/rlp makes of `bytes`: the decoded tree, or "rejected". */
+function referenceDecode(bytes: Uint8Array): Tree | "rejected" {
+  try {
+    return RLP.decode(bytes) as Tree;
+  } catch {
+    return "rejected";
+  }
+}
+
+/** Valid encodings with one byte changed, cut short or extended: mostly near-misses of valid RLP. */
+const nearMissArb: fc.Arbitrary<Uint8Array> = fc
+  .tuple(
+    treeArb,
+    fc.nat(),
+    fc.integer({ min: 0, max: 255 }),
+    fc.constantFrom("flip", "cut", "extend", "same"),
+  )
+  .map(([tree, at, byte, how]) => {
+    const enc = rlpEncode(tree);
+    const i = enc.length === 0 ? 0 : at % enc.length;
+    if (how === "cut") return enc.subarray(0, i);
+    if (how === "extend") return Uint8Array.from([...enc, byte]);
+    if (how === "flip" && enc.length > 0) {
+      const out = Uint8Array.from(enc);
+      out[i] = byte;
+      return out;
+    }
+    return enc;
+  });
+
+/** Long-form string and list headers around the 55-byte boundary (payload: single-byte items). */
+const longFormArb: fc.Arbitrary<Uint8Array> = fc
+  .tuple(fc.constantFrom(0xb8, 0xf8), fc.integer({ min: 0, max: 70 }), fc.integer({ min: 0, max: 0x7f }))
+  .map(([prefix, len, byte]) => Uint8Array.from([prefix, len, ...new Uint8Array(len).fill(byte)]));
+
+describe("rlpDecode against @ethereumjs/rlp", () => {
+  it("accepts exactly what @ethereumjs/rlp accepts, with equal results", () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(nearMissArb, longFormArb, fc.uint8Array({ minLength: 1, maxLength: 80 })),
+        (bytes) => {
+          if (bytes.length === 0) return;
+          const want = referenceDecode(bytes);
+          if (want === "rejected") expect(() => rlpDecode(bytes)).toThrow(DecodeError);
+          else expect(rlpDecode(bytes)).toEqual(want);
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("rejects the non-canonical length forms @ethereumjs/rlp rejects", () => {
+    const cases = [
+      Uint8Array.of(0xb8, 0x05, 1, 2, 3, 4, 5), // long string form for 5 bytes
+      Uint8Array.of(0xb9, 0x00, 0x40, ...new Uint8Array(64)), // length with a leading zero
+      Uint8Array.of(0xf8, 0x02, 0x01, 0x02), // long list form for 2 bytes
+      Uint8Array.of(0x81, 0x7f), // single byte below 0x80 with a prefix
+      Uint8Array.of(0xc2, 0x01), // list shorter than its header says
+    ];
+    for (const bad of cases) {
+      expect(referenceDecode(bad)).toBe("rejected");
+      expect(() => rlpDecode(bad)).toThrow(DecodeError);
+    }
+  });
+
+  it("returns views into the input, not copies", () => {
+    const enc = rlpEncode([new Uint8Array(40).fill(7), [Uint8Array.of(1, 2)]]);
+    const [big] = rlpDecode(enc) as [Uint8Array];
+    expect(big.buffer).toBe(enc.buffer);
+  });
+});
+
 describe("hex and quantities", () => {
+  it("reads any big-endian bytes (leading zeros included) as the integer they spell", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 40 }), (bytes) => {
+        const hex = Buffer.from(bytes).toString("hex");
+        expect(bytesToBigInt(bytes)).toBe(hex === "" ? 0n : BigInt(`0x${hex}`));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it("round-trips bytes through hex and bigints through quantities", () => {
     fc.assert(
       fc.property(
