@@ -157,7 +157,26 @@ describe("block access list codec", () => {
     ];
     for (const b of bad) expect(() => decodeAccessList(b)).toThrow(DecodeError);
   });
+
+  it("names where a malformed list fails: transaction, entry and field", () => {
+    const addr = new Uint8Array(20).fill(1);
+    const read = (slots: Uint8Array[]) => [addr, Uint8Array.of(1), slots];
+    const okTx = [[read([])], []];
+    const shortSlot = rlpEncode([
+      okTx,
+      [[read([]), [new Uint8Array(20).fill(2), EMPTY_FLAG, [new Uint8Array(31)]]], []],
+    ]);
+    expect(() => decodeAccessList(shortSlot)).toThrow(
+      /access list tx 1: read 1: slot: expected 32 bytes, got 31/,
+    );
+    const zeroLed = rlpEncode([[[], [[addr, Uint8Array.of(1), Uint8Array.of(0, 1), [], [], []]]]]);
+    expect(() => decodeAccessList(zeroLed)).toThrow(
+      /access list tx 0: write 0: balance: non-canonical integer/,
+    );
+  });
 });
+
+const EMPTY_FLAG = new Uint8Array(0);
 
 // --- execution equivalence ----------------------------------------------------------
 

@@ -327,10 +327,12 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     } catch (err) {
       throw new MeridianError("malformed proposal", { code: "INVALID_BLOCK", cause: err });
     }
-    const { block, accessList } = decoded;
+    const { block, accessList, accessListRlp } = decoded;
     const known = this.executed.get(hex(block.hash()));
     if (known) return known;
-    const exec = await this.parallel.validate(block, accessList, this.headBlock, this.headState());
+    const exec = await this.parallel.validate(block, accessList, this.headBlock, this.headState(), {
+      accessListRlp,
+    });
     this.executed.set(hex(block.hash()), exec);
     return exec;
   }

@@ -12,7 +12,7 @@
  * fields), so one list has exactly one encoding and one hash. Decoding
  * rejects anything else with a DecodeError.
  */
-import { type Block, createBlockFromRLP } from "@ethereumjs/block";
+import type { Block } from "@ethereumjs/block";
 import type { Common } from "@ethereumjs/common";
 import {
   bigIntToBytes,
@@ -26,6 +26,7 @@ import {
   rlpDecode,
   rlpEncode,
 } from "@meridian/primitives";
+import { decodeBlock } from "../block-rlp.ts";
 
 /** What one transaction read: an account (nonce, balance, code) and/or some of its slots. */
 export type AccountRead = {
@@ -174,18 +175,20 @@ export function accessListHash(list: BlockAccessList | Uint8Array): Uint8Array {
 }
 
 // --- decoding ---------------------------------------------------------------------
+// Messages name the failing field; where it sits (tx, read or write index) is added on the
+// way out by `within`, so a valid list decodes without building any message text.
 
-function fixedBytes(item: RlpDecoded | undefined, length: number, what: string): Uint8Array {
-  const b = expectBytes(item, what);
-  if (b.length !== length) throw new DecodeError(`${what}: expected ${length} bytes, got ${b.length}`);
+function fixedBytes(item: RlpDecoded | undefined, length: number, field: string): Uint8Array {
+  const b = expectBytes(item, field);
+  if (b.length !== length) throw new DecodeError(`${field}: expected ${length} bytes, got ${b.length}`);
   return b;
 }
 
 /** Minimal big-endian integer: no leading zero byte, zero is the empty string. */
-function canonicalInt(item: RlpDecoded | undefined, what: string, maxBytes: number): bigint {
-  const b = expectBytes(item, what);
-  if (b.length > maxBytes) throw new DecodeError(`${what}: integer longer than ${maxBytes} bytes`);
-  if (b.length > 0 && b[0] === 0) throw new DecodeError(`${what}: non-canonical integer (leading zero)`);
+function canonicalInt(item: RlpDecoded | undefined, field: string, maxBytes: number): bigint {
+  const b = expectBytes(item, field);
+  if (b.length > maxBytes) throw new DecodeError(`${field}: integer longer than ${maxBytes} bytes`);
+  if (b.length > 0 && b[0] === 0) throw new DecodeError(`${field}: non-canonical integer (leading zero)`);
   return bytesToBigInt(b);
 }
 
@@ -194,82 +197,91 @@ function requireAscending(prev: Uint8Array | undefined, next: Uint8Array, what: 
     throw new DecodeError(`${what}: entries not strictly ascending`);
 }
 
-function decodeRead(item: RlpDecoded, what: string): AccountRead {
-  const f = expectList(item, what, 3);
-  const address = fixedBytes(f[0], 20, `${what} address`);
-  const flag = expectBytes(f[1], `${what} account flag`);
+/** Runs `decode`; a DecodeError from it gets `where` prefixed to its message. */
+function within<T>(where: () => string, decode: () => T): T {
+  try {
+    return decode();
+  } catch (err) {
+    if (!(err instanceof DecodeError)) throw err;
+    throw new DecodeError(`${where()} ${err.shortMessage}`, { details: err.details });
+  }
+}
+
+function decodeRead(item: RlpDecoded): AccountRead {
+  const f = expectList(item, "read", 3);
+  const address = fixedBytes(f[0], 20, "address");
+  const flag = expectBytes(f[1], "account flag");
   if (flag.length > 1 || (flag.length === 1 && flag[0] !== 1))
-    throw new DecodeError(`${what}: account flag must be empty or 0x01`);
+    throw new DecodeError("account flag must be empty or 0x01");
   const slots: Uint8Array[] = [];
-  let prev: Uint8Array | undefined;
-  for (const [j, s] of expectList(f[2] as RlpDecoded, `${what} slots`).entries()) {
-    const slot = fixedBytes(s, 32, `${what} slot ${j}`);
-    requireAscending(prev, slot, `${what} slots`);
-    prev = slot;
+  const raw = expectList(f[2], "slots");
+  for (let j = 0; j < raw.length; j++) {
+    const slot = fixedBytes(raw[j], 32, "slot");
+    requireAscending(slots[j - 1], slot, "slots");
     slots.push(slot);
   }
   const account = flag.length === 1;
-  if (!account && slots.length === 0) throw new DecodeError(`${what}: reads nothing`);
+  if (!account && slots.length === 0) throw new DecodeError("reads nothing");
   return { address, account, slots };
 }
 
-function decodeWrite(item: RlpDecoded, what: string): AccountWrite {
-  const f = expectList(item, what, 6);
-  const address = fixedBytes(f[0], 20, `${what} address`);
-  const flags = Number(canonicalInt(f[1], `${what} flags`, 1));
-  if ((flags & ~ALL_FLAGS) !== 0) throw new DecodeError(`${what}: unknown flags ${flags}`);
+function decodeWrite(item: RlpDecoded): AccountWrite {
+  const f = expectList(item, "write", 6);
+  const address = fixedBytes(f[0], 20, "address");
+  const flags = Number(canonicalInt(f[1], "flags", 1));
+  if ((flags & ~ALL_FLAGS) !== 0) throw new DecodeError(`unknown flags ${flags}`);
   const w: AccountWrite = { address, storage: [] };
-  const balance = canonicalInt(f[2], `${what} balance`, 32);
-  const nonce = canonicalInt(f[3], `${what} nonce`, 8);
-  const code = expectBytes(f[4], `${what} code`);
-  if (code.length > MAX_CODE_BYTES) throw new DecodeError(`${what}: code too large`);
-  const absentButSet = (flag: number, present: boolean, field: string) => {
-    if ((flags & flag) === 0 && present) throw new DecodeError(`${what}: ${field} set without its flag`);
-  };
-  absentButSet(FLAG_BALANCE, balance !== 0n, "balance");
-  absentButSet(FLAG_NONCE, nonce !== 0n, "nonce");
-  absentButSet(FLAG_CODE, code.length > 0, "code");
+  const balance = canonicalInt(f[2], "balance", 32);
+  const nonce = canonicalInt(f[3], "nonce", 8);
+  const code = expectBytes(f[4], "code");
+  if (code.length > MAX_CODE_BYTES) throw new DecodeError("code too large");
+  if ((flags & FLAG_BALANCE) === 0 && balance !== 0n) throw new DecodeError("balance set without its flag");
+  if ((flags & FLAG_NONCE) === 0 && nonce !== 0n) throw new DecodeError("nonce set without its flag");
+  if ((flags & FLAG_CODE) === 0 && code.length > 0) throw new DecodeError("code set without its flag");
   if (flags & FLAG_BALANCE) w.balance = balance;
   if (flags & FLAG_NONCE) w.nonce = nonce;
   if (flags & FLAG_CODE) w.code = code;
   if (flags & FLAG_CLEARED) w.storageCleared = true;
-  let prev: Uint8Array | undefined;
-  for (const [j, s] of expectList(f[5] as RlpDecoded, `${what} storage`).entries()) {
-    const pair = expectList(s, `${what} storage ${j}`, 2);
-    const slot = fixedBytes(pair[0], 32, `${what} storage ${j} slot`);
-    const value = expectBytes(pair[1], `${what} storage ${j} value`);
+  const raw = expectList(f[5], "storage");
+  for (let j = 0; j < raw.length; j++) {
+    const pair = expectList(raw[j], "storage entry", 2);
+    const slot = fixedBytes(pair[0], 32, "storage slot");
+    const value = expectBytes(pair[1], "storage value");
     if (value.length > 32 || (value.length > 0 && value[0] === 0))
-      throw new DecodeError(`${what} storage ${j}: value must be at most 32 bytes without leading zeros`);
-    requireAscending(prev, slot, `${what} storage`);
-    prev = slot;
+      throw new DecodeError("storage value must be at most 32 bytes without leading zeros");
+    requireAscending(w.storage[j - 1]?.slot, slot, "storage");
     w.storage.push({ slot, value });
   }
   if (flags & FLAG_DESTROYED) {
     if (flags !== FLAG_DESTROYED || w.storage.length > 0)
-      throw new DecodeError(`${what}: a destroyed account carries no other change`);
+      throw new DecodeError("a destroyed account carries no other change");
     w.destroyed = true;
   } else if (flags === 0 && w.storage.length === 0) {
-    throw new DecodeError(`${what}: writes nothing`);
+    throw new DecodeError("writes nothing");
   }
   return w;
 }
 
-export function txAccessFromRlp(item: RlpDecoded, what: string): TxAccess {
-  const [readsRaw, writesRaw] = expectList(item, what, 2) as [RlpDecoded, RlpDecoded];
+function txAccessFromRlp(item: RlpDecoded): TxAccess {
+  const [readsRaw, writesRaw] = expectList(item, "entry", 2);
+  const rawReads = expectList(readsRaw, "reads");
   const reads: AccountRead[] = [];
-  let prev: Uint8Array | undefined;
-  for (const [j, r] of expectList(readsRaw, `${what} reads`).entries()) {
-    const read = decodeRead(r, `${what} read ${j}`);
-    requireAscending(prev, read.address, `${what} reads`);
-    prev = read.address;
+  for (let j = 0; j < rawReads.length; j++) {
+    const read = within(
+      () => `read ${j}:`,
+      () => decodeRead(rawReads[j] as RlpDecoded),
+    );
+    requireAscending(reads[j - 1]?.address, read.address, "reads");
     reads.push(read);
   }
+  const rawWrites = expectList(writesRaw, "writes");
   const writes: AccountWrite[] = [];
-  prev = undefined;
-  for (const [j, w] of expectList(writesRaw, `${what} writes`).entries()) {
-    const write = decodeWrite(w, `${what} write ${j}`);
-    requireAscending(prev, write.address, `${what} writes`);
-    prev = write.address;
+  for (let j = 0; j < rawWrites.length; j++) {
+    const write = within(
+      () => `write ${j}:`,
+      () => decodeWrite(rawWrites[j] as RlpDecoded),
+    );
+    requireAscending(writes[j - 1]?.address, write.address, "writes");
     writes.push(write);
   }
   return { reads, writes };
@@ -278,7 +290,15 @@ export function txAccessFromRlp(item: RlpDecoded, what: string): TxAccess {
 /** Decodes and validates a canonical access list; anything else is a DecodeError. */
 export function decodeAccessList(bytes: Uint8Array, maxBytes = MAX_ACCESS_LIST_BYTES): BlockAccessList {
   const items = expectList(rlpDecode(bytes, maxBytes), "access list");
-  return { txs: items.map((t, i) => txAccessFromRlp(t, `access list tx ${i}`)) };
+  const txs: TxAccess[] = [];
+  for (let i = 0; i < items.length; i++)
+    txs.push(
+      within(
+        () => `access list tx ${i}:`,
+        () => txAccessFromRlp(items[i] as RlpDecoded),
+      ),
+    );
+  return { txs };
 }
 
 // --- proposal -----------------------------------------------------------------------
@@ -305,7 +325,7 @@ export function decodeProposal(bytes: Uint8Array, common: Common): Proposal {
   const accessListRlp = expectBytes(listRlp, "proposal access list");
   let block: Block;
   try {
-    block = createBlockFromRLP(blockBytes, { common, setHardfork: false });
+    block = decodeBlock(blockBytes, common);
   } catch (cause) {
     throw new DecodeError("proposal block: malformed", { cause, details: (cause as Error).message });
   }

@@ -43,6 +43,7 @@ import {
   startShardTasks,
   TrieNodeDB,
 } from "@meridian/state";
+import { transactionBytes } from "../block-rlp.ts";
 import {
   type BuildRequest,
   type BuildWithdrawal,
@@ -97,6 +98,11 @@ export type ParallelValidateOptions = {
   rules?: "meridian" | "ethereum";
   /** Canonical block hash by number for BLOCKHASH; without it BLOCKHASH yields zero. */
   blockHash?: (number: bigint) => Promise<Uint8Array | undefined>;
+  /**
+   * The list's bytes as received (see decodeProposal): its commitment is then hashed from
+   * them instead of encoding the list again. Must be the encoding of the list passed.
+   */
+  accessListRlp?: Uint8Array;
 };
 
 /** Hashes of the (up to) 256 blocks before `number` that BLOCKHASH can see. */
@@ -460,7 +466,7 @@ export class ParallelExecutor {
     const blockHashes = await recentHashes(opts.blockHash, h.number);
     const cb = h.coinbase.bytes;
     const cbHex = hex(cb);
-    const rawTxs = block.transactions.map((tx) => tx.serialize());
+    const rawTxs = transactionBytes(block);
     // The transactions root is hashed on a worker while this thread gathers the first batch.
     // (The last worker: the first batch goes to worker 0.)
     const txRootOnWorker = this.orderedRoot(rawTxs, this.workers - 1);
@@ -538,7 +544,7 @@ export class ParallelExecutor {
     startRootEarly();
 
     // While the workers run: the list's commitment; then the transactions root from the worker.
-    if (!equalsBytes(keccak256(encodeAccessList(accessList)), h.extraData))
+    if (!equalsBytes(keccak256(opts.accessListRlp ?? encodeAccessList(accessList)), h.extraData))
       fail("BAL_HASH_MISMATCH", "access list does not match the header commitment");
     const txRoot = await txRootOnWorker;
     if (!equalsBytes(txRoot, h.transactionsTrie)) fail("TX_ROOT_MISMATCH", "transactions root mismatch");

@@ -1,0 +1,88 @@
+/**
+ * The validator's proposal path: block and access list decoded from the bytes
+ * received, transactions kept as received (no re-encoding), the list's
+ * commitment hashed from its bytes. Same result as validating the objects;
+ * a list whose bytes do not match the header is rejected.
+ */
+import { createAccessList2930Tx, createLegacyTx, type TypedTransaction } from "@ethereumjs/tx";
+import { bytesToHex } from "@ethereumjs/util";
+import {
+  decodeBlock,
+  decodeProposal,
+  encodeAccessList,
+  encodeProposal,
+  ParallelExecutor,
+  transactionBytes,
+} from "@meridian/executor";
+import { DecodeError } from "@meridian/primitives";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildOnGenesis, type Chain, makeChain, signTx } from "../helpers/executor-workloads.ts";
+
+describe("proposal path", () => {
+  let chain: Chain;
+  let executor: ParallelExecutor;
+  beforeAll(async () => {
+    chain = await makeChain(3);
+    executor = new ParallelExecutor(chain.common, { workers: 1 });
+  });
+  afterAll(async () => {
+    await executor?.close();
+  });
+
+  /** One transaction of each envelope: legacy (an RLP list in the body), 2930 and 1559 (byte strings). */
+  function mixedTxs(): TypedTransaction[] {
+    const to = new Uint8Array(20).fill(0x42);
+    const gasPrice = 10n * chain.genesis.header.calcNextBaseFee();
+    const opts = { common: chain.common };
+    return [
+      createLegacyTx({ nonce: 0n, to, value: 1n, gasLimit: 21_000n, gasPrice }, opts).sign(
+        chain.keys[0] as Uint8Array,
+      ),
+      createAccessList2930Tx(
+        { nonce: 0n, to, value: 2n, gasLimit: 30_000n, gasPrice, chainId: chain.common.chainId() },
+        opts,
+      ).sign(chain.keys[1] as Uint8Array),
+      signTx(chain, 2, 0n, to, { value: 3n }),
+    ];
+  }
+
+  it("keeps every transaction's bytes as received and equal to its encoding", async () => {
+    const built = await buildOnGenesis(chain, executor, mixedTxs());
+    expect(built.block.transactions).toHaveLength(3);
+    const decoded = decodeBlock(built.block.serialize(), chain.common);
+    expect(bytesToHex(decoded.hash())).toBe(bytesToHex(built.block.hash()));
+    const received = transactionBytes(decoded).map(bytesToHex);
+    expect(received).toEqual(built.block.transactions.map((tx) => bytesToHex(tx.serialize())));
+    // A block made here (not decoded) has its transactions encoded on demand.
+    expect(transactionBytes(built.block).map(bytesToHex)).toEqual(received);
+  });
+
+  it("rejects truncated or padded block bytes with a DecodeError", async () => {
+    const built = await buildOnGenesis(chain, executor, mixedTxs());
+    const bytes = built.block.serialize();
+    expect(() => decodeBlock(bytes.subarray(0, bytes.length - 1), chain.common)).toThrow(DecodeError);
+    expect(() => decodeBlock(Uint8Array.from([...bytes, 0]), chain.common)).toThrow(DecodeError);
+    expect(() => decodeBlock(Uint8Array.of(0xc0), chain.common)).toThrow(DecodeError);
+  });
+
+  it("validates from the proposal bytes to the same block, and rejects list bytes the header does not commit to", async () => {
+    const built = await buildOnGenesis(chain, executor, mixedTxs());
+    const proposal = decodeProposal(encodeProposal(built.block, built.accessList), chain.common);
+    const ok = await executor.validate(proposal.block, proposal.accessList, chain.genesis, chain.fresh(), {
+      accessListRlp: proposal.accessListRlp,
+    });
+    expect(bytesToHex(await ok.state.getStateRoot())).toBe(bytesToHex(built.block.header.stateRoot));
+    expect(ok.receipts.map((r) => r.status)).toEqual([1, 1, 1]);
+
+    // The same list with one write's balance changed: its bytes no longer hash to extraData.
+    const tampered = structuredClone(proposal.accessList);
+    const write = tampered.txs[0]?.writes.find((w) => w.balance !== undefined);
+    if (!write) throw new Error("expected a balance write");
+    write.balance = (write.balance as bigint) + 1n;
+    await expect(
+      executor.validate(proposal.block, tampered, chain.genesis, chain.fresh(), {
+        accessListRlp: encodeAccessList(tampered),
+      }),
+    ).rejects.toMatchObject({ code: "BAL_HASH_MISMATCH" });
+  });
+});
