@@ -3,7 +3,7 @@
  * users and `npm run meridian` do.
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -44,9 +44,15 @@ function run(args: string[], opts: { env?: Record<string, string>; cwd?: string 
   });
 }
 
+const tmpDirs: string[] = [];
 function tmp(): string {
-  return mkdtempSync(join(tmpdir(), "meridian-cli-"));
+  const dir = mkdtempSync(join(tmpdir(), "meridian-cli-"));
+  tmpDirs.push(dir);
+  return dir;
 }
+afterAll(() => {
+  for (const dir of tmpDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
 
 const servers: Server[] = [];
 afterAll(() => {

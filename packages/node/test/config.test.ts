@@ -1,7 +1,7 @@
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import {
   ConfigError,
   defaultConfig,
@@ -24,9 +24,15 @@ function configError(fn: () => unknown): ConfigError {
   throw new Error("expected a ConfigError");
 }
 
+const tmpDirs: string[] = [];
 function tmp(): string {
-  return mkdtempSync(join(tmpdir(), "meridian-config-"));
+  const dir = mkdtempSync(join(tmpdir(), "meridian-config-"));
+  tmpDirs.push(dir);
+  return dir;
 }
+afterAll(() => {
+  for (const dir of tmpDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
 
 describe("defaultConfig", () => {
   it("has the documented defaults", () => {

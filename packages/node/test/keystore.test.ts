@@ -1,9 +1,9 @@
-import { mkdtempSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bytesToHex, hexToBytes, MeridianError } from "@meridian/primitives";
 import { decryptKeystoreJson, encryptKeystoreJson, Wallet } from "ethers";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import {
   decryptKeystore,
   encryptKeystore,
@@ -21,9 +21,15 @@ const KEY = hexToBytes("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d
 const ADDRESS = "f39fd6e51aad88f6f4ce6ab8827279cfffb92266";
 const N = 4096; // small scrypt cost for tests only
 
+const tmpDirs: string[] = [];
 function tmp(): string {
-  return mkdtempSync(join(tmpdir(), "meridian-keystore-"));
+  const dir = mkdtempSync(join(tmpdir(), "meridian-keystore-"));
+  tmpDirs.push(dir);
+  return dir;
 }
+afterAll(() => {
+  for (const dir of tmpDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
 
 async function rejectsWithCode(p: Promise<unknown>, code: string): Promise<MeridianError> {
   try {

@@ -1,8 +1,8 @@
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MeridianError } from "@meridian/primitives";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { createLogger, isPrettyFormat, REDACTED, sanitizeLogContext } from "../src/logger.ts";
 
 const KEY_HEX = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
@@ -106,7 +106,9 @@ describe("createLogger (json)", () => {
   });
 
   it("writes to a file path", () => {
-    const file = join(mkdtempSync(join(tmpdir(), "meridian-log-")), "sub", "node.log");
+    const dir = mkdtempSync(join(tmpdir(), "meridian-log-"));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, "sub", "node.log");
     const log = createLogger({ level: "info", format: "json", destination: file });
     log.info("to file", { privateKey: KEY });
     log.flush();
