@@ -123,6 +123,40 @@ export function rlpDecode(data: Uint8Array, maxBytes = MAX_RLP_BYTES): RlpDecode
   return item;
 }
 
+/**
+ * Where each item of the RLP list `data` sits, without decoding the items: for item i,
+ * `[bounds[2i], bounds[2i+1])`. Lets a list's entries travel as byte ranges.
+ */
+export function rlpListBounds(data: Uint8Array): Uint32Array {
+  const first = data[0];
+  if (first === undefined || first < 0xc0) malformed("expected a list");
+  let at: number;
+  if (first <= 0xf7) at = 1;
+  else at = 1 + (first - 0xf7);
+  const end = itemEnd(data, 0, data.length);
+  if (end !== data.length) malformed(`${data.length - end} bytes after the item`);
+  const bounds: number[] = [];
+  while (at < end) {
+    const stop = itemEnd(data, at, end);
+    bounds.push(at, stop);
+    at = stop;
+  }
+  return Uint32Array.from(bounds);
+}
+
+/** End of the item at `at`, which must end by `end` (lengths checked as decodeItem checks them). */
+function itemEnd(data: Uint8Array, at: number, end: number): number {
+  const first = data[at] as number;
+  let stop: number;
+  if (first < 0x80) stop = at + 1;
+  else if (first <= 0xb7) stop = at + 1 + first - 0x80;
+  else if (first <= 0xbf) stop = at + 1 + (first - 0xb7) + readLength(data, at + 1, first - 0xb7, end);
+  else if (first <= 0xf7) stop = at + 1 + first - 0xc0;
+  else stop = at + 1 + (first - 0xf7) + readLength(data, at + 1, first - 0xf7, end);
+  if (stop > end) malformed("item out of bounds");
+  return stop;
+}
+
 function malformed(details: string): never {
   throw new DecodeError("malformed rlp", { details });
 }

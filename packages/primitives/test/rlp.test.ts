@@ -10,6 +10,7 @@ import {
   hexToBytes,
   rlpDecode,
   rlpEncode,
+  rlpListBounds,
   toQuantity,
 } from "../src/index.ts";
 
@@ -153,6 +154,23 @@ describe("rlpDecode against @ethereumjs/rlp", () => {
       expect(referenceDecode(bad)).toBe("rejected");
       expect(() => rlpDecode(bad)).toThrow(DecodeError);
     }
+  });
+
+  it("finds each list item's byte range, and each range decodes to that item", () => {
+    fc.assert(
+      fc.property(fc.array(treeArb, { maxLength: 8 }), (items) => {
+        const enc = rlpEncode(items);
+        const bounds = rlpListBounds(enc);
+        expect(bounds.length).toBe(2 * items.length);
+        items.forEach((item, i) => {
+          expect(rlpDecode(enc.subarray(bounds[2 * i], bounds[2 * i + 1]))).toEqual(item);
+        });
+      }),
+      { numRuns: 500 },
+    );
+    expect(() => rlpListBounds(Uint8Array.of(0x80))).toThrow(DecodeError);
+    expect(() => rlpListBounds(Uint8Array.of(0xc2, 0x01))).toThrow(DecodeError);
+    expect(() => rlpListBounds(Uint8Array.of(0xc1, 0x82, 0x01))).toThrow(DecodeError);
   });
 
   it("returns views into the input, not copies", () => {

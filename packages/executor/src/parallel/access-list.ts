@@ -123,6 +123,29 @@ export function txAccessToRlp(t: TxAccess): RlpDecoded {
   ];
 }
 
+/** Reads recorded by a TxStateManager (keys "a"+address, "s"+address+slot) → canonical list entries. */
+export function readsToAccess(keys: Iterable<string>): AccountRead[] {
+  const by = new Map<string, AccountRead>();
+  for (const key of keys) {
+    const addr = key.slice(1, 41);
+    let r = by.get(addr);
+    if (!r) {
+      r = { address: Buffer.from(addr, "hex"), account: false, slots: [] };
+      by.set(addr, r);
+    }
+    if (key[0] === "a") r.account = true;
+    else r.slots.push(Buffer.from(key.slice(41), "hex"));
+  }
+  const out = [...by.values()].sort((x, y) => compareBytes(x.address, y.address));
+  for (const r of out) r.slots.sort(compareBytes);
+  return out;
+}
+
+/** Sorts writes by address in place (their slots are already in order), as the list has them. */
+export function sortWrites(ws: AccountWrite[]): AccountWrite[] {
+  return ws.sort((x, y) => compareBytes(x.address, y.address));
+}
+
 function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
   return a === undefined || b === undefined ? a === b : equalBytes(a, b);
 }
@@ -285,6 +308,11 @@ function txAccessFromRlp(item: RlpDecoded): TxAccess {
     writes.push(write);
   }
   return { reads, writes };
+}
+
+/** Decodes one transaction's entry (its RLP as it sits in the list). */
+export function decodeTxAccess(bytes: Uint8Array): TxAccess {
+  return txAccessFromRlp(rlpDecode(bytes, bytes.length));
 }
 
 /** Decodes and validates a canonical access list; anything else is a DecodeError. */

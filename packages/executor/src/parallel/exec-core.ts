@@ -8,8 +8,23 @@ import type { EVMMockBlockchainInterface } from "@ethereumjs/evm";
 import { Capability, createTxFromRLP, type TypedTransaction } from "@ethereumjs/tx";
 import { type Address, equalsBytes, KECCAK256_NULL } from "@ethereumjs/util";
 import { createVM, type RunTxResult, runTx, type VM } from "@ethereumjs/vm";
-import type { AccountWrite } from "./access-list.ts";
-import { type AccountValue, type Fetcher, type PreState, TxStateManager } from "./tx-state.ts";
+import { equalBytes, rlpEncode } from "@meridian/primitives";
+import {
+  type AccountWrite,
+  decodeTxAccess,
+  readsToAccess,
+  sameReads,
+  sortWrites,
+  txAccessToRlp,
+} from "./access-list.ts";
+import {
+  type AccountValue,
+  applyAccountWrite,
+  type Fetcher,
+  foldCoinbaseDelta,
+  type PreState,
+  TxStateManager,
+} from "./tx-state.ts";
 
 export type WireLog = [Uint8Array, Uint8Array[], Uint8Array];
 
@@ -35,6 +50,8 @@ export type TxResult = {
   writes: AccountWrite[];
   coinbaseDelta: bigint | undefined;
   receipt: WireReceipt | undefined;
+  /** Checked against the batch's list entries (`BatchRequest.expected`): which part differed. */
+  listMismatch?: "reads" | "writes";
 };
 
 export type WireTx = {
@@ -68,7 +85,39 @@ export type BatchRequest = {
    * receipt without logs (it is all zeros). Keeps the copy back to the main thread small.
    */
   lean?: boolean;
+  /**
+   * Validation: the batch's access-list entries as the list encodes them, back to back (the
+   * entry of `txs[i]` ends at `ends[i]`), and the fee recipient's value before the batch. Each
+   * result is compared with its entry where it ran and comes back without reads and writes.
+   */
+  expected?: { entries: Uint8Array; ends: Uint32Array; coinbase: AccountValue };
 };
+
+/**
+ * Compares what a transaction read and wrote (its fee credit folded onto `coinbaseBefore`)
+ * with its list entry, byte for byte: both sides are canonical encodings. Sets
+ * `r.listMismatch` on a difference; returns the fee recipient's value after the transaction.
+ */
+function checkAgainstEntry(
+  r: TxResult,
+  entry: Uint8Array,
+  coinbase: Uint8Array,
+  coinbaseBefore: AccountValue,
+): AccountValue {
+  const writes = [...r.writes];
+  if (r.coinbaseDelta !== undefined) {
+    const w = foldCoinbaseDelta(coinbase, coinbaseBefore, r.coinbaseDelta);
+    if (w) writes.push(w);
+  }
+  sortWrites(writes);
+  const reads = readsToAccess(r.reads.keys());
+  if (!equalBytes(rlpEncode(txAccessToRlp({ reads, writes })), entry)) {
+    r.listMismatch = sameReads(reads, decodeTxAccess(entry).reads) ? "writes" : "reads";
+    return coinbaseBefore;
+  }
+  const own = writes.find((w) => equalBytes(w.address, coinbase));
+  return own ? applyAccountWrite(coinbaseBefore, own) : coinbaseBefore;
+}
 
 /** Hooks the VM so the state manager knows when the top-level call has returned. */
 function hookPostPhase(vm: VM, sm: TxStateManager): void {
@@ -281,7 +330,10 @@ export class BatchExecutor {
     this.sm.resetBatch(req.pre, req.coinbase, req.fetch ? fetcher : undefined);
     this.hashes = req.blockHashes;
     const out: TxResult[] = [];
-    for (const t of req.txs) {
+    const expected = req.expected;
+    const coinbase = Buffer.from(req.coinbase, "hex");
+    let coinbaseBefore = expected?.coinbase ?? null;
+    for (const [k, t] of req.txs.entries()) {
       const pre = req.coinbasePre?.get(t.index);
       if (pre !== undefined) this.sm.setCommittedAccount(req.coinbase, pre);
       let tx: TypedTransaction;
@@ -301,8 +353,14 @@ export class BatchExecutor {
       }
       if (t.senderPubKey) (tx as unknown as TxCache).cache.senderPubKey = t.senderPubKey;
       const r = await this.runTx(tx, t.index, block, undefined);
+      if (expected) {
+        const entry = expected.entries.subarray(k === 0 ? 0 : expected.ends[k - 1], expected.ends[k]);
+        if (!r.error) coinbaseBefore = checkAgainstEntry(r, entry, coinbase, coinbaseBefore);
+        r.reads = new Map();
+        r.writes = [];
+      }
       if (req.lean) {
-        r.readKeys = [...r.reads.keys()];
+        if (!expected) r.readKeys = [...r.reads.keys()];
         r.reads = new Map();
         if (r.receipt && r.receipt.logs.length === 0) r.receipt.bloom = LEAN_BLOOM;
       }

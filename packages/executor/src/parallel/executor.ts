@@ -31,7 +31,7 @@ import {
   encodeReceipt,
   type TxReceipt,
 } from "@ethereumjs/vm";
-import { keccak256, type Logger, orderedTrieRoot, silentLogger } from "@meridian/primitives";
+import { keccak256, type Logger, orderedTrieRoot, rlpListBounds, silentLogger } from "@meridian/primitives";
 import {
   computeShardedCommitment,
   dbNodeFetch,
@@ -61,10 +61,9 @@ import {
   type AccountWrite,
   accessListHash,
   type BlockAccessList,
-  compareBytes,
   encodeAccessList,
-  sameReads,
-  sameWrites,
+  readsToAccess,
+  sortWrites,
   type TxAccess,
 } from "./access-list.ts";
 import { BatchExecutor, type BatchRequest, type TxResult } from "./exec-core.ts";
@@ -204,28 +203,6 @@ async function applyWrite(state: FlatStateManager, w: AccountWrite): Promise<voi
     if (w.code !== undefined) await state.putCode(address, w.code);
   }
   for (const s of w.storage) await state.putStorage(address, s.slot, s.value);
-}
-
-/** Reads recorded by a TxStateManager → canonical list entries. */
-export function readsToAccess(keys: Iterable<string>): AccountRead[] {
-  const by = new Map<string, AccountRead>();
-  for (const key of keys) {
-    const addr = key.slice(1, 41);
-    let r = by.get(addr);
-    if (!r) {
-      r = { address: Buffer.from(addr, "hex"), account: false, slots: [] };
-      by.set(addr, r);
-    }
-    if (key[0] === "a") r.account = true;
-    else r.slots.push(Buffer.from(key.slice(41), "hex"));
-  }
-  const out = [...by.values()].sort((x, y) => compareBytes(x.address, y.address));
-  for (const r of out) r.slots.sort(compareBytes);
-  return out;
-}
-
-function sortWrites(ws: AccountWrite[]): AccountWrite[] {
-  return ws.sort((x, y) => compareBytes(x.address, y.address));
 }
 
 function storedReceipt(
@@ -472,17 +449,33 @@ export class ParallelExecutor {
     const txRootOnWorker = this.orderedRoot(rawTxs, this.workers - 1);
     txRootOnWorker.catch(() => {});
 
+    // The list as encoded: its commitment, and each batch's entries travel as one byte range.
+    const listRlp = opts.accessListRlp ?? encodeAccessList(accessList);
+    const bounds = rlpListBounds(listRlp);
+    if (bounds.length !== 2 * n) fail("BAL_TX_COUNT", `access list bytes have ${bounds.length / 2} entries`);
+
     // Pass 1 (main thread): pre-state per batch from the list, list writes onto the overlay.
     // Each batch goes to its worker as soon as it is complete.
     const slots = this.pool ? this.workers * this.batchesPerWorker : 1;
     const batchSize = Math.max(1, Math.ceil(n / slots));
-    const coinbaseBefore: AccountValue[] = [];
     const pending: Promise<TxResult[]>[] = [];
     let req: BatchRequest | undefined;
+    // The batch's first transaction, and the fee recipient's value before it.
+    let first = 0;
+    let coinbaseAtFirst: AccountValue = null;
     let written = new Set<string>();
     let wiped = new Set<string>();
     const flush = () => {
       if (req && req.txs.length > 0) {
+        const last = first + req.txs.length - 1;
+        const from = bounds[2 * first] as number;
+        const ends = new Uint32Array(req.txs.length);
+        for (let k = 0; k < ends.length; k++) ends[k] = (bounds[2 * (first + k) + 1] as number) - from;
+        req.expected = {
+          entries: listRlp.slice(from, bounds[2 * last + 1]),
+          ends,
+          coinbase: coinbaseAtFirst,
+        };
         const run = this.runBatch(pending.length, req);
         // Checked in order below; a failure found earlier must not leave this one unhandled.
         run.catch(() => {});
@@ -490,11 +483,14 @@ export class ParallelExecutor {
       }
       req = undefined;
     };
-    // The fee recipient's value, re-read only after a list write touched it.
+    // The fee recipient's value, re-read only when needed after a list write touched it.
     let cbv: AccountValue | undefined;
     for (let i = 0; i < n; i++) {
       if (!req || req.txs.length >= batchSize) {
         flush();
+        first = i;
+        if (cbv === undefined) cbv = await readAccountValue(state, cbHex);
+        coinbaseAtFirst = cbv;
         req = {
           header,
           headerKey: key,
@@ -511,13 +507,13 @@ export class ParallelExecutor {
       }
       const r = req as BatchRequest;
       const entry = accessList.txs[i] as TxAccess;
-      if (cbv === undefined) cbv = await readAccountValue(state, cbHex);
-      coinbaseBefore.push(cbv);
       for (const read of entry.reads) {
         const a = hex(read.address);
         if (read.account) {
-          if (a === cbHex) r.coinbasePre?.set(i, cbv);
-          else {
+          if (a === cbHex) {
+            if (cbv === undefined) cbv = await readAccountValue(state, cbHex);
+            r.coinbasePre?.set(i, cbv);
+          } else {
             const k = accountKey(a);
             if (!written.has(k) && !r.pre.has(k)) r.pre.set(k, await readAccountValue(state, a));
           }
@@ -544,14 +540,15 @@ export class ParallelExecutor {
     startRootEarly();
 
     // While the workers run: the list's commitment; then the transactions root from the worker.
-    if (!equalsBytes(keccak256(opts.accessListRlp ?? encodeAccessList(accessList)), h.extraData))
+    if (!equalsBytes(keccak256(listRlp), h.extraData))
       fail("BAL_HASH_MISMATCH", "access list does not match the header commitment");
     const txRoot = await txRootOnWorker;
     if (!equalsBytes(txRoot, h.transactionsTrie)) fail("TX_ROOT_MISMATCH", "transactions root mismatch");
     const lists = builder as unknown as BuilderRoots;
     lists.transactionsTrie = async () => txRoot;
 
-    // Pass 2, batch by batch as they come back: execution must reproduce the list exactly.
+    // Pass 2, batch by batch as they come back: each result was compared with its list entry
+    // where it ran; here the block-level limits, then the receipts.
     const b = builder as unknown as BuilderInternals;
     const baseFee = h.baseFeePerGas ?? 0n;
     const receipts: StoredReceipt[] = [];
@@ -573,15 +570,9 @@ export class ParallelExecutor {
         }
         if (h.gasLimit < tx.gasLimit + gasUsed)
           fail("GAS_LIMIT_EXCEEDED", `tx ${i} exceeds the block gas limit`);
-        const writes = [...r.writes];
-        if (r.coinbaseDelta !== undefined) {
-          const w = foldCoinbaseDelta(cb, coinbaseBefore[i] as AccountValue, r.coinbaseDelta);
-          if (w) writes.push(w);
-        }
-        const want = accessList.txs[i] as TxAccess;
-        if (!sameReads(readsToAccess(r.readKeys ?? r.reads.keys()), want.reads))
+        if (r.listMismatch === "reads")
           fail("BAL_READS_MISMATCH", `tx ${i}: reads differ from the access list`);
-        if (!sameWrites(sortWrites(writes), want.writes))
+        if (r.listMismatch === "writes")
           fail("BAL_WRITES_MISMATCH", `tx ${i}: writes differ from the access list`);
         const blobGas = blobGasOf(vmCommon, tx);
         if (b.blobGasUsed + blobGas > maxBlobGas && blobGas > 0n)
