@@ -57,7 +57,6 @@ import {
 import type { StoredReceipt } from "../receipts.ts";
 import { useFastTries } from "../tries.ts";
 import {
-  type AccountRead,
   type AccountWrite,
   accessListHash,
   type BlockAccessList,
