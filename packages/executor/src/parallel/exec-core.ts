@@ -43,10 +43,8 @@ export type TxResult = {
   recovered?: boolean;
   /** The transaction could not run (invalid nonce, balance, signature) or read outside its pre-state. */
   error?: { code: string; message: string };
-  /** Keys read, with the value each had (empty when the batch asked for `readKeys` only). */
+  /** Keys read, with the value each had (empty when checked against `BatchRequest.expected`). */
   reads: Map<string, AccountValue | Uint8Array>;
-  /** The keys read, when the batch asked for keys only (validation compares keys, not values). */
-  readKeys?: string[];
   writes: AccountWrite[];
   coinbaseDelta: bigint | undefined;
   receipt: WireReceipt | undefined;
@@ -81,8 +79,8 @@ export type BatchRequest = {
   /** Canonical hashes of the blocks BLOCKHASH may ask for (number → hash); absent ones read as zero. */
   blockHashes?: Map<bigint, Uint8Array>;
   /**
-   * Return lean results (validation): read keys without values, and no bloom for a
-   * receipt without logs (it is all zeros). Keeps the copy back to the main thread small.
+   * Return lean results (validation): no read values, and no bloom for a receipt without
+   * logs (it is all zeros). Keeps the copy back to the main thread small.
    */
   lean?: boolean;
   /**
@@ -360,7 +358,6 @@ export class BatchExecutor {
         r.writes = [];
       }
       if (req.lean) {
-        if (!expected) r.readKeys = [...r.reads.keys()];
         r.reads = new Map();
         if (r.receipt && r.receipt.logs.length === 0) r.receipt.bloom = LEAN_BLOOM;
       }
