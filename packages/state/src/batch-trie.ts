@@ -28,6 +28,9 @@ import {
 /** Reads a stored node (its RLP) by hash. */
 export type NodeReader = (hash: Uint8Array) => Promise<Uint8Array | undefined>;
 
+/** Reads many stored nodes at once: the RLP of each (undefined when absent), in order. */
+export type NodeBatchReader = (hashes: Uint8Array[]) => Promise<(Uint8Array | undefined)[]>;
+
 /**
  * Decoded nodes by hash (hex), shared by the reads and updates of one commitment:
  * the upper nodes of a trie are on every path, so each is decoded once, not once per key.
@@ -206,4 +209,69 @@ export async function trieGet(
     node = await u.resolve(child);
   }
   return undefined;
+}
+
+type PathVisit = { ref: TrieRef; depth: number; keys: Uint8Array[] };
+
+/**
+ * Loads every stored node on the paths from `root` to `keys` into `cache`, decoded, one
+ * level of the trie at a time: one `readMany` per level instead of one read per node. A walk
+ * for these keys afterwards (trieGet, updateTrie with the same cache) reads nothing. Only warms
+ * the cache: a node it cannot read is left for the walk itself to read (and report).
+ */
+export async function prefetchPaths(
+  root: Uint8Array,
+  keys: readonly Uint8Array[],
+  readMany: NodeBatchReader,
+  cache: DecodedNodeCache,
+): Promise<void> {
+  if (keys.length === 0 || root.length !== 32 || equalBytes(root, EMPTY_TRIE_ROOT)) return;
+  let level: PathVisit[] = [{ ref: root, depth: 0, keys: keys.map(toNibbles) }];
+  while (level.length > 0) {
+    const missing = new Map<string, Uint8Array>();
+    for (const v of level) {
+      if (!(v.ref instanceof Uint8Array) || v.ref.length === 0) continue;
+      const k = hexKey(v.ref);
+      if (!cache.has(k)) missing.set(k, v.ref);
+    }
+    if (missing.size > 0) {
+      const hashes = [...missing.values()];
+      const nodes = await readMany(hashes);
+      for (let i = 0; i < hashes.length; i++) {
+        const bytes = nodes[i];
+        if (bytes) cache.set(hexKey(hashes[i] as Uint8Array), decodeRaw(RLP.decode(bytes) as RawTrieNode[]));
+      }
+    }
+    const next: PathVisit[] = [];
+    for (const v of level) {
+      const node = cachedNode(v.ref, cache);
+      if (node === null || node.t === "leaf") continue;
+      if (node.t === "ext") {
+        const below = v.keys.filter((k) => startsWith(k, node.path, v.depth));
+        if (below.length > 0) next.push({ ref: node.child, depth: v.depth + node.path.length, keys: below });
+        continue;
+      }
+      const groups: Uint8Array[][] = [];
+      for (const k of v.keys) {
+        const nibble = k[v.depth];
+        if (nibble === undefined) continue;
+        const group = groups[nibble];
+        if (group) group.push(k);
+        else groups[nibble] = [k];
+      }
+      groups.forEach((ks, nibble) => {
+        const child = node.children[nibble];
+        if (child) next.push({ ref: child, depth: v.depth + 1, keys: ks });
+      });
+    }
+    level = next;
+  }
+}
+
+/** The node `ref` stands for, without reading: inline, already decoded, or in `cache`. */
+function cachedNode(ref: TrieRef, cache: DecodedNodeCache): TrieNode | null {
+  if (isTrieNode(ref)) return ref;
+  if (Array.isArray(ref)) return decodeRaw(ref);
+  if (ref.length === 0) return null;
+  return cache.get(hexKey(ref)) ?? null;
 }

@@ -11,7 +11,7 @@ import { RLP } from "@ethereumjs/rlp";
 import { type Account, type BatchDBOp, createAccountFromRLP, type DB } from "@ethereumjs/util";
 import { equalBytes, hexKey as hex, keccak256, rlpEncode } from "@meridian/primitives";
 import type { ChainDatabase } from "@meridian/storage";
-import { type TrieUpdate, updateTrie } from "./batch-trie.ts";
+import { type NodeBatchReader, prefetchPaths, type TrieUpdate, updateTrie } from "./batch-trie.ts";
 import {
   type Commitment,
   commitAccount,
@@ -61,6 +61,19 @@ class FetchDB implements DB<string, string | Uint8Array> {
     if (v) FetchDB.remember(key, v);
     return v;
   }
+  /** Many nodes in one fetch (what neither `pending` nor the cache has). */
+  readonly getMany: NodeBatchReader = async (hashes) => {
+    const keys = hashes.map((h) => hex(h));
+    const out = keys.map((k) => this.pending.get(k) ?? FetchDB.cache.get(k));
+    const ask = keys.filter((_, i) => out[i] === undefined);
+    if (ask.length === 0) return out;
+    const got = new Map(await this.fetch(ask));
+    return keys.map((k, i) => {
+      const v = out[i] ?? got.get(k);
+      if (v && out[i] === undefined) FetchDB.remember(k, v);
+      return v;
+    });
+  };
   static remember(key: string, v: Uint8Array): void {
     if (FetchDB.cache.size >= FetchDB.MAX) FetchDB.cache.clear();
     FetchDB.cache.set(key, v);
@@ -87,6 +100,14 @@ export async function runShardTask(task: ShardTask, fetch: NodeFetch): Promise<S
   const trie: TrieAccess = { read, write, decoded: new Map() };
   const accounts: [string, Uint8Array | null][] = [];
   const updates: TrieUpdate[] = [];
+  // The nodes on every account's path, a trie level per fetch (a cold worker would otherwise
+  // ask the main thread for them one at a time, account after account).
+  await prefetchPaths(
+    task.baseRoot,
+    task.accounts.map((a) => a.key),
+    db.getMany,
+    trie.decoded,
+  );
   for (const a of task.accounts) {
     const overlay = a.account === undefined ? undefined : a.account && createAccountFromRLP(a.account);
     const rlp = await commitAccount(task.baseRoot, a.key, overlay, a.wiped, a.slots, trie);

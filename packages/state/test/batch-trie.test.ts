@@ -2,7 +2,7 @@ import { MerklePatriciaTrie } from "@ethereumjs/mpt";
 import { bytesToHex } from "@ethereumjs/util";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { trieGet, updateTrie } from "../src/batch-trie.ts";
+import { type DecodedNodeCache, prefetchPaths, trieGet, updateTrie } from "../src/batch-trie.ts";
 
 type Op = { key: Uint8Array; value: Uint8Array | null };
 
@@ -45,6 +45,53 @@ describe("updateTrie", () => {
         },
       ),
       { numRuns: 300, seed: 42 },
+    );
+  });
+});
+
+describe("prefetchPaths", () => {
+  it("loads every node a walk to the keys needs, one batched read per trie level", async () => {
+    const longKeyArb = fc.uint8Array({ minLength: 4, maxLength: 4 }).map((k) => k.map((b) => b & 0x31));
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.tuple(longKeyArb, fc.uint8Array({ minLength: 1, maxLength: 40 })), { maxLength: 60 }),
+        fc.array(longKeyArb, { minLength: 1, maxLength: 12 }),
+        async (entries, queries) => {
+          const nodes = new Map<string, Uint8Array>();
+          const read = async (h: Uint8Array) => nodes.get(bytesToHex(h));
+          const write = (h: Uint8Array, n: Uint8Array) => void nodes.set(bytesToHex(h), n);
+          const root = await updateTrie(
+            new Uint8Array(0),
+            entries.map(([key, value]) => ({ key, value })),
+            read,
+            write,
+          );
+          const cache: DecodedNodeCache = new Map();
+          let batches = 0;
+          await prefetchPaths(
+            root,
+            queries,
+            async (hashes) => {
+              batches++;
+              return hashes.map((h) => nodes.get(bytesToHex(h)));
+            },
+            cache,
+          );
+          // 4-byte keys: at most 8 nibbles deep, so at most 9 levels.
+          expect(batches).toBeLessThanOrEqual(9);
+          const noReads = async (): Promise<Uint8Array | undefined> => {
+            throw new Error("read after prefetch");
+          };
+          for (const key of queries) {
+            const want = await trieGet(root, key, read);
+            const got = await trieGet(root, key, noReads, cache);
+            expect(got === undefined ? undefined : bytesToHex(got)).toBe(
+              want === undefined ? undefined : bytesToHex(want),
+            );
+          }
+        },
+      ),
+      { numRuns: 200, seed: 7 },
     );
   });
 });
