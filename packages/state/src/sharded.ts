@@ -9,9 +9,9 @@
  */
 import { RLP } from "@ethereumjs/rlp";
 import { type Account, type BatchDBOp, createAccountFromRLP, type DB } from "@ethereumjs/util";
-import { equalBytes, hexKey as hex, keccak256, rlpEncode } from "@meridian/primitives";
+import { EMPTY_TRIE_ROOT, equalBytes, hexKey as hex, keccak256, rlpEncode } from "@meridian/primitives";
 import type { ChainDatabase } from "@meridian/storage";
-import { type NodeBatchReader, prefetchPaths, type TrieUpdate, updateTrie } from "./batch-trie.ts";
+import { type NodeBatchReader, prefetchPaths, type TrieUpdate, trieGet, updateTrie } from "./batch-trie.ts";
 import {
   type Commitment,
   commitAccount,
@@ -108,6 +108,7 @@ export async function runShardTask(task: ShardTask, fetch: NodeFetch): Promise<S
     db.getMany,
     trie.decoded,
   );
+  await Promise.all(task.accounts.map((a) => prefetchStorage(task.baseRoot, a, db, trie)));
   for (const a of task.accounts) {
     const overlay = a.account === undefined ? undefined : a.account && createAccountFromRLP(a.account);
     const rlp = await commitAccount(task.baseRoot, a.key, overlay, a.wiped, a.slots, trie);
@@ -122,6 +123,32 @@ export async function runShardTask(task: ShardTask, fetch: NodeFetch): Promise<S
     if (k !== rootHex) nodes.push([k, v]);
   }
   return { shard: task.shard, rootNode, accounts, nodes };
+}
+
+/**
+ * The same for the storage trie of an account whose slots change, when its root node is not
+ * cached yet (a warm worker skips it: hashing the slot keys twice would cost more than it saves).
+ */
+async function prefetchStorage(
+  baseRoot: Uint8Array,
+  a: ShardAccount,
+  db: FetchDB,
+  trie: TrieAccess,
+): Promise<void> {
+  if (!a.slots || a.wiped) return;
+  const committed = await trieGet(baseRoot, a.key, trie.read, trie.decoded);
+  if (!committed) return;
+  const root = createAccountFromRLP(committed).storageRoot;
+  const rootKey = hex(root);
+  if (
+    equalBytes(root, EMPTY_TRIE_ROOT) ||
+    trie.decoded.has(rootKey) ||
+    db.pending.has(rootKey) ||
+    FetchDB.cache.has(rootKey)
+  )
+    return;
+  const keys = a.slots.map(([slot]) => keccak256(Buffer.from(slot, "hex")));
+  await prefetchPaths(root, keys, db.getMany, trie.decoded);
 }
 
 /** keccak256 of each address, kept across the calls of one block. */
