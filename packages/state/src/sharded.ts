@@ -126,8 +126,9 @@ export async function runShardTask(task: ShardTask, fetch: NodeFetch): Promise<S
 }
 
 /**
- * The same for the storage trie of an account whose slots change, when its root node is not
- * cached yet (a warm worker skips it: hashing the slot keys twice would cost more than it saves).
+ * Prefetches (prefetchPaths) the storage trie of an account whose slots change, when its root
+ * node is not cached yet: a warm worker skips it, as hashing the slot keys twice would cost
+ * more than it saves.
  */
 async function prefetchStorage(
   baseRoot: Uint8Array,
