@@ -144,7 +144,11 @@ export function rlpListBounds(data: Uint8Array): Uint32Array {
   return Uint32Array.from(bounds);
 }
 
-/** End of the item at `at`, which must end by `end` (lengths checked as decodeItem checks them). */
+/**
+ * End of the item at `at`, which must end by `end`. Only bounds and length prefixes are checked,
+ * not the canonical-form rules decodeItem enforces: rlpListBounds serves lists that were
+ * decoded or encoded here already.
+ */
 function itemEnd(data: Uint8Array, at: number, end: number): number {
   const first = data[at] as number;
   let stop: number;

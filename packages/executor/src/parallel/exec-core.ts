@@ -79,14 +79,10 @@ export type BatchRequest = {
   /** Canonical hashes of the blocks BLOCKHASH may ask for (number → hash); absent ones read as zero. */
   blockHashes?: Map<bigint, Uint8Array>;
   /**
-   * Return lean results (validation): no read values, and no bloom for a receipt without
-   * logs (it is all zeros). Keeps the copy back to the main thread small.
-   */
-  lean?: boolean;
-  /**
    * Validation: the batch's access-list entries as the list encodes them, back to back (the
    * entry of `txs[i]` ends at `ends[i]`), and the fee recipient's value before the batch. Each
-   * result is compared with its entry where it ran and comes back without reads and writes.
+   * result is compared with its entry where it ran and comes back lean: without reads and
+   * writes, and without the bloom of a receipt that has no logs (it is all zeros).
    */
   expected?: { entries: Uint8Array; ends: Uint32Array; coinbase: AccountValue };
 };
@@ -144,7 +140,7 @@ export function wireReceipt(r: RunTxResult): WireReceipt {
 }
 
 const MAX_UINT256 = (1n << 256n) - 1n;
-/** Stands for the all-zero bloom of a receipt without logs in lean results (the receiver re-creates it). */
+/** Stands for the all-zero bloom of a receipt without logs in checked results (the receiver re-creates it). */
 const LEAN_BLOOM = new Uint8Array(0);
 /** EIPs whose rules the transfer fast path does not implement: with any of them active it stays off. */
 const FAST_PATH_UNSUPPORTED = [7825, 7864, 7928, 8037];
@@ -356,9 +352,6 @@ export class BatchExecutor {
         if (!r.error) coinbaseBefore = checkAgainstEntry(r, entry, coinbase, coinbaseBefore);
         r.reads = new Map();
         r.writes = [];
-      }
-      if (req.lean) {
-        r.reads = new Map();
         if (r.receipt && r.receipt.logs.length === 0) r.receipt.bloom = LEAN_BLOOM;
       }
       out.push(r);

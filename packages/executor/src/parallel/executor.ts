@@ -499,7 +499,6 @@ export class ParallelExecutor {
           coinbasePre: new Map(),
           fetch: false,
           blockHashes,
-          lean: true,
         };
         written = new Set();
         wiped = new Set();
