@@ -5,7 +5,7 @@
 import { type Block, createBlock } from "@ethereumjs/block";
 import { Common, createCustomCommon, Hardfork, Mainnet } from "@ethereumjs/common";
 import { Account, Address, KECCAK256_RLP } from "@ethereumjs/util";
-import { hexToBytes, isHex, MeridianError } from "@meridian/primitives";
+import { hexToBytes, isHex, keccak256, MeridianError } from "@meridian/primitives";
 import { FlatStateManager, type FlatStateStore } from "@meridian/state";
 import { memoizeParamsUpdates } from "./common-params.ts";
 import { kzg } from "./kzg.ts";
@@ -125,12 +125,16 @@ export function parseGenesis(json: unknown, source = "genesis"): GenesisSpec {
   };
 }
 
-/** The chain's Common, with the KZG of kzg.ts installed for EIP-4844 (point evaluation precompile 0x0a). */
+/**
+ * The chain's Common, with the KZG of kzg.ts installed for EIP-4844 (point evaluation precompile
+ * 0x0a) and Meridian's keccak256 (about twice as fast as the default) for the EVM's SHA3, blooms
+ * and transaction and header hashes.
+ */
 export function chainCommon(spec: Pick<GenesisSpec, "chainId" | "hardfork">): Common {
   return memoizeParamsUpdates(
     createCustomCommon({ chainId: Number(spec.chainId), name: "meridian" }, Mainnet, {
       hardfork: spec.hardfork,
-      customCrypto: { kzg },
+      customCrypto: { kzg, keccak256 },
     }),
   );
 }
