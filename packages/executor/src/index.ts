@@ -38,7 +38,7 @@ export type {
   ParallelValidateOptions,
 } from "./parallel/executor.ts";
 export { ParallelExecutor } from "./parallel/executor.ts";
-export type { StoredLog, StoredReceipt } from "./receipts.ts";
-export { decodeReceipts, encodeReceipts } from "./receipts.ts";
+export type { LogTuple, StoredLog, StoredReceipt } from "./receipts.ts";
+export { decodeReceipts, encodeConsensusReceipt, encodeReceipts } from "./receipts.ts";
 export type { StructLoggerOptions } from "./tracers.ts";
 export { callTracer, structLogger } from "./tracers.ts";

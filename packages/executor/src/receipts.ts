@@ -27,6 +27,33 @@ export type StoredReceipt = {
   logsBloom: Uint8Array;
 };
 
+/** A log as the consensus receipt holds it: [address, topics, data]. */
+export type LogTuple = [Uint8Array, Uint8Array[], Uint8Array];
+
+const STATUS = [new Uint8Array(0), new Uint8Array([1])] as const;
+const ZERO_BYTE = new Uint8Array([0]);
+
+/**
+ * The consensus (EIP-2718) encoding of a post-Byzantium receipt, the receipts trie's value:
+ * the same bytes as @ethereumjs/vm's encodeReceipt, from one pass of Meridian's RLP encoder.
+ * Like it, a cumulative gas of 0 (no transaction has that) is written as the byte 0x00.
+ */
+export function encodeConsensusReceipt(
+  type: number,
+  status: 0 | 1,
+  cumulativeGasUsed: bigint,
+  bloom: Uint8Array,
+  logs: readonly LogTuple[],
+): Uint8Array {
+  const gas = cumulativeGasUsed === 0n ? ZERO_BYTE : bigIntToBytes(cumulativeGasUsed);
+  const body = rlpEncode([STATUS[status], gas, bloom, logs as LogTuple[]]);
+  if (type === 0) return body;
+  const out = new Uint8Array(body.length + 1);
+  out[0] = type;
+  out.set(body, 1);
+  return out;
+}
+
 export function encodeReceipts(receipts: readonly StoredReceipt[]): Uint8Array {
   return rlpEncode(
     receipts.map((r) => [

@@ -1,9 +1,17 @@
 import { createBlock, createBlockFromRLP } from "@ethereumjs/block";
 import { createTx, createTxFromRLP, type TypedTransaction } from "@ethereumjs/tx";
+import { encodeReceipt, type TxReceipt } from "@ethereumjs/vm";
 import { bytesToHex } from "@meridian/primitives";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { chainCommon, decodeReceipts, encodeReceipts, type StoredReceipt } from "../src/index.ts";
+import {
+  chainCommon,
+  decodeReceipts,
+  encodeConsensusReceipt,
+  encodeReceipts,
+  type LogTuple,
+  type StoredReceipt,
+} from "../src/index.ts";
 
 const common = chainCommon({ chainId: 7331n, hardfork: "prague" });
 
@@ -119,5 +127,29 @@ describe("codecs", () => {
       { numRuns: 200 },
     );
     expect(() => decodeReceipts(Uint8Array.of(0xc1, 0xc0))).toThrow(/expected 9 fields/);
+  });
+
+  it("consensus receipts encode to @ethereumjs/vm's encodeReceipt bytes", () => {
+    const logArb: fc.Arbitrary<LogTuple> = fc.tuple(
+      fc.uint8Array({ minLength: 20, maxLength: 20 }),
+      fc.array(fc.uint8Array({ minLength: 32, maxLength: 32 }), { maxLength: 4 }),
+      bytesArb(100),
+    );
+    fc.assert(
+      fc.property(
+        fc.constantFrom(0, 1, 2, 3, 4),
+        fc.constantFrom(0 as const, 1 as const),
+        fc.bigInt({ min: 0n, max: 2n ** 64n }),
+        fc.uint8Array({ minLength: 256, maxLength: 256 }),
+        fc.array(logArb, { maxLength: 3 }),
+        (type, status, cumulative, bloom, logs) => {
+          const receipt = { status, cumulativeBlockGasUsed: cumulative, bitvector: bloom, logs } as TxReceipt;
+          expect(encodeConsensusReceipt(type, status, cumulative, bloom, logs)).toEqual(
+            encodeReceipt(receipt, type),
+          );
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });

@@ -55,6 +55,18 @@ function uintOf(bytes: Uint8Array, from: number, to: number): number {
 export function bigIntToBytes(value: bigint): Uint8Array {
   if (value < 0n) throw new RangeError("negative integer");
   if (value === 0n) return new Uint8Array(0);
+  if (value <= 0xffff_ffff_ffffn) {
+    // Gas, nonces and most balances: number arithmetic instead of a hex round trip.
+    let v = Number(value);
+    let length = 0;
+    for (let t = v; t > 0; t = Math.floor(t / 256)) length++;
+    const out = new Uint8Array(length);
+    for (let i = length - 1; i >= 0; i--) {
+      out[i] = v % 256;
+      v = Math.floor(v / 256);
+    }
+    return out;
+  }
   let hex = value.toString(16);
   if (hex.length % 2) hex = `0${hex}`;
   return new Uint8Array(Buffer.from(hex, "hex"));

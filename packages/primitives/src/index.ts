@@ -39,6 +39,7 @@ export {
   encodeTrieNode,
   hexPrefix,
   isTrieNode,
+  OrderedTrie,
   orderedTrieRoot,
   sortedTrieItems,
   toNibbles,

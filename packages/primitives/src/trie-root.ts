@@ -162,3 +162,87 @@ export function trieRoot(entries: Iterable<readonly [Uint8Array, Uint8Array]>): 
 export function orderedTrieRoot(values: readonly Uint8Array[]): Uint8Array {
   return trieRoot(values.map((v, i) => [rlpEncode(i), v] as const));
 }
+
+/** The shape of the list trie for `count` entries (it depends on the count alone) and its leaf per index. */
+type ListTrieShape = { root: TrieNode; leaves: Extract<TrieNode, { t: "leaf" }>[] };
+
+let lastShape: { count: number; shape: ListTrieShape } | undefined;
+
+function listTrieShape(count: number): ListTrieShape {
+  if (lastShape?.count === count) return lastShape.shape;
+  const placeholder = new Uint8Array(1);
+  const items: TrieItem[] = [];
+  // A leaf's path is a view of its key's nibbles: the buffer tells which index it is.
+  const indexOf = new Map<ArrayBufferLike, number>();
+  for (let i = 0; i < count; i++) {
+    const nibbles = toNibbles(rlpEncode(i));
+    indexOf.set(nibbles.buffer, i);
+    items.push({ nibbles, value: placeholder });
+  }
+  items.sort((a, b) => compareNibbles(a.nibbles, b.nibbles));
+  const root = buildTrieNode(items, 0);
+  const leaves: ListTrieShape["leaves"] = new Array(count);
+  const visit = (node: TrieRef | null): void => {
+    if (node === null || !isTrieNode(node)) return;
+    if (node.t === "leaf") leaves[indexOf.get(node.path.buffer) as number] = node;
+    else if (node.t === "ext") visit(node.child);
+    else for (const c of node.children) visit(c);
+  };
+  visit(root);
+  const shape = { root, leaves };
+  lastShape = { count, shape };
+  return shape;
+}
+
+/**
+ * The root of an index-keyed list trie (as orderedTrieRoot) for a list whose length is known
+ * up front, filled entry by entry in any order. Where each key's leaf sits depends only on the
+ * length, so each leaf is encoded and hashed as its value arrives (most of the work), and
+ * `root()` only hashes the branch nodes above them.
+ */
+export class OrderedTrie {
+  readonly count: number;
+  private readonly shape: ListTrieShape | undefined;
+  /** Each leaf's reference in its parent: its hash, or the node itself when under 32 bytes. */
+  private readonly refs = new Map<TrieNode, Uint8Array | RawTrieNode[]>();
+  private single: Uint8Array | undefined;
+
+  constructor(count: number) {
+    this.count = count;
+    this.shape = count > 0 ? listTrieShape(count) : undefined;
+  }
+
+  /** Sets entry `index` (non-empty; each index once). */
+  set(index: number, value: Uint8Array): void {
+    const leaf = this.shape?.leaves[index];
+    if (!leaf || this.refs.has(leaf)) throw new RangeError(`entry ${index} unknown or set twice`);
+    if (value.length === 0) throw new RangeError(`entry ${index} is empty`);
+    const raw: RawTrieNode[] = [hexPrefix(leaf.path, true), value];
+    const bytes = rlpEncode(raw);
+    // A single entry is the root node itself, which is always hashed.
+    if (this.count === 1) this.single = bytes;
+    this.refs.set(leaf, bytes.length < 32 ? raw : keccak256(bytes));
+  }
+
+  root(): Uint8Array {
+    if (this.refs.size < this.count)
+      throw new RangeError(`${this.count - this.refs.size} of ${this.count} entries not set`);
+    if (this.shape === undefined) return EMPTY_TRIE_ROOT;
+    if (this.single) return keccak256(this.single);
+    const leafRef = this.refs;
+    const encode = (node: TrieNode): RawTrieNode => {
+      const ref = (r: TrieRef): RawTrieNode => {
+        if (!isTrieNode(r)) return r;
+        if (r.t === "leaf") return leafRef.get(r) as RawTrieNode;
+        const raw = encode(r);
+        const bytes = rlpEncode(raw);
+        return bytes.length < 32 ? raw : keccak256(bytes);
+      };
+      if (node.t === "ext") return [hexPrefix(node.path, false), ref(node.child)];
+      if (node.t === "branch")
+        return [...node.children.map((c) => (c === null ? EMPTY : ref(c))), node.value ?? EMPTY];
+      throw new Error("unreachable: a leaf is encoded by set()");
+    };
+    return keccak256(rlpEncode(encode(this.shape.root)));
+  }
+}

@@ -206,4 +206,22 @@ describe("hex and quantities", () => {
       { numRuns: 500 },
     );
   });
+
+  it("writes integers as minimal big-endian bytes, small ones (the number path) included", () => {
+    const hexBytes = (n: bigint) => {
+      const hex = n === 0n ? "" : n.toString(16);
+      return new Uint8Array(Buffer.from(hex.length % 2 ? `0${hex}` : hex, "hex"));
+    };
+    const edges = [0n, 1n, 255n, 256n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 48n - 1n, 2n ** 48n, 2n ** 53n + 1n];
+    for (const n of edges) expect(bigIntToBytes(n)).toEqual(hexBytes(n));
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.bigInt({ min: 0n, max: 2n ** 48n }), fc.bigInt({ min: 0n, max: 2n ** 80n })),
+        (n) => {
+          expect(bigIntToBytes(n)).toEqual(hexBytes(n));
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
 });

@@ -2,7 +2,7 @@ import { MerklePatriciaTrie } from "@ethereumjs/mpt";
 import { RLP } from "@ethereumjs/rlp";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { bytesToHex, orderedTrieRoot, trieRoot } from "../src/index.ts";
+import { bytesToHex, OrderedTrie, orderedTrieRoot, trieRoot } from "../src/index.ts";
 
 async function reference(entries: [Uint8Array, Uint8Array][]): Promise<string> {
   const trie = new MerklePatriciaTrie();
@@ -54,5 +54,44 @@ describe("trieRoot", () => {
 
   it("gives the empty-trie root for no entries", async () => {
     expect(bytesToHex(orderedTrieRoot([]))).toBe(await reference([]));
+  });
+});
+
+describe("OrderedTrie", () => {
+  it("has orderedTrieRoot's root, whatever the order entries are set in", () => {
+    fc.assert(
+      fc.property(
+        // Lengths across the RLP key boundaries (1, 128, 256) with short (inlined) and long leaves.
+        fc.oneof(fc.integer({ min: 0, max: 20 }), fc.integer({ min: 120, max: 300 })),
+        fc.integer({ min: 1, max: 70 }),
+        fc.integer(),
+        (count, maxLength, seed) => {
+          const values = Array.from({ length: count }, (_, i) =>
+            new Uint8Array(1 + (((i * 7 + seed) >>> 0) % maxLength)).fill((i + seed) & 0xff),
+          );
+          const order = values.map((_, i) => i);
+          // A seeded shuffle.
+          let s = seed >>> 0;
+          for (let i = order.length - 1; i > 0; i--) {
+            s = (s * 1103515245 + 12345) >>> 0;
+            const j = s % (i + 1);
+            [order[i], order[j]] = [order[j] as number, order[i] as number];
+          }
+          const trie = new OrderedTrie(count);
+          for (const i of order) trie.set(i, values[i] as Uint8Array);
+          expect(bytesToHex(trie.root())).toBe(bytesToHex(orderedTrieRoot(values)));
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it("refuses an entry set twice, an unknown index, an empty value and a root with entries missing", () => {
+    const trie = new OrderedTrie(3);
+    trie.set(0, new Uint8Array([1]));
+    expect(() => trie.set(0, new Uint8Array([2]))).toThrow(/set twice/);
+    expect(() => trie.set(3, new Uint8Array([2]))).toThrow(/unknown/);
+    expect(() => trie.set(1, new Uint8Array(0))).toThrow(/empty/);
+    expect(() => trie.root()).toThrow(/2 of 3 entries not set/);
   });
 });

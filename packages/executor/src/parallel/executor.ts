@@ -21,17 +21,17 @@
 import { availableParallelism } from "node:os";
 import { type Block, createBlock, type HeaderData } from "@ethereumjs/block";
 import type { Common } from "@ethereumjs/common";
-import type { TransactionType, TypedTransaction } from "@ethereumjs/tx";
+import type { TypedTransaction } from "@ethereumjs/tx";
 import { Account, Address, bytesToHex, equalsBytes, KECCAK256_NULL, KECCAK256_RLP } from "@ethereumjs/util";
+import { type BlockBuilder, Bloom, buildBlock, createVM } from "@ethereumjs/vm";
 import {
-  type BlockBuilder,
-  Bloom,
-  buildBlock,
-  createVM,
-  encodeReceipt,
-  type TxReceipt,
-} from "@ethereumjs/vm";
-import { keccak256, type Logger, orderedTrieRoot, rlpListBounds, silentLogger } from "@meridian/primitives";
+  keccak256,
+  type Logger,
+  OrderedTrie,
+  orderedTrieRoot,
+  rlpListBounds,
+  silentLogger,
+} from "@meridian/primitives";
 import {
   computeShardedCommitment,
   dbNodeFetch,
@@ -54,7 +54,7 @@ import {
   type TxCandidate,
   validateHeader,
 } from "../executor.ts";
-import type { StoredReceipt } from "../receipts.ts";
+import { encodeConsensusReceipt, type StoredReceipt } from "../receipts.ts";
 import { useFastTries } from "../tries.ts";
 import {
   type AccountWrite,
@@ -550,7 +550,9 @@ export class ParallelExecutor {
     const b = builder as unknown as BuilderInternals;
     const baseFee = h.baseFeePerGas ?? 0n;
     const receipts: StoredReceipt[] = [];
-    const encodedReceipts: Uint8Array[] = [];
+    // The receipts trie is hashed leaf by leaf as the batches come back, in the gaps while this
+    // thread waits for the workers, rather than all at once after the last one.
+    const receiptsTrie = new OrderedTrie(n);
     const senders: Uint8Array[] = [];
     let gasUsed = 0n;
     // The VM's Common carries the block/tx parameters (blob gas schedule) the bare one lacks.
@@ -579,19 +581,16 @@ export class ParallelExecutor {
         receipts.push(storedReceipt(tx, r, gasUsed, baseFee));
         senders.push(r.sender as Uint8Array);
         pushResult(b, tx, r, gasUsed, blobGas);
-        encodedReceipts.push(
-          encodeReceipt(b.transactionResults.at(-1)?.receipt as TxReceipt, tx.type as TransactionType),
-        );
+        const rc = r.receipt as NonNullable<TxResult["receipt"]>;
+        receiptsTrie.set(i, encodeConsensusReceipt(tx.type, rc.status, gasUsed, rc.bloom, rc.logs));
         i++;
       }
     }
     if (i !== n) fail("INTERNAL", `${i} results for ${n} transactions`);
-    // The receipts root is hashed on a worker (idle now) while this thread runs the end-of-block
-    // system calls and prepares the state root; the rebuilt block needs no transactions (its
-    // header is all that is compared), which saves constructing them all again.
-    const receiptsRoot = this.orderedRoot(encodedReceipts);
-    receiptsRoot.catch(() => {});
-    lists.receiptTrie = () => receiptsRoot;
+    const receiptsRoot = receiptsTrie.root();
+    lists.receiptTrie = async () => receiptsRoot;
+    // The rebuilt block needs no transactions (its header is all that is compared), which saves
+    // constructing them all again.
     b.transactions = [];
     let rebuilt: Block;
     try {
