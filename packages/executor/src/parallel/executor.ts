@@ -316,7 +316,7 @@ export class ParallelExecutor {
     const run = async (task: ShardTask): Promise<ShardResult> => {
       if (pool) {
         try {
-          return await pool.shard(task.shard, task, fetch as FetchHandler);
+          return await pool.shard(task, fetch as FetchHandler);
         } catch (err) {
           this.logger.warn("shard task failed on a worker; computing it here", {
             error: (err as Error).message,

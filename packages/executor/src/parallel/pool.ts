@@ -1,7 +1,9 @@
 /**
- * A pool of warm worker threads. Each task goes to one worker; a task may ask
- * the main thread for missing values (`onFetch`) while it runs. A worker that
- * dies fails its tasks with WORKER_CRASHED and is replaced.
+ * A pool of warm worker threads. Each task goes to one worker: a named one, or
+ * for tasks that may run anywhere (state-root shards), the first worker with
+ * nothing to do. A task may ask the main thread for missing values (`onFetch`)
+ * while it runs. A worker that dies fails its tasks with WORKER_CRASHED and is
+ * replaced.
  */
 import { Worker } from "node:worker_threads";
 import { MeridianError } from "@meridian/primitives";
@@ -17,6 +19,16 @@ type Pending = {
   reject: (e: Error) => void;
   onFetch: FetchHandler | undefined;
   slot: number;
+  /** Failed here (its fetch failed) while its worker still runs it: the answer is dropped. */
+  abandoned?: boolean;
+};
+
+/** A task for any worker, waiting for one to be idle. */
+type Waiting = {
+  build: (id: number) => WorkerRequest;
+  onFetch: FetchHandler | undefined;
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
 };
 
 export class WorkerCrashedError extends MeridianError {
@@ -29,6 +41,9 @@ export class WorkerPool {
   private readonly workers: (Worker | undefined)[] = [];
   private readonly ready: Promise<void>[] = [];
   private readonly pending = new Map<number, Pending>();
+  /** Unfinished tasks per worker. */
+  private readonly load: number[];
+  private readonly waiting: Waiting[] = [];
   private nextId = 0;
   private closed = false;
   /** Crashes seen so far (a crashed worker is replaced). */
@@ -38,6 +53,7 @@ export class WorkerPool {
   constructor(size: number, init: WorkerInit) {
     this.size = Math.max(1, size);
     this.init = init;
+    this.load = new Array<number>(this.size).fill(0);
     for (let i = 0; i < this.size; i++) this.spawn(i);
   }
 
@@ -69,12 +85,28 @@ export class WorkerPool {
     this.crashes++;
     for (const [id, p] of this.pending) {
       if (p.slot !== slot) continue;
-      this.pending.delete(id);
+      this.settled(id, p);
       p.reject(
         new WorkerCrashedError(`parallel executor worker ${slot} died: ${why}`, { code: "WORKER_CRASHED" }),
       );
     }
     this.spawn(slot);
+    this.dispatchWaiting();
+  }
+
+  /** Forgets a finished task; its worker may then take a waiting one. */
+  private settled(id: number, p: Pending): void {
+    this.pending.delete(id);
+    this.load[p.slot] = (this.load[p.slot] as number) - 1;
+  }
+
+  /** Hands waiting tasks to idle workers, lowest slot first. */
+  private dispatchWaiting(): void {
+    for (let s = 0; s < this.size && this.waiting.length > 0; s++) {
+      if (this.load[s] !== 0 || !this.workers[s]) continue;
+      const t = this.waiting.shift() as Waiting;
+      this.submit(s, t.build, t.onFetch).then(t.resolve, t.reject);
+    }
   }
 
   private onMessage(w: Worker, m: WorkerResponse): void {
@@ -82,26 +114,31 @@ export class WorkerPool {
     const p = this.pending.get(m.id);
     if (!p) return;
     if (m.kind === "fetch") {
+      const reply = (values: [string, AccountValue | Uint8Array | undefined][]) =>
+        w.postMessage({ kind: "fetched", fid: m.fid, values } satisfies WorkerRequest);
       const handler = p.onFetch;
-      if (!handler) {
-        w.postMessage({ kind: "fetched", fid: m.fid, values: [] } satisfies WorkerRequest);
+      if (!handler || p.abandoned) {
+        reply([]);
         return;
       }
-      handler(m.keys).then(
-        (values) => w.postMessage({ kind: "fetched", fid: m.fid, values } satisfies WorkerRequest),
-        (err: Error) => {
-          this.pending.delete(m.id);
-          p.reject(err);
-        },
-      );
+      handler(m.keys).then(reply, (err: Error) => {
+        // The task fails now; its worker gets an empty answer so that it finishes and frees up.
+        p.abandoned = true;
+        p.reject(err);
+        reply([]);
+      });
       return;
     }
-    this.pending.delete(m.id);
-    if (m.kind === "failed")
-      p.reject(new MeridianError(`worker task failed: ${m.message}`, { code: "WORKER_FAILED" }));
-    else if (m.kind === "exec-done") p.resolve(m.results);
-    else if (m.kind === "root-done") p.resolve(m.root);
-    else p.resolve(m.result);
+    this.settled(m.id, p);
+    // A task that already failed here (its fetch failed) has nothing more to report.
+    if (!p.abandoned) {
+      if (m.kind === "failed")
+        p.reject(new MeridianError(`worker task failed: ${m.message}`, { code: "WORKER_FAILED" }));
+      else if (m.kind === "exec-done") p.resolve(m.results);
+      else if (m.kind === "root-done") p.resolve(m.root);
+      else p.resolve(m.result);
+    }
+    this.dispatchWaiting();
   }
 
   async whenReady(): Promise<void> {
@@ -120,9 +157,10 @@ export class WorkerPool {
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, onFetch, slot: s });
+      this.load[s] = (this.load[s] as number) + 1;
       const w = this.workers[s];
       if (!w) {
-        this.pending.delete(id);
+        this.settled(id, this.pending.get(id) as Pending);
         reject(
           new WorkerCrashedError(`parallel executor worker ${s} is not running`, { code: "WORKER_CRASHED" }),
         );
@@ -136,8 +174,21 @@ export class WorkerPool {
     return this.submit(slot, (id) => ({ kind: "exec", id, req }), onFetch);
   }
 
-  shard(slot: number, task: ShardTask, onFetch: FetchHandler): Promise<ShardResult> {
-    return this.submit(slot, (id) => ({ kind: "shard", id, task }), onFetch);
+  /**
+   * A state-root shard on the first worker that is idle: a worker that finishes its
+   * transaction batches early takes more shards, so no worker's queue decides the block's end.
+   */
+  shard(task: ShardTask, onFetch: FetchHandler): Promise<ShardResult> {
+    return this.submitToAny((id) => ({ kind: "shard", id, task }), onFetch);
+  }
+
+  private submitToAny<T>(build: (id: number) => WorkerRequest, onFetch?: FetchHandler): Promise<T> {
+    if (this.closed)
+      return Promise.reject(new MeridianError("worker pool is closed", { code: "POOL_CLOSED" }));
+    return new Promise<T>((resolve, reject) => {
+      this.waiting.push({ build, onFetch, resolve: resolve as (v: unknown) => void, reject });
+      this.dispatchWaiting();
+    });
   }
 
   /** orderedTrieRoot of `values` on worker `slot`; the values travel packed in one transferred buffer. */
@@ -167,9 +218,11 @@ export class WorkerPool {
     this.closed = true;
     const ws = this.workers.splice(0);
     for (const [id, p] of this.pending) {
-      this.pending.delete(id);
+      this.settled(id, p);
       p.reject(new MeridianError("worker pool closed", { code: "POOL_CLOSED" }));
     }
+    for (const t of this.waiting.splice(0))
+      t.reject(new MeridianError("worker pool closed", { code: "POOL_CLOSED" }));
     await Promise.all(ws.map((w) => w?.terminate()));
   }
 }
