@@ -4,6 +4,7 @@
  * executor (validate with the access list, and build).
  *
  *   node test/bench/executor.bench.ts [--json] [--txs N] [--workers N] [--workload name] [--reps N]
+ *                                     [--skip sequential,baseline]
  *
  * Every timing includes sender recovery (transactions are decoded fresh from
  * RLP for each run) and the state root of the block; validation starts from the
@@ -12,6 +13,8 @@
  * JIT and caches), then measures the full-size block `--reps` times (default 3)
  * per path and reports each path's median: a node validates block after block,
  * so the steady state is what counts, and one run alone moves with the JIT and GC.
+ * `--skip` leaves out the sequential and/or baseline paths (their figures are then
+ * null), for scaling runs over worker counts, where only the parallel paths change.
  */
 import { availableParallelism } from "node:os";
 import { createBlockFromRLP } from "@ethereumjs/block";
@@ -39,6 +42,10 @@ const TXS = Number(opt("--txs", "5000"));
 const WORKERS = Number(opt("--workers", String(availableParallelism())));
 const ONLY = opt("--workload", "");
 const REPS = Math.max(1, Number(opt("--reps", "3")));
+const SKIP = new Set(opt("--skip", "").split(",").filter(Boolean));
+for (const path of SKIP)
+  if (path !== "sequential" && path !== "baseline")
+    throw new Error(`--skip takes sequential and/or baseline, not ${path}`);
 const WORKLOADS = ["eth-transfers", "erc20-transfers", "hot-slot", "mixed"].filter(
   (w) => !ONLY || w === ONLY,
 );
@@ -197,26 +204,30 @@ async function runOnce(
   const validateMs = performance.now() - t0;
 
   step("sequential", 2);
-  t0 = performance.now();
-  const s = await sequential.execute(
-    createBlockFromRLP(blockRlp, { common: chain.common, setHardfork: false }),
-    chain.genesis,
-    chain.fresh(),
-  );
-  const seqRoot = bytesToHex(await s.state.getStateRoot());
-  const seqMs = performance.now() - t0;
+  let seqMs = Number.NaN;
+  let seqRoot: string | undefined;
+  if (!SKIP.has("sequential")) {
+    t0 = performance.now();
+    const s = await sequential.execute(
+      createBlockFromRLP(blockRlp, { common: chain.common, setHardfork: false }),
+      chain.genesis,
+      chain.fresh(),
+    );
+    seqRoot = bytesToHex(await s.state.getStateRoot());
+    seqMs = performance.now() - t0;
+  }
 
   step("baseline", 3);
-  const base = await baseline(chain, blockRlp, chain.fresh);
+  const baseMs = SKIP.has("baseline") ? Number.NaN : (await baseline(chain, blockRlp, chain.fresh)).ms;
   step("done", 4);
   const headerRoot = bytesToHex(built.block.header.stateRoot);
   return {
     buildMs,
     validateMs,
     seqMs,
-    baseMs: base.ms,
+    baseMs,
     // The baseline skips the block's system calls (EIP-2935/4788/7002/7251), so its root differs by design.
-    rootsEqual: headerRoot === validateRoot && headerRoot === seqRoot,
+    rootsEqual: headerRoot === validateRoot && (seqRoot === undefined || headerRoot === seqRoot),
   };
 }
 
@@ -243,7 +254,7 @@ async function main(): Promise<void> {
       median("baseMs"),
     ];
     const rootsEqual = reps.every((t) => t.rootsEqual);
-    const tps = (ms: number) => Math.round((TXS / ms) * 1000);
+    const tps = (ms: number) => (Number.isNaN(ms) ? null : Math.round((TXS / ms) * 1000));
     rows.push({
       workload: name,
       txs: TXS,
@@ -252,7 +263,9 @@ async function main(): Promise<void> {
       sequential_tps: tps(seqMs),
       validate_tps: tps(validateMs),
       build_tps: tps(buildMs),
-      speedup_validate_vs_baseline: Math.round((baseMs / validateMs) * 100) / 100,
+      speedup_validate_vs_baseline: Number.isNaN(baseMs)
+        ? null
+        : Math.round((baseMs / validateMs) * 100) / 100,
       roots_equal: rootsEqual,
     });
     const row = rows[rows.length - 1] as Record<string, unknown>;
