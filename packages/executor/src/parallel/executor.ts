@@ -443,10 +443,11 @@ export class ParallelExecutor {
     const cb = h.coinbase.bytes;
     const cbHex = hex(cb);
     const rawTxs = transactionBytes(block);
-    // The transactions root is hashed on a worker while this thread gathers the first batch.
-    // (The last worker: the first batch goes to worker 0.)
-    const txRootOnWorker = this.orderedRoot(rawTxs, this.workers - 1);
-    txRootOnWorker.catch(() => {});
+    // The transactions root is hashed on the last worker while this thread gathers the first
+    // batches (the last worker's first batch comes last). A single worker gets the first batch
+    // at once, so then this thread hashes it, once the batches are sent.
+    const txRootOnWorker = this.workers >= 2 ? this.orderedRoot(rawTxs, this.workers - 1) : undefined;
+    txRootOnWorker?.catch(() => {});
 
     // The list as encoded: its commitment, and each batch's entries travel as one byte range.
     const listRlp = opts.accessListRlp ?? encodeAccessList(accessList);
@@ -457,6 +458,9 @@ export class ParallelExecutor {
     // Each batch goes to its worker as soon as it is complete.
     const slots = this.pool ? this.workers * this.batchesPerWorker : 1;
     const batchSize = Math.max(1, Math.ceil(n / slots));
+    // The first batch is a quarter of the others: the workers start once it is gathered, so
+    // a small one starts them sooner (the remainder makes a last batch of three quarters).
+    const firstBatchSize = Math.max(1, Math.ceil(batchSize / 4));
     const pending: Promise<TxResult[]>[] = [];
     let req: BatchRequest | undefined;
     // The batch's first transaction, and the fee recipient's value before it.
@@ -485,7 +489,7 @@ export class ParallelExecutor {
     // The fee recipient's value, re-read only when needed after a list write touched it.
     let cbv: AccountValue | undefined;
     for (let i = 0; i < n; i++) {
-      if (!req || req.txs.length >= batchSize) {
+      if (!req || req.txs.length >= (pending.length === 0 ? firstBatchSize : batchSize)) {
         flush();
         first = i;
         if (cbv === undefined) cbv = await readAccountValue(state, cbHex);
@@ -537,10 +541,10 @@ export class ParallelExecutor {
     // batches on the workers (only the end-of-block system calls can still change a shard).
     startRootEarly();
 
-    // While the workers run: the list's commitment; then the transactions root from the worker.
+    // While the workers run: the list's commitment and the transactions root.
     if (!equalsBytes(keccak256(listRlp), h.extraData))
       fail("BAL_HASH_MISMATCH", "access list does not match the header commitment");
-    const txRoot = await txRootOnWorker;
+    const txRoot = txRootOnWorker ? await txRootOnWorker : orderedTrieRoot(rawTxs);
     if (!equalsBytes(txRoot, h.transactionsTrie)) fail("TX_ROOT_MISMATCH", "transactions root mismatch");
     const lists = builder as unknown as BuilderRoots;
     lists.transactionsTrie = async () => txRoot;
