@@ -11,6 +11,7 @@ import {
   expectList,
   rlpDecode,
   rlpEncode,
+  rlpEncodeInto,
 } from "@meridian/primitives";
 
 export type StoredLog = { address: Uint8Array; topics: Uint8Array[]; data: Uint8Array };
@@ -37,6 +38,8 @@ const ZERO_BYTE = new Uint8Array([0]);
  * The consensus (EIP-2718) encoding of a post-Byzantium receipt, the receipts trie's value:
  * the same bytes as @ethereumjs/vm's encodeReceipt, from one pass of Meridian's RLP encoder.
  * Like it, a cumulative gas of 0 (no transaction has that) is written as the byte 0x00.
+ * With `scratch`, the encoding is written there when it fits and a view of it is returned
+ * (for a caller that hashes or copies it at once); otherwise it is a new array.
  */
 export function encodeConsensusReceipt(
   type: number,
@@ -44,9 +47,19 @@ export function encodeConsensusReceipt(
   cumulativeGasUsed: bigint,
   bloom: Uint8Array,
   logs: readonly LogTuple[],
+  scratch?: Uint8Array,
 ): Uint8Array {
   const gas = cumulativeGasUsed === 0n ? ZERO_BYTE : bigIntToBytes(cumulativeGasUsed);
-  const body = rlpEncode([STATUS[status], gas, bloom, logs as LogTuple[]]);
+  const fields = [STATUS[status], gas, bloom, logs as LogTuple[]];
+  const at = type === 0 ? 0 : 1;
+  if (scratch) {
+    const end = rlpEncodeInto(fields, scratch, at);
+    if (end >= 0) {
+      if (at === 1) scratch[0] = type;
+      return scratch.subarray(0, end);
+    }
+  }
+  const body = rlpEncode(fields);
   if (type === 0) return body;
   const out = new Uint8Array(body.length + 1);
   out[0] = type;

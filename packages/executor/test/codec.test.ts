@@ -144,9 +144,11 @@ describe("codecs", () => {
         fc.array(logArb, { maxLength: 3 }),
         (type, status, cumulative, bloom, logs) => {
           const receipt = { status, cumulativeBlockGasUsed: cumulative, bitvector: bloom, logs } as TxReceipt;
-          expect(encodeConsensusReceipt(type, status, cumulative, bloom, logs)).toEqual(
-            encodeReceipt(receipt, type),
-          );
+          const expected = encodeReceipt(receipt, type);
+          expect(encodeConsensusReceipt(type, status, cumulative, bloom, logs)).toEqual(expected);
+          // Written into scratch space when it fits, a new array when it does not.
+          for (const scratch of [new Uint8Array(4096).fill(0xee), new Uint8Array(expected.length - 1)])
+            expect(encodeConsensusReceipt(type, status, cumulative, bloom, logs, scratch)).toEqual(expected);
         },
       ),
       { numRuns: 300 },

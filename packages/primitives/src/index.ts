@@ -28,7 +28,15 @@ export { KECCAK256_EMPTY, keccak256 } from "./hash.ts";
 export type { LogContext, Logger } from "./logger.ts";
 export { silentLogger } from "./logger.ts";
 export type { RlpDecoded, RlpInput } from "./rlp.ts";
-export { expectBytes, expectList, MAX_RLP_BYTES, rlpDecode, rlpEncode, rlpListBounds } from "./rlp.ts";
+export {
+  expectBytes,
+  expectList,
+  MAX_RLP_BYTES,
+  rlpDecode,
+  rlpEncode,
+  rlpEncodeInto,
+  rlpListBounds,
+} from "./rlp.ts";
 export { privateKeyToAddress, publicKeyToAddress, randomPrivateKey } from "./secp256k1.ts";
 export type { RawTrieNode, TrieItem, TrieNode, TrieNodeWriter, TrieRef } from "./trie-root.ts";
 export {

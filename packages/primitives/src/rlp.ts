@@ -107,6 +107,19 @@ export function rlpEncode(input: RlpInput): Uint8Array {
 }
 
 /**
+ * rlpEncode written into `out` from `offset`, for encodings that are hashed or copied at once:
+ * a new array over 64 bytes costs more than encoding into it. Returns the end offset, or -1
+ * (nothing written) when the encoding does not fit.
+ */
+export function rlpEncodeInto(input: RlpInput, out: Uint8Array, offset: number): number {
+  const lists: number[] = [];
+  const leaves: Uint8Array[] = [];
+  const size = measure(input, lists, leaves);
+  if (offset + size > out.length) return -1;
+  return writeItem(input, out, offset, lists, leaves, { list: 0, leaf: 0 });
+}
+
+/**
  * Decodes one RLP item; rejects oversized input, trailing bytes and malformed lengths with
  * DecodeError. Accepts and rejects exactly what @ethereumjs/rlp does (property-tested), but
  * byte strings are views into `data`, not copies: a block or access list decodes without

@@ -5,7 +5,7 @@
  * with <32-byte children embedded and larger ones hashed.
  */
 import { keccak256 } from "./hash.ts";
-import { rlpEncode } from "./rlp.ts";
+import { rlpEncode, rlpEncodeInto } from "./rlp.ts";
 
 export type RawTrieNode = Uint8Array | RawTrieNode[];
 /** A child reference: a 32-byte hash, an embedded raw node, or a node held in memory. */
@@ -163,6 +163,9 @@ export function orderedTrieRoot(values: readonly Uint8Array[]): Uint8Array {
   return trieRoot(values.map((v, i) => [rlpEncode(i), v] as const));
 }
 
+/** Where OrderedTrie encodes a leaf before hashing it (the encoding is not kept). */
+const leafScratch = new Uint8Array(4096);
+
 /** The shape of the list trie for `count` entries (it depends on the count alone) and its leaf per index. */
 type ListTrieShape = { root: TrieNode; leaves: Extract<TrieNode, { t: "leaf" }>[] };
 
@@ -212,16 +215,18 @@ export class OrderedTrie {
     this.shape = count > 0 ? listTrieShape(count) : undefined;
   }
 
-  /** Sets entry `index` (non-empty; each index once). */
+  /** Sets entry `index` (non-empty; each index once). `value` is not kept: it may be reused after. */
   set(index: number, value: Uint8Array): void {
     const leaf = this.shape?.leaves[index];
     if (!leaf || this.refs.has(leaf)) throw new RangeError(`entry ${index} unknown or set twice`);
     if (value.length === 0) throw new RangeError(`entry ${index} is empty`);
     const raw: RawTrieNode[] = [hexPrefix(leaf.path, true), value];
-    const bytes = rlpEncode(raw);
+    const end = rlpEncodeInto(raw, leafScratch, 0);
+    const bytes = end >= 0 ? leafScratch.subarray(0, end) : rlpEncode(raw);
     // A single entry is the root node itself, which is always hashed.
-    if (this.count === 1) this.single = bytes;
-    this.refs.set(leaf, bytes.length < 32 ? raw : keccak256(bytes));
+    if (this.count === 1) this.single = bytes.slice();
+    // A leaf under 32 bytes is embedded in its parent: keep its own copy of the value.
+    this.refs.set(leaf, bytes.length < 32 ? [raw[0] as Uint8Array, value.slice()] : keccak256(bytes));
   }
 
   root(): Uint8Array {

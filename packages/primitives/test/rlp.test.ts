@@ -8,8 +8,10 @@ import {
   DecodeError,
   fromQuantity,
   hexToBytes,
+  type RlpInput,
   rlpDecode,
   rlpEncode,
+  rlpEncodeInto,
   rlpListBounds,
   toQuantity,
 } from "../src/index.ts";
@@ -222,6 +224,32 @@ describe("hex and quantities", () => {
         },
       ),
       { numRuns: 2000 },
+    );
+  });
+
+  it("rlpEncodeInto writes rlpEncode's bytes at the offset, or nothing when they do not fit", () => {
+    const inputArb: fc.Arbitrary<RlpInput> = fc.letrec<{ item: RlpInput }>((tie) => ({
+      item: fc.oneof(
+        { depthSize: "small" },
+        fc.uint8Array({ maxLength: 80 }),
+        fc.array(tie("item"), { maxLength: 4 }),
+      ),
+    })).item;
+    fc.assert(
+      fc.property(inputArb, fc.nat(8), fc.integer({ min: -1, max: 1 }), (input, offset, slack) => {
+        const expected = rlpEncode(input);
+        const out = new Uint8Array(Math.max(0, offset + expected.length + slack)).fill(0xee);
+        const end = rlpEncodeInto(input, out, offset);
+        if (slack < 0) {
+          expect(end).toBe(-1);
+          expect(out.every((b) => b === 0xee)).toBe(true);
+        } else {
+          expect(end).toBe(offset + expected.length);
+          expect(out.subarray(offset, end)).toEqual(expected);
+          expect(out.subarray(0, offset).every((b) => b === 0xee)).toBe(true);
+        }
+      }),
+      { numRuns: 500 },
     );
   });
 });

@@ -86,6 +86,20 @@ describe("OrderedTrie", () => {
     );
   });
 
+  it("keeps no reference to the values it is given (callers may reuse their buffer)", () => {
+    for (const count of [1, 2, 17, 200]) {
+      const values = Array.from({ length: count }, (_, i) => new Uint8Array(1 + (i % 40)).fill(i + 1));
+      const trie = new OrderedTrie(count);
+      const reused = new Uint8Array(64);
+      for (const [i, v] of values.entries()) {
+        reused.set(v);
+        trie.set(i, reused.subarray(0, v.length));
+        reused.fill(0xff);
+      }
+      expect(bytesToHex(trie.root())).toBe(bytesToHex(orderedTrieRoot(values)));
+    }
+  });
+
   it("refuses an entry set twice, an unknown index, an empty value and a root with entries missing", () => {
     const trie = new OrderedTrie(3);
     trie.set(0, new Uint8Array([1]));

@@ -557,6 +557,7 @@ export class ParallelExecutor {
     // The receipts trie is hashed leaf by leaf as the batches come back, in the gaps while this
     // thread waits for the workers, rather than all at once after the last one.
     const receiptsTrie = new OrderedTrie(n);
+    const receiptScratch = new Uint8Array(4096);
     const senders: Uint8Array[] = [];
     let gasUsed = 0n;
     // The VM's Common carries the block/tx parameters (blob gas schedule) the bare one lacks.
@@ -586,7 +587,10 @@ export class ParallelExecutor {
         senders.push(r.sender as Uint8Array);
         pushResult(b, tx, r, gasUsed, blobGas);
         const rc = r.receipt as NonNullable<TxResult["receipt"]>;
-        receiptsTrie.set(i, encodeConsensusReceipt(tx.type, rc.status, gasUsed, rc.bloom, rc.logs));
+        receiptsTrie.set(
+          i,
+          encodeConsensusReceipt(tx.type, rc.status, gasUsed, rc.bloom, rc.logs, receiptScratch),
+        );
         i++;
       }
     }
