@@ -18,5 +18,5 @@ export {
   startShardTasks,
 } from "./sharded.ts";
 export type { Commitment, StateDiff } from "./state-manager.ts";
-export { computeCommitment, FlatStateManager } from "./state-manager.ts";
+export { accountRlp, computeCommitment, FlatStateManager } from "./state-manager.ts";
 export { TrieNodeDB } from "./trie-db.ts";

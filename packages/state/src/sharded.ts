@@ -13,6 +13,7 @@ import { EMPTY_TRIE_ROOT, equalBytes, hexKey as hex, keccak256, rlpEncode } from
 import type { ChainDatabase } from "@meridian/storage";
 import { type NodeBatchReader, prefetchPaths, type TrieUpdate, trieGet, updateTrie } from "./batch-trie.ts";
 import {
+  accountRlp,
   type Commitment,
   commitAccount,
   computeCommitment,
@@ -193,7 +194,7 @@ export function shardTasks(
 function encode(account: Account, cache: WeakMap<Account, Uint8Array> | undefined): Uint8Array {
   let rlp = cache?.get(account);
   if (!rlp) {
-    rlp = account.serialize();
+    rlp = accountRlp(account);
     cache?.set(account, rlp);
   }
   return rlp;

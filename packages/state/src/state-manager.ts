@@ -15,7 +15,7 @@ import {
   KECCAK256_RLP,
   unpadBytes,
 } from "@ethereumjs/util";
-import { hexKey, keccak256, MeridianError, rlpEncode } from "@meridian/primitives";
+import { bigIntToBytes, hexKey, keccak256, MeridianError, rlpEncode } from "@meridian/primitives";
 import type { ChainDatabase, WriteBatch } from "@meridian/storage";
 import { type DecodedNodeCache, type TrieUpdate, trieGet, updateTrie } from "./batch-trie.ts";
 import type { FlatStateStore } from "./flat-store.ts";
@@ -350,7 +350,17 @@ export async function commitAccount(
     // Only balance/nonce/code changed: keep the committed storage root.
     account.storageRoot = (await committed())?.storageRoot ?? KECCAK256_RLP;
   }
-  return account.serialize();
+  return accountRlp(account);
+}
+
+/** An account's RLP (nonce, balance, storage root, code hash): Account.serialize's bytes, in one pass. */
+export function accountRlp(account: Account): Uint8Array {
+  return rlpEncode([
+    bigIntToBytes(account.nonce),
+    bigIntToBytes(account.balance),
+    account.storageRoot,
+    account.codeHash,
+  ]);
 }
 
 /** Applies a diff to the trie at `baseRoot` in one batch update per trie; every new node stays in memory. */

@@ -6,7 +6,7 @@ import { Account, Address, bytesToHex, KECCAK256_RLP } from "@ethereumjs/util";
 import { ChainDatabase } from "@meridian/storage";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { FlatStateManager, FlatStateStore, historicalState, stateProof } from "../src/index.ts";
+import { accountRlp, FlatStateManager, FlatStateStore, historicalState, stateProof } from "../src/index.ts";
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -157,5 +157,23 @@ describe("FlatStateManager", () => {
     expect(proof.storageProof[0]?.value).toBe("0x2a");
     expect(proof.accountProof.length).toBeGreaterThan(0);
     await store.db.close();
+  });
+});
+
+describe("accountRlp", () => {
+  it("equals Account.serialize", () => {
+    fc.assert(
+      fc.property(
+        fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+        fc.bigInt({ min: 0n, max: 2n ** 256n - 1n }),
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        (nonce, balance, storageRoot, codeHash) => {
+          const account = new Account(nonce, balance, storageRoot, codeHash);
+          expect(accountRlp(account)).toEqual(account.serialize());
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 });
