@@ -149,6 +149,11 @@ type BuilderRoots = {
 };
 
 const EMPTY = new Uint8Array(0);
+/**
+ * The bloom of every receipt without logs (a worker sends none for them). Shared, so never
+ * written to: the builder ORs blooms into its own, and receipts are stored and served as read.
+ */
+const ZERO_BLOOM = new Uint8Array(256);
 
 function sameValue(a: AccountValue | Uint8Array, b: AccountValue | Uint8Array): boolean {
   if (a instanceof Uint8Array || b instanceof Uint8Array)
@@ -568,7 +573,7 @@ export class ParallelExecutor {
       for (const r of await batch) {
         const tx = block.transactions[i] as TypedTransaction;
         if (r.index !== i) fail("INTERNAL", "batch results out of order");
-        if (r.receipt?.bloom.length === 0) r.receipt.bloom = new Uint8Array(256);
+        if (r.receipt?.bloom.length === 0) r.receipt.bloom = ZERO_BLOOM;
         if (r.error) {
           if (r.error.code === "BAL_MISSING_READ") fail("BAL_MISSING_READ", `tx ${i}: ${r.error.message}`);
           fail("TX_INVALID", `tx ${i}: ${r.error.message}`);
