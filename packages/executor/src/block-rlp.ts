@@ -3,11 +3,50 @@
  * hashes the transactions root from them and ships them to the workers;
  * without them it would re-encode every transaction of the block.
  */
-import { type Block, type BlockBytes, createBlockFromBytesArray } from "@ethereumjs/block";
+import { Block, type BlockBytes, type BlockOptions, createBlockFromBytesArray } from "@ethereumjs/block";
 import type { Common } from "@ethereumjs/common";
-import { DecodeError, rlpDecode, rlpEncode } from "@meridian/primitives";
+import {
+  create1559FeeMarketTxFromBytesArray,
+  createAccessList2930TxFromBytesArray,
+  createBlob4844TxFromBytesArray,
+  createEOACode7702TxFromBytesArray,
+  createLegacyTxFromBytesArray,
+  type TxOptions,
+  type TypedTransaction,
+} from "@ethereumjs/tx";
+import { DecodeError, type RlpDecoded, rlpDecode, rlpEncode } from "@meridian/primitives";
 
 const received = new WeakMap<Block, Uint8Array[]>();
+
+/**
+ * A transaction of a block body (a typed one is a byte string, a legacy one a list) as
+ * createTxFromBlockBodyData builds it, from values Meridian's decoder already split: the
+ * typed payload is decoded once, here, not again inside @ethereumjs (which copies every field).
+ */
+function bodyTransaction(item: RlpDecoded, opts: TxOptions): TypedTransaction {
+  if (Array.isArray(item)) return createLegacyTxFromBytesArray(item as Uint8Array[], opts);
+  const type = item[0];
+  const typed = type !== undefined && type <= 0x7f;
+  const values = rlpDecode(typed ? item.subarray(1) : item, item.length);
+  if (!Array.isArray(values)) throw new DecodeError("transaction: expected an rlp list");
+  const fields = values as Uint8Array[];
+  switch (typed ? type : undefined) {
+    case undefined:
+      return createLegacyTxFromBytesArray(fields, opts);
+    case 1:
+      return createAccessList2930TxFromBytesArray(fields as never, opts);
+    case 2:
+      return create1559FeeMarketTxFromBytesArray(fields as never, opts);
+    case 3:
+      if (opts.common?.customCrypto.kzg === undefined)
+        throw new DecodeError("transaction: a blob transaction needs a Common with KZG");
+      return createBlob4844TxFromBytesArray(fields as never, opts);
+    case 4:
+      return createEOACode7702TxFromBytesArray(fields as never, opts);
+    default:
+      throw new DecodeError(`transaction: type ${type} unknown`);
+  }
+}
 
 /** Decodes block RLP (same rules as @ethereumjs createBlockFromRLP); malformed input is a DecodeError. */
 export function decodeBlock(bytes: Uint8Array, common: Common): Block {
@@ -16,16 +55,26 @@ export function decodeBlock(bytes: Uint8Array, common: Common): Block {
   const values = rlpDecode(bytes, bytes.length);
   if (!Array.isArray(values) || !Array.isArray(values[1]))
     throw new DecodeError("block: expected an rlp list with a transaction list");
+  const body = values[1];
   let block: Block;
   try {
-    block = createBlockFromBytesArray(values as BlockBytes, { common, setHardfork: false });
+    const opts: BlockOptions = { common, setHardfork: false };
+    // Header, uncles and withdrawals checked as createBlockFromBytesArray checks them; the
+    // transactions are built here from the values already decoded.
+    const shell = createBlockFromBytesArray(
+      [values[0], [], ...values.slice(2)] as unknown as BlockBytes,
+      opts,
+    );
+    const txOpts = { ...opts, common: shell.header.common };
+    const txs = body.map((t) => bodyTransaction(t, txOpts));
+    block = new Block(shell.header, txs, shell.uncleHeaders, shell.withdrawals, opts);
   } catch (cause) {
     throw new DecodeError("block: malformed", { cause, details: (cause as Error).message });
   }
   // A typed transaction is a byte string in the body; a legacy one is a list (encoded again).
   received.set(
     block,
-    values[1].map((t) => (t instanceof Uint8Array ? t : rlpEncode(t))),
+    body.map((t) => (t instanceof Uint8Array ? t : rlpEncode(t))),
   );
   return block;
 }
