@@ -545,8 +545,8 @@ export class ParallelExecutor {
       }
     }
     flush();
-    // The overlay now holds every write of the list: the state-root shards queue up behind the
-    // batches on the workers (only the end-of-block system calls can still change a shard).
+    // The overlay now holds every write of the list: the state-root shards wait in the pool for
+    // idle workers (only the end-of-block system calls can still change a shard).
     startRootEarly();
 
     // While the workers run: the list's commitment and the transactions root.
