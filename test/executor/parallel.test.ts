@@ -409,6 +409,41 @@ describe("ParallelExecutor", () => {
     ).resolves.toBeDefined();
   });
 
+  it("rejects a header whose transactions, receipts or logs commitments are wrong (1 and 2 workers)", async () => {
+    const built = await buildBlock([
+      { k: "erc20", from: 1, to: 2, value: 5 },
+      { k: "eth", from: 3, to: 8, value: 7 },
+      { k: "hot", from: 4 },
+    ]);
+    const { createBlock } = await import("@ethereumjs/block");
+    const withHeader = (fields: Record<string, unknown>) =>
+      createBlock(
+        {
+          header: { ...built.block.header.toJSON(), ...fields },
+          transactions: built.block.transactions,
+          withdrawals: [],
+        },
+        { common: chain.common },
+      );
+    const wrong = `0x${"ab".repeat(32)}`;
+    // With one worker this thread hashes the transactions root, with two the last worker does.
+    for (const w of [1, 2]) {
+      const v = validators.get(w) as ParallelExecutor;
+      const validate = (block: ReturnType<typeof withHeader>) =>
+        v.validate(block, built.accessList, chain.genesis, chain.fresh());
+      await expect(validate(withHeader({ transactionsTrie: wrong }))).rejects.toMatchObject({
+        code: "TX_ROOT_MISMATCH",
+      });
+      await expect(validate(withHeader({ receiptTrie: wrong }))).rejects.toMatchObject({
+        code: "RECEIPTS_ROOT_MISMATCH",
+      });
+      await expect(validate(withHeader({ logsBloom: `0x${"ff".repeat(256)}` }))).rejects.toMatchObject({
+        code: "BLOOM_MISMATCH",
+      });
+      await expect(validate(withHeader({}))).resolves.toBeDefined();
+    }
+  });
+
   it("does not recover again on the workers a sender recovered at admission", async () => {
     const ops: Op[] = Array.from({ length: 12 }, (_, i) => ({
       k: "eth" as const,
