@@ -160,7 +160,11 @@ export function trieRoot(entries: Iterable<readonly [Uint8Array, Uint8Array]>): 
 
 /** Root of an index-keyed list trie (transactions, receipts, withdrawals): key = RLP(index). */
 export function orderedTrieRoot(values: readonly Uint8Array[]): Uint8Array {
-  return trieRoot(values.map((v, i) => [rlpEncode(i), v] as const));
+  // An empty value is an absent key: only the general builder has that case.
+  if (values.some((v) => v.length === 0)) return trieRoot(values.map((v, i) => [rlpEncode(i), v] as const));
+  const trie = new OrderedTrie(values.length);
+  for (const [i, v] of values.entries()) trie.set(i, v);
+  return trie.root();
 }
 
 /** Where OrderedTrie encodes a leaf before hashing it (the encoding is not kept). */
