@@ -25,14 +25,14 @@ const received = new WeakMap<Block, Uint8Array[]>();
  */
 function bodyTransaction(item: RlpDecoded, opts: TxOptions): TypedTransaction {
   if (Array.isArray(item)) return createLegacyTxFromBytesArray(item as Uint8Array[], opts);
+  // A byte string that does not start with a type byte is a legacy transaction's RLP.
   const type = item[0];
   const typed = type !== undefined && type <= 0x7f;
   const values = rlpDecode(typed ? item.subarray(1) : item, item.length);
   if (!Array.isArray(values)) throw new DecodeError("transaction: expected an rlp list");
   const fields = values as Uint8Array[];
-  switch (typed ? type : undefined) {
-    case undefined:
-      return createLegacyTxFromBytesArray(fields, opts);
+  if (!typed) return createLegacyTxFromBytesArray(fields, opts);
+  switch (type) {
     case 1:
       return createAccessList2930TxFromBytesArray(fields as never, opts);
     case 2:

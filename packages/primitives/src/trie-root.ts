@@ -110,10 +110,17 @@ export function isTrieNode(r: TrieRef): r is TrieNode {
 export type TrieNodeWriter = (hash: Uint8Array, node: Uint8Array) => void;
 
 /** RLP structure of `node`; children of 32 bytes or more are hashed and passed to `write`. */
-export function encodeTrieNode(node: TrieNode, write: TrieNodeWriter): RawTrieNode {
+export function encodeTrieNode(
+  node: TrieNode,
+  write: TrieNodeWriter,
+  /** References already computed for some nodes (OrderedTrie's hashed leaves). */
+  known?: ReadonlyMap<TrieNode, RawTrieNode>,
+): RawTrieNode {
   const ref = (r: TrieRef): RawTrieNode => {
     if (!isTrieNode(r)) return r;
-    const raw = encodeTrieNode(r, write);
+    const given = known?.get(r);
+    if (given) return given;
+    const raw = encodeTrieNode(r, write, known);
     const bytes = rlpEncode(raw);
     if (bytes.length < 32) return raw;
     const hash = keccak256(bytes);
@@ -212,7 +219,6 @@ export class OrderedTrie {
   private readonly shape: ListTrieShape | undefined;
   /** Each leaf's reference in its parent: its hash, or the node itself when under 32 bytes. */
   private readonly refs = new Map<TrieNode, Uint8Array | RawTrieNode[]>();
-  private single: Uint8Array | undefined;
 
   constructor(count: number) {
     this.count = count;
@@ -227,8 +233,6 @@ export class OrderedTrie {
     const raw: RawTrieNode[] = [hexPrefix(leaf.path, true), value];
     const end = rlpEncodeInto(raw, leafScratch, 0);
     const bytes = end >= 0 ? leafScratch.subarray(0, end) : rlpEncode(raw);
-    // A single entry is the root node itself, which is always hashed.
-    if (this.count === 1) this.single = bytes.slice();
     // A leaf under 32 bytes is embedded in its parent: keep its own copy of the value.
     this.refs.set(leaf, bytes.length < 32 ? [raw[0] as Uint8Array, value.slice()] : keccak256(bytes));
   }
@@ -237,21 +241,12 @@ export class OrderedTrie {
     if (this.refs.size < this.count)
       throw new RangeError(`${this.count - this.refs.size} of ${this.count} entries not set`);
     if (this.shape === undefined) return EMPTY_TRIE_ROOT;
-    if (this.single) return keccak256(this.single);
-    const leafRef = this.refs;
-    const encode = (node: TrieNode): RawTrieNode => {
-      const ref = (r: TrieRef): RawTrieNode => {
-        if (!isTrieNode(r)) return r;
-        if (r.t === "leaf") return leafRef.get(r) as RawTrieNode;
-        const raw = encode(r);
-        const bytes = rlpEncode(raw);
-        return bytes.length < 32 ? raw : keccak256(bytes);
-      };
-      if (node.t === "ext") return [hexPrefix(node.path, false), ref(node.child)];
-      if (node.t === "branch")
-        return [...node.children.map((c) => (c === null ? EMPTY : ref(c))), node.value ?? EMPTY];
-      throw new Error("unreachable: a leaf is encoded by set()");
-    };
-    return keccak256(rlpEncode(encode(this.shape.root)));
+    const top = this.shape.root;
+    if (top.t === "leaf") {
+      // A single entry: the root node is that leaf, always hashed.
+      const ref = this.refs.get(top) as Uint8Array | RawTrieNode[];
+      return ref instanceof Uint8Array ? ref : keccak256(rlpEncode(ref));
+    }
+    return keccak256(rlpEncode(encodeTrieNode(top, ignore, this.refs)));
   }
 }

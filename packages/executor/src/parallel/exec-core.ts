@@ -140,7 +140,7 @@ export function wireReceipt(r: RunTxResult): WireReceipt {
 }
 
 const MAX_UINT256 = (1n << 256n) - 1n;
-/** Stands for the all-zero bloom of a receipt without logs in checked results (the receiver re-creates it). */
+/** Stands for the all-zero bloom of a receipt without logs in checked results (the receiver puts it back). */
 const LEAN_BLOOM = new Uint8Array(0);
 /** EIPs whose rules the transfer fast path does not implement: with any of them active it stays off. */
 const FAST_PATH_UNSUPPORTED = [7825, 7864, 7928, 8037];
