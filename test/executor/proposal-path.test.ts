@@ -14,7 +14,7 @@ import {
   ParallelExecutor,
   transactionBytes,
 } from "@meridian/executor";
-import { DecodeError } from "@meridian/primitives";
+import { DecodeError, orderedTrieRoot, type RlpDecoded, rlpDecode, rlpEncode } from "@meridian/primitives";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildOnGenesis, type Chain, makeChain, signTx } from "../helpers/executor-workloads.ts";
 
@@ -84,5 +84,69 @@ describe("proposal path", () => {
         accessListRlp: encodeAccessList(tampered),
       }),
     ).rejects.toMatchObject({ code: "BAL_HASH_MISMATCH" });
+  });
+
+  /**
+   * The block's bytes with transaction `index` replaced by `tx` (typed: type byte and field
+   * list) and the header's transactions root made to match, so that only the transaction is wrong.
+   */
+  function withTransaction(blockRlp: Uint8Array, index: number, tx: Uint8Array): Uint8Array {
+    const [header, txs, ...rest] = rlpDecode(blockRlp, blockRlp.length) as RlpDecoded[][];
+    const body = [...(txs as RlpDecoded[])];
+    body[index] = tx;
+    const fields = [...(header as Uint8Array[])];
+    // A legacy transaction sits in the body as a list; the trie holds its encoding.
+    fields[4] = orderedTrieRoot(body.map((t) => (t instanceof Uint8Array ? t : rlpEncode(t))));
+    return rlpEncode([fields, body, ...rest] as never);
+  }
+
+  it("builds a proposal's transaction objects only when asked, equal to the originals", async () => {
+    const built = await buildOnGenesis(chain, executor, mixedTxs());
+    const proposal = decodeProposal(encodeProposal(built.block, built.accessList), chain.common);
+    const ok = await executor.validate(proposal.block, proposal.accessList, chain.genesis, chain.fresh(), {
+      accessListRlp: proposal.accessListRlp,
+    });
+    // Type and price come from the workers (this thread never decoded the transactions).
+    expect(ok.receipts.map((r) => [r.type, r.effectiveGasPrice])).toEqual(
+      built.receipts.map((r) => [r.type, r.effectiveGasPrice]),
+    );
+    const txs = proposal.block.transactions;
+    expect(txs.map((tx) => bytesToHex(tx.hash()))).toEqual(
+      built.block.transactions.map((tx) => bytesToHex(tx.hash())),
+    );
+    expect(txs.map((tx) => tx.getSenderAddress().toString())).toEqual(
+      built.senders.map((s) => bytesToHex(s)),
+    );
+    // Built once: the same objects on every access.
+    expect(proposal.block.transactions[0]).toBe(txs[0]);
+    expect(bytesToHex(proposal.block.serialize())).toBe(bytesToHex(built.block.serialize()));
+  });
+
+  it("rejects a transaction of an unknown type when decoding, and one with a malformed field when validating", async () => {
+    const built = await buildOnGenesis(chain, executor, mixedTxs());
+    const blockRlp = built.block.serialize();
+    const listRlp = encodeAccessList(built.accessList);
+    const eip1559 = transactionBytes(built.block)[2] as Uint8Array;
+
+    const unknownType = Uint8Array.from([0x05, ...eip1559.subarray(1)]);
+    expect(() =>
+      decodeProposal(encodeProposal(withTransaction(blockRlp, 2, unknownType), listRlp), chain.common),
+    ).toThrow(DecodeError);
+
+    // The 1559 transaction's nonce (field 1) with a leading zero byte: the envelope is fine, the
+    // field is not canonical. The workers decode it, so validation names it.
+    const fields = rlpDecode(eip1559.subarray(1), eip1559.length) as Uint8Array[];
+    fields[1] = Uint8Array.of(0, 1);
+    const badNonce = Uint8Array.from([0x02, ...rlpEncode(fields)]);
+    const proposal = decodeProposal(
+      encodeProposal(withTransaction(blockRlp, 2, badNonce), listRlp),
+      chain.common,
+    );
+    expect(() => proposal.block.transactions).toThrow(DecodeError);
+    await expect(
+      executor.validate(proposal.block, proposal.accessList, chain.genesis, chain.fresh(), {
+        accessListRlp: proposal.accessListRlp,
+      }),
+    ).rejects.toMatchObject({ code: "TX_INVALID" });
   });
 });

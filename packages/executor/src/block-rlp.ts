@@ -17,6 +17,7 @@ import {
 import { DecodeError, type RlpDecoded, rlpDecode, rlpEncode } from "@meridian/primitives";
 
 const received = new WeakMap<Block, Uint8Array[]>();
+const receivedBlocks = new WeakMap<Block, Uint8Array>();
 
 /**
  * A transaction of a block body (a typed one is a byte string, a legacy one a list) as
@@ -48,8 +49,32 @@ function bodyTransaction(item: RlpDecoded, opts: TxOptions): TypedTransaction {
   }
 }
 
+export type DecodeBlockOptions = {
+  /**
+   * Build the @ethereumjs transaction objects on first use of `block.transactions` instead of
+   * here. Each transaction's envelope is still checked now (an RLP list of a known type); its
+   * fields are checked when it is built, and by whoever executes it. Parallel validation
+   * never uses the objects (its workers decode the bytes), so a validator builds them only
+   * if something asks for them later (JSON-RPC). Default false.
+   */
+  lazyTransactions?: boolean;
+};
+
+/** Checks what bodyTransaction checks before building: the envelope, not the fields. */
+function checkEnvelope(item: RlpDecoded, opts: TxOptions): void {
+  if (Array.isArray(item)) return;
+  const type = item[0];
+  const typed = type !== undefined && type <= 0x7f;
+  if (!Array.isArray(rlpDecode(typed ? item.subarray(1) : item, item.length)))
+    throw new DecodeError("transaction: expected an rlp list");
+  if (!typed) return;
+  if (type === 0 || type > 4) throw new DecodeError(`transaction: type ${type} unknown`);
+  if (type === 3 && opts.common?.customCrypto.kzg === undefined)
+    throw new DecodeError("transaction: a blob transaction needs a Common with KZG");
+}
+
 /** Decodes block RLP (same rules as @ethereumjs createBlockFromRLP); malformed input is a DecodeError. */
-export function decodeBlock(bytes: Uint8Array, common: Common): Block {
+export function decodeBlock(bytes: Uint8Array, common: Common, options: DecodeBlockOptions = {}): Block {
   if (common.isActivatedEIP(7934) && bytes.length > common.param("maxRlpBlockSize"))
     throw new DecodeError(`block of ${bytes.length} bytes exceeds the EIP-7934 limit`);
   const values = rlpDecode(bytes, bytes.length);
@@ -66,8 +91,31 @@ export function decodeBlock(bytes: Uint8Array, common: Common): Block {
       opts,
     );
     const txOpts = { ...opts, common: shell.header.common };
-    const txs = body.map((t) => bodyTransaction(t, txOpts));
-    block = new Block(shell.header, txs, shell.uncleHeaders, shell.withdrawals, opts);
+    if (options.lazyTransactions) {
+      for (const t of body) checkEnvelope(t, txOpts);
+      block = new Block(shell.header, [], shell.uncleHeaders, shell.withdrawals, { ...opts, freeze: false });
+      let txs: TypedTransaction[] | undefined;
+      Object.defineProperty(block, "transactions", {
+        enumerable: true,
+        get: () => {
+          if (!txs) {
+            try {
+              txs = body.map((t) => bodyTransaction(t, txOpts));
+            } catch (cause) {
+              throw new DecodeError("block: malformed transaction", {
+                cause,
+                details: (cause as Error).message,
+              });
+            }
+          }
+          return txs;
+        },
+      });
+      Object.freeze(block);
+    } else {
+      const txs = body.map((t) => bodyTransaction(t, txOpts));
+      block = new Block(shell.header, txs, shell.uncleHeaders, shell.withdrawals, opts);
+    }
   } catch (cause) {
     throw new DecodeError("block: malformed", { cause, details: (cause as Error).message });
   }
@@ -76,7 +124,13 @@ export function decodeBlock(bytes: Uint8Array, common: Common): Block {
     block,
     body.map((t) => (t instanceof Uint8Array ? t : rlpEncode(t))),
   );
+  receivedBlocks.set(block, bytes);
   return block;
+}
+
+/** The block's bytes: as received when decodeBlock made the block, else encoded. */
+export function blockBytes(block: Block): Uint8Array {
+  return receivedBlocks.get(block) ?? block.serialize();
 }
 
 /** The block's transactions as bytes: as received when decodeBlock made the block, else encoded. */

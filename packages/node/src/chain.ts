@@ -7,6 +7,7 @@ import { EventEmitter } from "node:events";
 import { type Block, createBlockFromRLP } from "@ethereumjs/block";
 import type { Common, StateManagerInterface } from "@ethereumjs/common";
 import {
+  blockBytes,
   buildGenesis,
   chainCommon,
   decodeProposal,
@@ -19,6 +20,7 @@ import {
   SequentialExecutor,
   type StoredReceipt,
   type TxSource,
+  transactionBytes,
 } from "@meridian/executor";
 import {
   type Application,
@@ -31,6 +33,7 @@ import {
   expectList,
   type FinalizedBlock,
   hexKey as hex,
+  keccak256,
   type Logger,
   MeridianError,
   type PrepareProposalRequest,
@@ -353,12 +356,14 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     const number = block.header.number;
     const batch = this.db.batch();
     const { cacheUpdate } = await exec.state.writeTo(batch);
-    batch.putBlock(hash, block.serialize());
+    // Bytes and hashes from the block as received: a validated proposal's transaction objects
+    // are built only if something asks for them (see decodeProposal).
+    batch.putBlock(hash, blockBytes(block));
     batch.putCanonical(number, hash);
     batch.putReceipts(hash, encodeReceipts(exec.receipts));
     const logKeys = new Map<string, Uint8Array>();
-    block.transactions.forEach((tx, i) => {
-      batch.putTxLocation(tx.hash(), rlpEncode([hash, bigIntToBytes(BigInt(i))]));
+    transactionBytes(block).forEach((tx, i) => {
+      batch.putTxLocation(keccak256(tx), rlpEncode([hash, bigIntToBytes(BigInt(i))]));
     });
     for (const r of exec.receipts) {
       for (const log of r.logs) {
@@ -407,7 +412,7 @@ function summary(exec: ExecutedBlock): FinalizedBlock {
   return {
     height: exec.block.header.number,
     hash: exec.block.hash(),
-    txCount: exec.block.transactions.length,
+    txCount: transactionBytes(exec.block).length,
     gasUsed: exec.block.header.gasUsed,
   };
 }

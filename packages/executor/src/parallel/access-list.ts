@@ -345,7 +345,8 @@ export function encodeProposal(
 
 /**
  * Decodes proposal bytes; malformed framing, block or list is a DecodeError.
- * Whether the list matches the header commitment is checked by validation.
+ * Whether the list matches the header commitment is checked by validation, and so are the
+ * transactions' fields (their objects are built on first use: see DecodeBlockOptions).
  */
 export function decodeProposal(bytes: Uint8Array, common: Common): Proposal {
   const [blockRlp, listRlp] = expectList(rlpDecode(bytes, MAX_ACCESS_LIST_BYTES), "proposal", 2);
@@ -353,7 +354,7 @@ export function decodeProposal(bytes: Uint8Array, common: Common): Proposal {
   const accessListRlp = expectBytes(listRlp, "proposal access list");
   let block: Block;
   try {
-    block = decodeBlock(blockBytes, common);
+    block = decodeBlock(blockBytes, common, { lazyTransactions: true });
   } catch (cause) {
     throw new DecodeError("proposal block: malformed", { cause, details: (cause as Error).message });
   }

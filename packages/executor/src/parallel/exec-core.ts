@@ -9,6 +9,7 @@ import { Capability, createTxFromRLP, type TypedTransaction } from "@ethereumjs/
 import { type Address, equalsBytes, KECCAK256_NULL } from "@ethereumjs/util";
 import { createVM, type RunTxResult, runTx, type VM } from "@ethereumjs/vm";
 import { equalBytes, rlpEncode } from "@meridian/primitives";
+import { effectiveGasPrice } from "../executor.ts";
 import {
   type AccountWrite,
   decodeTxAccess,
@@ -50,7 +51,30 @@ export type TxResult = {
   receipt: WireReceipt | undefined;
   /** Checked against the batch's list entries (`BatchRequest.expected`): which part differed. */
   listMismatch?: "reads" | "writes";
+  /** Validation: what the block checks and receipts need of the transaction (see TxFacts). */
+  facts?: TxFacts;
 };
+
+/**
+ * The fields of a transaction that validation needs besides its result, sent with it so
+ * that the main thread never decodes the block's transactions itself.
+ */
+export type TxFacts = {
+  type: number;
+  gasLimit: bigint;
+  /** Price per gas paid, under the block's base fee. */
+  gasPrice: bigint;
+  /** Blob count (EIP-4844); 0 for other types. */
+  blobs: number;
+};
+
+function txFacts(tx: TypedTransaction, baseFee: bigint): TxFacts {
+  const blobs =
+    tx.type === 3
+      ? (tx as TypedTransaction & { blobVersionedHashes: unknown[] }).blobVersionedHashes.length
+      : 0;
+  return { type: tx.type, gasLimit: tx.gasLimit, gasPrice: effectiveGasPrice(tx, baseFee), blobs };
+}
 
 export type WireTx = {
   index: number;
@@ -348,6 +372,7 @@ export class BatchExecutor {
       if (t.senderPubKey) (tx as unknown as TxCache).cache.senderPubKey = t.senderPubKey;
       const r = await this.runTx(tx, t.index, block, undefined);
       if (expected) {
+        r.facts = txFacts(tx, block.header.baseFeePerGas ?? 0n);
         const entry = expected.entries.subarray(k === 0 ? 0 : expected.ends[k - 1], expected.ends[k]);
         if (!r.error) coinbaseBefore = checkAgainstEntry(r, entry, coinbase, coinbaseBefore);
         r.reads = new Map();

@@ -65,7 +65,7 @@ import {
   sortWrites,
   type TxAccess,
 } from "./access-list.ts";
-import { BatchExecutor, type BatchRequest, type TxResult } from "./exec-core.ts";
+import { BatchExecutor, type BatchRequest, type TxFacts, type TxResult } from "./exec-core.ts";
 import { type FetchHandler, WorkerPool } from "./pool.ts";
 import { nativeEcrecover } from "./secp.ts";
 import { type AccountValue, accountKey, foldCoinbaseDelta, hex, type PreState, slotKey } from "./tx-state.ts";
@@ -125,6 +125,11 @@ function blobGasOf(common: Common, tx: TypedTransaction): bigint {
   if (tx.type !== 3) return 0n;
   const hashes = (tx as TypedTransaction & { blobVersionedHashes: Uint8Array[] }).blobVersionedHashes;
   return BigInt(hashes.length) * common.param("blobGasPerBlob");
+}
+
+/** The facts of a transaction the main thread has as an object (build). */
+function factsOf(tx: TypedTransaction, baseFee: bigint): Pick<TxFacts, "type" | "gasPrice"> {
+  return { type: tx.type, gasPrice: effectiveGasPrice(tx, baseFee) };
 }
 
 /** Counters of the last build, for tests and benchmarks. */
@@ -213,10 +218,9 @@ async function applyWrite(state: FlatStateManager, w: AccountWrite): Promise<voi
 }
 
 function storedReceipt(
-  tx: TypedTransaction,
+  tx: Pick<TxFacts, "type" | "gasPrice">,
   r: TxResult,
   cumulativeGasUsed: bigint,
-  baseFee: bigint,
 ): StoredReceipt {
   const rc = r.receipt as NonNullable<TxResult["receipt"]>;
   return {
@@ -226,21 +230,22 @@ function storedReceipt(
     gasUsed: rc.gasUsed,
     logs: rc.logs.map(([address, topics, data]) => ({ address, topics, data })),
     contractAddress: rc.createdAddress,
-    effectiveGasPrice: effectiveGasPrice(tx, baseFee),
+    effectiveGasPrice: tx.gasPrice,
     from: r.sender as Uint8Array,
     logsBloom: rc.bloom,
   };
 }
 
+/** Adds a result to the builder; `tx` undefined when the block is only rebuilt for its header. */
 function pushResult(
   builder: BuilderInternals,
-  tx: TypedTransaction,
+  tx: TypedTransaction | undefined,
   r: TxResult,
   cumulative: bigint,
   blobGas: bigint,
 ): void {
   const rc = r.receipt as NonNullable<TxResult["receipt"]>;
-  builder.transactions.push(tx);
+  if (tx) builder.transactions.push(tx);
   builder.transactionResults.push({
     receipt: { status: rc.status, cumulativeBlockGasUsed: cumulative, bitvector: rc.bloom, logs: rc.logs },
     bloom: new Bloom(rc.bloom),
@@ -428,7 +433,9 @@ export class ParallelExecutor {
       if (h.gasLimit !== parent.header.gasLimit) fail("INVALID_BLOCK", "gas limit changed");
       if (h.baseFeePerGas !== parent.header.calcNextBaseFee()) fail("INVALID_BLOCK", "wrong base fee");
     }
-    const n = block.transactions.length;
+    // The transactions as bytes: their objects are never needed here (see decodeProposal).
+    const rawTxs = transactionBytes(block);
+    const n = rawTxs.length;
     if (accessList.txs.length !== n)
       fail("BAL_TX_COUNT", `access list has ${accessList.txs.length} entries for ${n} transactions`);
     const startRootEarly = this.useShardedRoot(state);
@@ -450,7 +457,6 @@ export class ParallelExecutor {
     const blockHashes = await recentHashes(opts.blockHash, h.number);
     const cb = h.coinbase.bytes;
     const cbHex = hex(cb);
-    const rawTxs = transactionBytes(block);
     // The transactions root is hashed on the last worker while this thread gathers the first
     // batches (the last worker's first batch comes last). A single worker gets the first batch
     // at once, so then this thread hashes it, once the batches are sent.
@@ -560,7 +566,6 @@ export class ParallelExecutor {
     // Pass 2, batch by batch as they come back: each result was compared with its list entry
     // where it ran; here the block-level limits, then the receipts.
     const b = builder as unknown as BuilderInternals;
-    const baseFee = h.baseFeePerGas ?? 0n;
     const receipts: StoredReceipt[] = [];
     // The receipts trie is hashed leaf by leaf as the batches come back, in the gaps while this
     // thread waits for the workers, rather than all at once after the last one.
@@ -571,29 +576,31 @@ export class ParallelExecutor {
     // The VM's Common carries the block/tx parameters (blob gas schedule) the bare one lacks.
     const vmCommon = (builder as unknown as { vm: { common: Common } }).vm.common;
     const maxBlobGas = vmCommon.isActivatedEIP(4844) ? vmCommon.getBlobGasSchedule().maxBlobGasPerBlock : 0n;
+    const blobGasPerBlob = vmCommon.isActivatedEIP(4844) ? vmCommon.param("blobGasPerBlob") : 0n;
     let i = 0;
     for (const batch of pending) {
       for (const r of await batch) {
-        const tx = block.transactions[i] as TypedTransaction;
         if (r.index !== i) fail("INTERNAL", "batch results out of order");
         if (r.receipt?.bloom.length === 0) r.receipt.bloom = ZERO_BLOOM;
         if (r.error) {
           if (r.error.code === "BAL_MISSING_READ") fail("BAL_MISSING_READ", `tx ${i}: ${r.error.message}`);
           fail("TX_INVALID", `tx ${i}: ${r.error.message}`);
         }
+        const tx = r.facts;
+        if (!tx) return fail("INTERNAL", `tx ${i}: result without transaction facts`);
         if (h.gasLimit < tx.gasLimit + gasUsed)
           fail("GAS_LIMIT_EXCEEDED", `tx ${i} exceeds the block gas limit`);
         if (r.listMismatch === "reads")
           fail("BAL_READS_MISMATCH", `tx ${i}: reads differ from the access list`);
         if (r.listMismatch === "writes")
           fail("BAL_WRITES_MISMATCH", `tx ${i}: writes differ from the access list`);
-        const blobGas = blobGasOf(vmCommon, tx);
+        const blobGas = BigInt(tx.blobs) * blobGasPerBlob;
         if (b.blobGasUsed + blobGas > maxBlobGas && blobGas > 0n)
           fail("BLOB_GAS_LIMIT_EXCEEDED", `tx ${i} exceeds the block blob gas limit`);
         gasUsed += r.receipt?.gasUsed ?? 0n;
-        receipts.push(storedReceipt(tx, r, gasUsed, baseFee));
+        receipts.push(storedReceipt(tx, r, gasUsed));
         senders.push(r.sender as Uint8Array);
-        pushResult(b, tx, r, gasUsed, blobGas);
+        pushResult(b, undefined, r, gasUsed, blobGas);
         const rc = r.receipt as NonNullable<TxResult["receipt"]>;
         receiptsTrie.set(
           i,
@@ -605,9 +612,7 @@ export class ParallelExecutor {
     if (i !== n) fail("INTERNAL", `${i} results for ${n} transactions`);
     const receiptsRoot = receiptsTrie.root();
     lists.receiptTrie = async () => receiptsRoot;
-    // The rebuilt block needs no transactions (its header is all that is compared), which saves
-    // constructing them all again.
-    b.transactions = [];
+    // The rebuilt block has no transactions: its header is all that is compared.
     let rebuilt: Block;
     try {
       rebuilt = (await builder.build()).block;
@@ -758,7 +763,7 @@ export class ParallelExecutor {
         list.push({ reads: readsToAccess(r.reads.keys()), writes });
         gasUsed += r.receipt?.gasUsed ?? 0n;
         r.index = receipts.length;
-        receipts.push(storedReceipt(cand.tx, r, gasUsed, baseFee));
+        receipts.push(storedReceipt(factsOf(cand.tx, baseFee), r, gasUsed));
         senders.push(r.sender as Uint8Array);
         pushResult(b, cand.tx, r, gasUsed, blobGas);
       }
