@@ -1,6 +1,7 @@
 export { FlatStateStore } from "./flat-store.ts";
 export type { StateProof } from "./historical.ts";
 export { historicalState, stateProof } from "./historical.ts";
+export { OverlayChanges } from "./overlay-changes.ts";
 export type {
   AddressHashes,
   EarlyShards,

@@ -19,14 +19,10 @@ import { bigIntToBytes, hexKey, keccak256, MeridianError, rlpEncode } from "@mer
 import type { ChainDatabase, WriteBatch } from "@meridian/storage";
 import { type DecodedNodeCache, type TrieUpdate, trieGet, updateTrie } from "./batch-trie.ts";
 import type { FlatStateStore } from "./flat-store.ts";
+import { OverlayChanges } from "./overlay-changes.ts";
 import { TrieNodeDB } from "./trie-db.ts";
 
 const EMPTY = new Uint8Array(0);
-
-type UndoEntry =
-  | { kind: "account"; addr: string; prev: Account | null | undefined }
-  | { kind: "storage"; addr: string; slot: string; prev: Uint8Array | undefined }
-  | { kind: "wipe"; addr: string; wasWiped: boolean; prevSlots: Map<string, Uint8Array> | undefined };
 
 /** The state changes of one block (or one eth_call), keyed by unprefixed hex. */
 export type StateDiff = {
@@ -51,12 +47,8 @@ function copyAccount(a: Account): Account {
 }
 
 export class FlatStateManager implements StateManagerInterface {
-  private accounts = new Map<string, Account | null>();
-  private storage = new Map<string, Map<string, Uint8Array>>();
-  private wiped = new Set<string>();
+  private changes = new OverlayChanges<Account | null>();
   private code = new Map<string, Uint8Array>();
-  private journal: UndoEntry[] = [];
-  private checkpoints: number[] = [];
   private commitment: Commitment | undefined;
   private readonly originalSlots = new Map<string, Uint8Array>();
 
@@ -88,7 +80,7 @@ export class FlatStateManager implements StateManagerInterface {
   // --- accounts ---------------------------------------------------------------
 
   async getAccount(address: Address): Promise<Account | undefined> {
-    const a = this.accounts.get(hexKey(address.bytes));
+    const a = this.changes.accounts.get(hexKey(address.bytes));
     if (a !== undefined) return a === null ? undefined : copyAccount(a);
     return this.store.getAccount(address.bytes);
   }
@@ -114,9 +106,7 @@ export class FlatStateManager implements StateManagerInterface {
   }
 
   private setAccount(addr: string, value: Account | null): void {
-    if (this.checkpoints.length > 0)
-      this.journal.push({ kind: "account", addr, prev: this.accounts.get(addr) });
-    this.accounts.set(addr, value);
+    this.changes.setAccount(addr, value);
     this.commitment = undefined;
   }
 
@@ -147,9 +137,9 @@ export class FlatStateManager implements StateManagerInterface {
     if (key.length !== 32)
       throw new MeridianError("storage key must be 32 bytes", { code: "INVALID_STORAGE_KEY" });
     const addr = hexKey(address.bytes);
-    const v = this.storage.get(addr)?.get(hexKey(key));
+    const v = this.changes.slots.get(addr)?.get(hexKey(key));
     if (v !== undefined) return v;
-    if (this.wiped.has(addr)) return EMPTY;
+    if (this.changes.wiped.has(addr)) return EMPTY;
     return this.store.getStorage(address.bytes, key);
   }
 
@@ -157,15 +147,7 @@ export class FlatStateManager implements StateManagerInterface {
     if (key.length !== 32)
       throw new MeridianError("storage key must be 32 bytes", { code: "INVALID_STORAGE_KEY" });
     const addr = hexKey(address.bytes);
-    const slot = hexKey(key);
-    let slots = this.storage.get(addr);
-    if (!slots) {
-      slots = new Map();
-      this.storage.set(addr, slots);
-    }
-    if (this.checkpoints.length > 0)
-      this.journal.push({ kind: "storage", addr, slot, prev: slots.get(slot) });
-    slots.set(slot, unpadBytes(value));
+    this.changes.setSlot(addr, hexKey(key), unpadBytes(value));
     this.commitment = undefined;
   }
 
@@ -176,50 +158,22 @@ export class FlatStateManager implements StateManagerInterface {
   }
 
   private wipe(addr: string): void {
-    if (this.checkpoints.length > 0) {
-      this.journal.push({
-        kind: "wipe",
-        addr,
-        wasWiped: this.wiped.has(addr),
-        prevSlots: this.storage.get(addr),
-      });
-    }
-    this.wiped.add(addr);
-    this.storage.delete(addr);
+    this.changes.wipe(addr);
     this.commitment = undefined;
   }
 
   // --- checkpoints ------------------------------------------------------------
 
   async checkpoint(): Promise<void> {
-    this.checkpoints.push(this.journal.length);
+    this.changes.checkpoint();
   }
 
   async commit(): Promise<void> {
-    this.checkpoints.pop();
-    // Outside every checkpoint nothing can be reverted: drop the undo log.
-    if (this.checkpoints.length === 0) this.journal.length = 0;
+    this.changes.commit();
   }
 
   async revert(): Promise<void> {
-    const mark = this.checkpoints.pop() ?? 0;
-    for (let i = this.journal.length - 1; i >= mark; i--) {
-      const e = this.journal[i] as UndoEntry;
-      if (e.kind === "account") {
-        if (e.prev === undefined) this.accounts.delete(e.addr);
-        else this.accounts.set(e.addr, e.prev);
-      } else if (e.kind === "storage") {
-        const slots = this.storage.get(e.addr);
-        if (e.prev === undefined) slots?.delete(e.slot);
-        else if (slots) slots.set(e.slot, e.prev);
-        else this.storage.set(e.addr, new Map([[e.slot, e.prev]]));
-      } else {
-        if (!e.wasWiped) this.wiped.delete(e.addr);
-        if (e.prevSlots) this.storage.set(e.addr, e.prevSlots);
-        else this.storage.delete(e.addr);
-      }
-    }
-    this.journal.length = mark;
+    this.changes.revert();
     this.commitment = undefined;
   }
 
@@ -258,18 +212,15 @@ export class FlatStateManager implements StateManagerInterface {
 
   /** Drops every uncommitted change. */
   reset(): void {
-    this.accounts = new Map();
-    this.storage = new Map();
-    this.wiped = new Set();
+    this.changes = new OverlayChanges();
     this.code = new Map();
-    this.journal = [];
-    this.checkpoints = [];
     this.commitment = undefined;
     this.originalSlots.clear();
   }
 
   diff(): StateDiff {
-    return { accounts: this.accounts, wiped: this.wiped, storage: this.storage, code: this.code };
+    const { accounts, wiped, slots } = this.changes;
+    return { accounts, wiped, storage: slots, code: this.code };
   }
 
   /**
@@ -291,11 +242,12 @@ export class FlatStateManager implements StateManagerInterface {
       if (rlp === null) batch.delAccount(address);
       else batch.putAccount(address, rlp);
     }
-    for (const addr of this.wiped) {
+    const { wiped, slots: storage } = this.changes;
+    for (const addr of wiped) {
       const address = Buffer.from(addr, "hex");
       for await (const [slot] of this.store.db.storageEntries(address)) batch.delStorage(address, slot);
     }
-    for (const [addr, slots] of this.storage) {
+    for (const [addr, slots] of storage) {
       const address = Buffer.from(addr, "hex");
       for (const [slot, value] of slots) {
         if (value.length === 0) batch.delStorage(address, Buffer.from(slot, "hex"));
@@ -303,7 +255,7 @@ export class FlatStateManager implements StateManagerInterface {
       }
     }
     c.nodes.flushInto(batch);
-    return { stateRoot, cacheUpdate: { accounts: c.accounts, wiped: this.wiped, storage: this.storage } };
+    return { stateRoot, cacheUpdate: { accounts: c.accounts, wiped, storage } };
   }
 }
 

@@ -14,6 +14,7 @@
 import type { AccountFields, StateManagerInterface } from "@ethereumjs/common";
 import { Account, type Address, KECCAK256_NULL, KECCAK256_RLP, unpadBytes } from "@ethereumjs/util";
 import { equalBytes, hexKey as hex, keccak256, MeridianError } from "@meridian/primitives";
+import { OverlayChanges } from "@meridian/state";
 import type { AccountWrite, SlotWrite } from "./access-list.ts";
 import { compareBytes } from "./access-list.ts";
 
@@ -117,12 +118,6 @@ export type TxOutcome = {
   coinbaseDelta: bigint | undefined;
 };
 
-type Undo =
-  | { k: "acct"; addr: string; prev: AccountValue | undefined }
-  | { k: "slot"; addr: string; slot: string; prev: Uint8Array | undefined }
-  | { k: "wipe"; addr: string; was: boolean; slots: Map<string, Uint8Array> | undefined }
-  | { k: "delta"; prev: bigint | undefined };
-
 export type Fetcher = (keys: string[]) => Promise<void>;
 
 export class TxStateManager implements StateManagerInterface {
@@ -137,13 +132,10 @@ export class TxStateManager implements StateManagerInterface {
   private committedSlots = new Map<string, Map<string, Uint8Array>>();
   private committedWiped = new Set<string>();
 
-  private accounts = new Map<string, AccountValue>();
-  private slots = new Map<string, Map<string, Uint8Array>>();
-  private wiped = new Set<string>();
+  /** The current transaction's changes. */
+  private changes = new OverlayChanges<AccountValue>();
   private delta: bigint | undefined;
   private reads = new Map<string, AccountValue | Uint8Array>();
-  private journal: Undo[] = [];
-  private marks: number[] = [];
 
   readonly originalStorageCache = {
     /** EIP-2200 original value: the slot as the transaction found it, not as it left it so far. */
@@ -173,13 +165,9 @@ export class TxStateManager implements StateManagerInterface {
   }
 
   beginTx(): void {
-    this.accounts = new Map();
-    this.slots = new Map();
-    this.wiped = new Set();
+    this.changes = new OverlayChanges();
     this.delta = undefined;
     this.reads = new Map();
-    this.journal = [];
-    this.marks = [];
     this.postPhase = false;
   }
 
@@ -211,24 +199,24 @@ export class TxStateManager implements StateManagerInterface {
   private async readAccount(addr: string): Promise<AccountValue> {
     const key = accountKey(addr);
     if (!this.reads.has(key)) this.reads.set(key, await this.preAccount(addr));
-    const cur = this.accounts.get(addr);
-    if (cur !== undefined || this.accounts.has(addr)) return cur as AccountValue;
+    const cur = this.changes.accounts.get(addr);
+    if (cur !== undefined || this.changes.accounts.has(addr)) return cur as AccountValue;
     return this.reads.get(key) as AccountValue;
   }
 
   private async readSlot(addr: string, slot: string): Promise<Uint8Array> {
     const key = slotKey(addr, slot);
     if (!this.reads.has(key)) this.reads.set(key, await this.preSlot(addr, slot));
-    const cur = this.slots.get(addr)?.get(slot);
+    const cur = this.changes.slots.get(addr)?.get(slot);
     if (cur !== undefined) return cur;
-    if (this.wiped.has(addr)) return EMPTY;
+    if (this.changes.wiped.has(addr)) return EMPTY;
     return this.reads.get(key) as Uint8Array;
   }
 
   private inDeltaMode(addr: string): boolean {
     if (addr !== this.coinbase) return false;
     if (this.delta !== undefined) return true;
-    return this.postPhase && !this.reads.has(accountKey(addr)) && !this.accounts.has(addr);
+    return this.postPhase && !this.reads.has(accountKey(addr)) && !this.changes.accounts.has(addr);
   }
 
   // --- accounts ---------------------------------------------------------------------
@@ -243,14 +231,7 @@ export class TxStateManager implements StateManagerInterface {
   }
 
   private setAccount(addr: string, value: AccountValue): void {
-    if (this.marks.length > 0) {
-      this.journal.push({
-        k: "acct",
-        addr,
-        prev: this.accounts.has(addr) ? this.accounts.get(addr) : undefined,
-      });
-    }
-    this.accounts.set(addr, value);
+    this.changes.setAccount(addr, value);
   }
 
   async putAccount(address: Address, account?: Account): Promise<void> {
@@ -261,7 +242,10 @@ export class TxStateManager implements StateManagerInterface {
         throw new MeridianError("fee recipient changed beyond its balance in delta mode", {
           code: "BAL_DELTA",
         });
-      if (this.marks.length > 0) this.journal.push({ k: "delta", prev: this.delta });
+      const prev = this.delta;
+      this.changes.onRevert(() => {
+        this.delta = prev;
+      });
       this.delta = account.balance - PLACEHOLDER_BALANCE;
       return;
     }
@@ -286,7 +270,7 @@ export class TxStateManager implements StateManagerInterface {
       throw new MeridianError("fee recipient deleted in delta mode", { code: "BAL_DELTA" });
     await this.readAccount(addr);
     this.setAccount(addr, null);
-    this.wipe(addr);
+    this.changes.wipe(addr);
   }
 
   async modifyAccountFields(address: Address, fields: AccountFields): Promise<void> {
@@ -339,14 +323,7 @@ export class TxStateManager implements StateManagerInterface {
     if (key.length !== 32)
       throw new MeridianError("storage key must be 32 bytes", { code: "INVALID_STORAGE_KEY" });
     const addr = hex(address.bytes);
-    const slot = hex(key);
-    let m = this.slots.get(addr);
-    if (!m) {
-      m = new Map();
-      this.slots.set(addr, m);
-    }
-    if (this.marks.length > 0) this.journal.push({ k: "slot", addr, slot, prev: m.get(slot) });
-    m.set(slot, unpadBytes(value));
+    this.changes.setSlot(addr, hex(key), unpadBytes(value));
   }
 
   async clearStorage(address: Address): Promise<void> {
@@ -360,61 +337,35 @@ export class TxStateManager implements StateManagerInterface {
         code: EMPTY,
       });
     }
-    this.wipe(addr);
-  }
-
-  private wipe(addr: string): void {
-    if (this.marks.length > 0)
-      this.journal.push({ k: "wipe", addr, was: this.wiped.has(addr), slots: this.slots.get(addr) });
-    this.wiped.add(addr);
-    this.slots.delete(addr);
+    this.changes.wipe(addr);
   }
 
   // --- checkpoints ------------------------------------------------------------------
 
   async checkpoint(): Promise<void> {
-    this.marks.push(this.journal.length);
+    this.changes.checkpoint();
   }
 
   async commit(): Promise<void> {
-    this.marks.pop();
-    if (this.marks.length === 0) this.journal.length = 0;
+    this.changes.commit();
   }
 
   async revert(): Promise<void> {
-    const mark = this.marks.pop() ?? 0;
-    for (let i = this.journal.length - 1; i >= mark; i--) {
-      const e = this.journal[i] as Undo;
-      if (e.k === "acct") {
-        if (e.prev === undefined) this.accounts.delete(e.addr);
-        else this.accounts.set(e.addr, e.prev);
-      } else if (e.k === "slot") {
-        const m = this.slots.get(e.addr);
-        if (e.prev === undefined) m?.delete(e.slot);
-        else if (m) m.set(e.slot, e.prev);
-        else this.slots.set(e.addr, new Map([[e.slot, e.prev]]));
-      } else if (e.k === "wipe") {
-        if (!e.was) this.wiped.delete(e.addr);
-        if (e.slots) this.slots.set(e.addr, e.slots);
-        else this.slots.delete(e.addr);
-      } else {
-        this.delta = e.prev;
-      }
-    }
-    this.journal.length = mark;
+    this.changes.revert();
   }
 
   // --- transaction boundary ---------------------------------------------------------
 
   /** Ends the transaction: computes its canonical writes and folds them into the batch view. */
   endTx(): TxOutcome {
-    const addrs = new Set<string>([...this.accounts.keys(), ...this.slots.keys(), ...this.wiped]);
+    const { accounts, slots, wiped } = this.changes;
+    const addrs = new Set<string>([...accounts.keys(), ...slots.keys(), ...wiped]);
     const writes: AccountWrite[] = [];
     for (const addr of addrs) {
       const address = Buffer.from(addr, "hex");
-      const cleared = this.wiped.has(addr);
+      const cleared = wiped.has(addr);
       const slotWrites: SlotWrite[] = [];
-      const m = this.slots.get(addr);
+      const m = slots.get(addr);
       if (m) {
         for (const [slot, value] of m) {
           if (cleared) {
@@ -432,16 +383,16 @@ export class TxStateManager implements StateManagerInterface {
       let post: AccountValue | undefined;
       if (this.reads.has(key)) {
         const pre = this.reads.get(key) as AccountValue;
-        post = this.accounts.has(addr) ? (this.accounts.get(addr) as AccountValue) : pre;
+        post = accounts.has(addr) ? (accounts.get(addr) as AccountValue) : pre;
         w = accountWrite(address, pre, post, post !== null && cleared, post === null ? [] : slotWrites);
       } else {
-        if (cleared || this.accounts.has(addr))
+        if (cleared || accounts.has(addr))
           throw new MeridianError(`account ${addr} written without being read`, { code: "BAL_INTERNAL" });
         if (slotWrites.length > 0) w = { address, storage: slotWrites };
       }
       if (w) writes.push(w);
       // Fold into the batch view.
-      if (this.accounts.has(addr)) this.committedAccounts.set(addr, post as AccountValue);
+      if (accounts.has(addr)) this.committedAccounts.set(addr, post as AccountValue);
       if (cleared) {
         this.committedWiped.add(addr);
         this.committedSlots.delete(addr);
