@@ -1,8 +1,8 @@
 import { join } from "node:path";
 import { foundryBinary, REPO_ROOT } from "./paths.ts";
 import { getFreePort } from "./ports.ts";
-import { type NodeHandle, spawnManaged, waitForRpc } from "./process.ts";
-import { makeTempDir, removeTempDir } from "./tmp.ts";
+import { type NodeHandle, spawnManaged, startedNode } from "./process.ts";
+import { makeTempDir } from "./tmp.ts";
 
 export type AnvilOptions = {
   port?: number;
@@ -35,23 +35,10 @@ export async function startAnvil(opts: AnvilOptions = {}): Promise<NodeHandle> {
     ...(opts.extraArgs ?? []),
   ];
   const child = spawnManaged(foundryBinary("anvil"), args, REPO_ROOT);
-  const rpcUrl = `http://127.0.0.1:${port}`;
-  const chainId = await waitForRpc(rpcUrl, child, opts.startTimeoutMs ?? 30_000, "anvil");
-  return {
-    kind: "anvil",
-    chainId,
-    rpcUrl,
-    wsUrl: `ws://127.0.0.1:${port}`,
-    metricsUrl: null,
+  return startedNode("anvil", child, port, {
     datadir,
-    proc: child.proc,
-    exited: child.exited,
-    logs: child.logs,
-    kill9: child.kill9,
-    async stop(signal, timeoutMs) {
-      const res = await child.stop(signal, timeoutMs);
-      if (ownsDir) await removeTempDir(datadir);
-      return res;
-    },
-  };
+    ownsDir,
+    metricsUrl: null,
+    startTimeoutMs: opts.startTimeoutMs ?? 30_000,
+  });
 }

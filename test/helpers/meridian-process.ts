@@ -1,8 +1,8 @@
 import { join } from "node:path";
 import { REPO_ROOT } from "./paths.ts";
 import { getFreePorts } from "./ports.ts";
-import { type NodeHandle, spawnManaged, waitForRpc } from "./process.ts";
-import { makeTempDir, removeTempDir } from "./tmp.ts";
+import { type NodeHandle, spawnManaged, startedNode } from "./process.ts";
+import { makeTempDir } from "./tmp.ts";
 
 export type MeridianOptions = {
   /** Reused as-is (caller owns it); otherwise a temp dir is created and removed on stop. */
@@ -38,23 +38,10 @@ export async function startMeridian(opts: MeridianOptions = {}): Promise<NodeHan
   ];
   // process.execPath is node 22 under vitest; it runs the .ts entry point directly.
   const child = spawnManaged(process.execPath, args, REPO_ROOT);
-  const rpcUrl = `http://127.0.0.1:${httpPort}`;
-  const chainId = await waitForRpc(rpcUrl, child, opts.startTimeoutMs ?? 60_000, "meridian");
-  return {
-    kind: "meridian",
-    chainId,
-    rpcUrl,
-    wsUrl: `ws://127.0.0.1:${httpPort}`,
-    metricsUrl: `http://127.0.0.1:${metricsPort}`,
+  return startedNode("meridian", child, httpPort, {
     datadir,
-    proc: child.proc,
-    exited: child.exited,
-    logs: child.logs,
-    kill9: child.kill9,
-    async stop(signal, timeoutMs) {
-      const res = await child.stop(signal, timeoutMs);
-      if (ownsDir) await removeTempDir(datadir);
-      return res;
-    },
-  };
+    ownsDir,
+    metricsUrl: `http://127.0.0.1:${metricsPort}`,
+    startTimeoutMs: opts.startTimeoutMs ?? 60_000,
+  });
 }

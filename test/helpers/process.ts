@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { removeTempDirs } from "./tmp.ts";
+import { removeTempDir, removeTempDirs } from "./tmp.ts";
 
 export type ExitInfo = { code: number | null; signal: NodeJS.Signals | null };
 export type StopResult = ExitInfo & { elapsedMs: number; forced: boolean };
@@ -134,6 +134,37 @@ export async function waitForRpc(
   throw new Error(
     `${what} did not answer eth_chainId within ${timeoutMs} ms (last: ${lastErr}).\n--- output tail ---\n${tail(child.logs())}`,
   );
+}
+
+/**
+ * The handle of a spawned node serving JSON-RPC over HTTP and WebSocket on 127.0.0.1:`port`,
+ * once it answers eth_chainId. Stopping it removes `datadir` when the handle owns it.
+ */
+export async function startedNode(
+  kind: NodeHandle["kind"],
+  child: Spawned,
+  port: number,
+  opts: { datadir: string; ownsDir: boolean; metricsUrl: string | null; startTimeoutMs: number },
+): Promise<NodeHandle> {
+  const rpcUrl = `http://127.0.0.1:${port}`;
+  const chainId = await waitForRpc(rpcUrl, child, opts.startTimeoutMs, kind);
+  return {
+    kind,
+    chainId,
+    rpcUrl,
+    wsUrl: `ws://127.0.0.1:${port}`,
+    metricsUrl: opts.metricsUrl,
+    datadir: opts.datadir,
+    proc: child.proc,
+    exited: child.exited,
+    logs: child.logs,
+    kill9: child.kill9,
+    async stop(signal, timeoutMs) {
+      const res = await child.stop(signal, timeoutMs);
+      if (opts.ownsDir) await removeTempDir(opts.datadir);
+      return res;
+    },
+  };
 }
 
 /** Kills every process spawned by this worker and removes every temp dir; use in afterAll. */

@@ -10,7 +10,7 @@ import type { EVMMockBlockchainInterface, Message } from "@ethereumjs/evm";
 import { Capability, createTx, type TypedTransaction, type TypedTxData } from "@ethereumjs/tx";
 import { Address, bytesToHex } from "@ethereumjs/util";
 import { buildBlock, createVM, type RunTxResult, runBlock, runTx, type VM } from "@ethereumjs/vm";
-import { keccak256, MeridianError } from "@meridian/primitives";
+import { type CallParams, keccak256, MeridianError } from "@meridian/primitives";
 import type { FlatStateManager } from "@meridian/state";
 import type { StoredReceipt } from "./receipts.ts";
 import { useFastTries } from "./tries.ts";
@@ -123,19 +123,6 @@ function blockHashSource(
 export class ExecutionError extends MeridianError {
   override name = "ExecutionError";
 }
-
-export type CallInput = {
-  from?: Uint8Array;
-  to?: Uint8Array | null;
-  gas?: bigint;
-  gasPrice?: bigint;
-  maxFeePerGas?: bigint;
-  maxPriorityFeePerGas?: bigint;
-  value?: bigint;
-  data?: Uint8Array;
-  nonce?: bigint;
-  accessList?: { address: Uint8Array; storageKeys: Uint8Array[] }[];
-};
 
 export type CallOutput = {
   returnData: Uint8Array;
@@ -266,7 +253,7 @@ export class SequentialExecutor {
    * context block; the call pays no base fee.
    */
   async call(
-    input: CallInput,
+    input: CallParams,
     block: Block,
     state: StateManagerInterface,
     opts: { gasCap: bigint; reportAccessList?: boolean; tracer?: (vm: VM) => void; timeoutMs?: number },
@@ -363,7 +350,7 @@ export class SequentialExecutor {
 
   /** Binary search for the lowest gas limit at which the call succeeds, as geth does. */
   async estimateGas(
-    input: CallInput,
+    input: CallParams,
     block: Block,
     freshState: () => StateManagerInterface | Promise<StateManagerInterface>,
     gasCap: bigint,

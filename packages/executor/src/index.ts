@@ -4,7 +4,6 @@ export type {
   BuildHeaderOverrides,
   BuildRequest,
   BuildWithdrawal,
-  CallInput,
   CallOutput,
   ExecutedBlock,
   TxCandidate,

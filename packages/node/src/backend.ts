@@ -8,13 +8,7 @@ import type { Block } from "@ethereumjs/block";
 import type { StateManagerInterface } from "@ethereumjs/common";
 import { createTxFromRLP, type TypedTransaction } from "@ethereumjs/tx";
 import { Account, Address } from "@ethereumjs/util";
-import {
-  type CallInput,
-  callTracer,
-  effectiveGasPrice,
-  type StoredReceipt,
-  structLogger,
-} from "@meridian/executor";
+import { callTracer, effectiveGasPrice, type StoredReceipt, structLogger } from "@meridian/executor";
 import type { TxPool } from "@meridian/mempool";
 import { bytesToHex, hexKey as hex, hexToBytes, MeridianError } from "@meridian/primitives";
 import type {
@@ -318,7 +312,7 @@ export class NodeBackend implements RpcBackend {
   async call(req: CallRequest, at: BlockSelector, overrides?: StateOverride): Promise<CallResult> {
     const block = await this.blockOrThrow(at);
     const state = await this.overriddenState(at, overrides);
-    const r = await this.chain.executor.call(toCallInput(req), block, state, {
+    const r = await this.chain.executor.call(req, block, state, {
       gasCap: this.opts.gasCap,
       timeoutMs: this.opts.evmTimeoutMs,
     });
@@ -330,7 +324,7 @@ export class NodeBackend implements RpcBackend {
   async estimateGas(req: CallRequest, at: BlockSelector, overrides?: StateOverride): Promise<bigint> {
     const block = await this.blockOrThrow(at);
     return this.chain.executor.estimateGas(
-      toCallInput(req),
+      req,
       block,
       () => this.overriddenState(at, overrides),
       this.opts.gasCap > block.header.gasLimit ? block.header.gasLimit : this.opts.gasCap,
@@ -340,14 +334,13 @@ export class NodeBackend implements RpcBackend {
 
   async createAccessList(req: CallRequest, at: BlockSelector) {
     const block = await this.blockOrThrow(at);
-    const input = toCallInput(req);
-    const first = await this.chain.executor.call(input, block, await this.stateAt(at), {
+    const first = await this.chain.executor.call(req, block, await this.stateAt(at), {
       gasCap: this.opts.gasCap,
       reportAccessList: true,
       timeoutMs: this.opts.evmTimeoutMs,
     });
     const accessList = first.accessList ?? [];
-    const second = await this.chain.executor.call({ ...input, accessList }, block, await this.stateAt(at), {
+    const second = await this.chain.executor.call({ ...req, accessList }, block, await this.stateAt(at), {
       gasCap: this.opts.gasCap,
       timeoutMs: this.opts.evmTimeoutMs,
     });
@@ -484,21 +477,6 @@ export class NodeBackend implements RpcBackend {
   nodeStatus(): Record<string, unknown> {
     return this.opts.status();
   }
-}
-
-function toCallInput(req: CallRequest): CallInput {
-  const out: CallInput = {};
-  if (req.from) out.from = req.from;
-  if (req.to !== undefined) out.to = req.to;
-  if (req.gas !== undefined) out.gas = req.gas;
-  if (req.gasPrice !== undefined) out.gasPrice = req.gasPrice;
-  if (req.maxFeePerGas !== undefined) out.maxFeePerGas = req.maxFeePerGas;
-  if (req.maxPriorityFeePerGas !== undefined) out.maxPriorityFeePerGas = req.maxPriorityFeePerGas;
-  if (req.value !== undefined) out.value = req.value;
-  if (req.data) out.data = req.data;
-  if (req.nonce !== undefined) out.nonce = req.nonce;
-  if (req.accessList) out.accessList = req.accessList;
-  return out;
 }
 
 function matchTopics(topics: Uint8Array[], filter: (Uint8Array[] | null)[]): boolean {

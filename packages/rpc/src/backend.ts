@@ -5,6 +5,7 @@
  */
 import type { Block } from "@ethereumjs/block";
 import type { TypedTransaction } from "@ethereumjs/tx";
+import type { CallParams } from "@meridian/primitives";
 
 export type BlockTag = "latest" | "pending" | "safe" | "finalized" | "earliest";
 
@@ -63,20 +64,8 @@ export type LogFilter = {
   topics: (Uint8Array[] | null)[];
 };
 
-/** eth_call / eth_estimateGas request after parsing. Absent fields take the node's defaults. */
-export type CallRequest = {
-  from?: Uint8Array;
-  to?: Uint8Array | null;
-  gas?: bigint;
-  gasPrice?: bigint;
-  maxFeePerGas?: bigint;
-  maxPriorityFeePerGas?: bigint;
-  value?: bigint;
-  data?: Uint8Array;
-  nonce?: bigint;
-  accessList?: { address: Uint8Array; storageKeys: Uint8Array[] }[];
-  type?: number;
-};
+/** eth_call / eth_estimateGas request after parsing: the call, and the transaction type asked for. */
+export type CallRequest = CallParams & { type?: number };
 
 export type StateOverride = Map<
   string, // lower-case 0x address
