@@ -133,6 +133,11 @@ export function blockBytes(block: Block): Uint8Array {
   return receivedBlocks.get(block) ?? block.serialize();
 }
 
+/** How many transactions the block has, without building their objects (see DecodeBlockOptions). */
+export function transactionCount(block: Block): number {
+  return received.get(block)?.length ?? block.transactions.length;
+}
+
 /** The block's transactions as bytes: as received when decodeBlock made the block, else encoded. */
 export function transactionBytes(block: Block): Uint8Array[] {
   return received.get(block) ?? block.transactions.map((tx) => tx.serialize());

@@ -1,4 +1,10 @@
-export { blockBytes, type DecodeBlockOptions, decodeBlock, transactionBytes } from "./block-rlp.ts";
+export {
+  blockBytes,
+  type DecodeBlockOptions,
+  decodeBlock,
+  transactionBytes,
+  transactionCount,
+} from "./block-rlp.ts";
 export { memoizeParamsUpdates } from "./common-params.ts";
 export type {
   BuildHeaderOverrides,

@@ -21,6 +21,7 @@ import {
   type StoredReceipt,
   type TxSource,
   transactionBytes,
+  transactionCount,
 } from "@meridian/executor";
 import {
   type Application,
@@ -412,7 +413,7 @@ function summary(exec: ExecutedBlock): FinalizedBlock {
   return {
     height: exec.block.header.number,
     hash: exec.block.hash(),
-    txCount: transactionBytes(exec.block).length,
+    txCount: transactionCount(exec.block),
     gasUsed: exec.block.header.gasUsed,
   };
 }

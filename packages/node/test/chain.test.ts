@@ -96,6 +96,54 @@ describe("Chain", () => {
     await reopened.close();
   });
 
+  it("a follower validates and commits another node's proposal from its bytes alone", async () => {
+    const genesis = parseGenesis(genesisJson);
+    const leader = await Chain.open({ datadir: await tempDir(), genesis, logger: silentLogger });
+    const follower = await Chain.open({ datadir: await tempDir(), genesis, logger: silentLogger });
+    const to = hexToBytes("0x70997970C51812dc3A010C7d01b50e0d17dc79C8");
+    const txs = [0n, 1n].map((nonce) =>
+      createFeeMarket1559Tx(
+        {
+          nonce,
+          to,
+          value: 7n,
+          gasLimit: 21_000n,
+          maxFeePerGas: 10n ** 10n,
+          maxPriorityFeePerGas: 1n,
+          chainId: 7331n,
+        },
+        { common: leader.common },
+      ).sign(KEY0),
+    );
+    leader.txSource = () => queue(txs);
+    const proposal = await leader.prepareProposal({
+      height: 1n,
+      timestampMs: Date.now(),
+      proposer: ADDR0,
+      maxBytes: 1 << 24,
+    });
+    // The follower never built this block: it decodes and validates it in parallel.
+    const verdict = await follower.processProposal(1n, proposal);
+    expect(verdict.accept).toBe(true);
+    const commit = { height: 1n, round: 0, proposer: ADDR0, signatures: [] };
+    await follower.finalizeBlock(1n, proposal, commit);
+    const done = await follower.commit();
+    expect(done.txCount).toBe(2);
+    await leader.finalizeBlock(1n, proposal, commit);
+    await leader.commit();
+    expect(bytesToHex(follower.head.hash())).toBe(bytesToHex(leader.head.hash()));
+    expect(bytesToHex(follower.head.header.stateRoot)).toBe(bytesToHex(leader.head.header.stateRoot));
+    // Stored as received and indexed by the hash of each transaction's bytes.
+    for (const [i, tx] of txs.entries()) expect((await follower.txLocation(tx.hash()))?.index).toBe(i);
+    const stored = await follower.blockByNumber(1n);
+    expect(stored?.transactions.map((tx) => bytesToHex(tx.hash()))).toEqual(
+      txs.map((tx) => bytesToHex(tx.hash())),
+    );
+    expect((await follower.receiptsOf(follower.head.hash()))?.map((r) => r.status)).toEqual([1, 1]);
+    await leader.close();
+    await follower.close();
+  });
+
   it("refuses a data directory created from another genesis", async () => {
     const datadir = await tempDir();
     const chain = await Chain.open({ datadir, genesis: parseGenesis(genesisJson), logger: silentLogger });
