@@ -14,7 +14,7 @@ import {
   type TxOptions,
   type TypedTransaction,
 } from "@ethereumjs/tx";
-import { DecodeError, type RlpDecoded, rlpDecode, rlpEncode } from "@meridian/primitives";
+import { DecodeError, keccak256, type RlpDecoded, rlpDecode, rlpEncode } from "@meridian/primitives";
 
 const received = new WeakMap<Block, Uint8Array[]>();
 const receivedBlocks = new WeakMap<Block, Uint8Array>();
@@ -131,6 +131,22 @@ export function decodeBlock(bytes: Uint8Array, common: Common, options: DecodeBl
 /** The block's bytes: as received when decodeBlock made the block, else encoded. */
 export function blockBytes(block: Block): Uint8Array {
   return receivedBlocks.get(block) ?? block.serialize();
+}
+
+const hashes = new WeakMap<Block, Uint8Array[]>();
+
+/**
+ * The block's transaction hashes: of the bytes as received when decodeBlock made the block
+ * (no objects built), else the objects' own (cached) hashes. Kept per block.
+ */
+export function transactionHashes(block: Block): Uint8Array[] {
+  let out = hashes.get(block);
+  if (!out) {
+    const bytes = received.get(block);
+    out = bytes ? bytes.map((tx) => keccak256(tx)) : block.transactions.map((tx) => tx.hash());
+    hashes.set(block, out);
+  }
+  return out;
 }
 
 /** How many transactions the block has, without building their objects (see DecodeBlockOptions). */

@@ -4,6 +4,7 @@ export {
   decodeBlock,
   transactionBytes,
   transactionCount,
+  transactionHashes,
 } from "./block-rlp.ts";
 export { memoizeParamsUpdates } from "./common-params.ts";
 export type {

@@ -20,8 +20,8 @@ import {
   SequentialExecutor,
   type StoredReceipt,
   type TxSource,
-  transactionBytes,
   transactionCount,
+  transactionHashes,
 } from "@meridian/executor";
 import {
   type Application,
@@ -34,7 +34,6 @@ import {
   expectList,
   type FinalizedBlock,
   hexKey as hex,
-  keccak256,
   type Logger,
   MeridianError,
   type PrepareProposalRequest,
@@ -363,8 +362,8 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     batch.putCanonical(number, hash);
     batch.putReceipts(hash, encodeReceipts(exec.receipts));
     const logKeys = new Map<string, Uint8Array>();
-    transactionBytes(block).forEach((tx, i) => {
-      batch.putTxLocation(keccak256(tx), rlpEncode([hash, bigIntToBytes(BigInt(i))]));
+    transactionHashes(block).forEach((txHash, i) => {
+      batch.putTxLocation(txHash, rlpEncode([hash, bigIntToBytes(BigInt(i))]));
     });
     for (const r of exec.receipts) {
       for (const log of r.logs) {

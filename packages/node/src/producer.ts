@@ -3,9 +3,9 @@
  * chain only through the Application interface, exactly as the BFT engine
  * will: prepare → process → finalise → commit.
  */
-import { transactionBytes } from "@meridian/executor";
+import { transactionHashes } from "@meridian/executor";
 import type { TxPool } from "@meridian/mempool";
-import { bytesToHex, keccak256, type Logger } from "@meridian/primitives";
+import { bytesToHex, type Logger } from "@meridian/primitives";
 import type { Chain } from "./chain.ts";
 import type { Metrics } from "./metrics.ts";
 
@@ -73,8 +73,7 @@ export class BlockProducer {
       });
       const done = await chain.commit();
       const seconds = (performance.now() - t0) / 1000;
-      // Hashes from the transactions' bytes: a block validated from a proposal has no objects.
-      await pool.onBlockCommitted(transactionBytes(chain.head).map((tx) => keccak256(tx)));
+      await pool.onBlockCommitted(transactionHashes(chain.head));
       metrics.observeBlock({ height: done.height, txCount: done.txCount, gasUsed: done.gasUsed, seconds });
       metrics.setTxpool(pool.status());
       logger.info("committed block", {
