@@ -47,7 +47,11 @@ export class FlatStateStore {
 
   /** The account's RLP as stored; cached, including absence. */
   async accountRlp(address: Uint8Array): Promise<Uint8Array | undefined> {
-    const k = hexKey(address);
+    return this.accountRlpAt(hexKey(address), address);
+  }
+
+  /** accountRlp for a caller that has the address's key (its unprefixed hex) already. */
+  async accountRlpAt(k: string, address: Uint8Array): Promise<Uint8Array | undefined> {
     const hit = this.accounts.get(k);
     if (hit !== undefined) return hit ?? undefined;
     const rlp = await this.db.account(address);

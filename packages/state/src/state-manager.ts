@@ -85,6 +85,31 @@ export class FlatStateManager implements StateManagerInterface {
     return this.store.getAccount(address.bytes);
   }
 
+  /**
+   * The account at `key` (the unprefixed hex of `address`) as the overlay has it, shared rather
+   * than copied: for callers that only read it (getAccount hands the VM a copy it may change).
+   */
+  async peekAccount(key: string, address: Uint8Array): Promise<Account | undefined> {
+    const a = this.changes.accounts.get(key);
+    if (a !== undefined) return a ?? undefined;
+    const rlp = await this.store.accountRlpAt(key, address);
+    return rlp ? createAccountFromRLP(rlp) : undefined;
+  }
+
+  /** Sets the balance and/or the nonce of the account at `key` (created empty if missing). */
+  async setBalanceNonce(
+    key: string,
+    address: Uint8Array,
+    balance: bigint | undefined,
+    nonce: bigint | undefined,
+  ): Promise<void> {
+    // Most writes follow an earlier one to the same account: then no await is needed.
+    const own = this.changes.accounts.get(key);
+    const cur = own !== undefined ? own : await this.peekAccount(key, address);
+    const a = new Account(nonce ?? cur?.nonce, balance ?? cur?.balance, cur?.storageRoot, cur?.codeHash);
+    this.setAccount(key, a);
+  }
+
   async putAccount(address: Address, account?: Account): Promise<void> {
     if (account === undefined) return this.deleteAccount(address);
     this.setAccount(hexKey(address.bytes), copyAccount(account));
@@ -122,9 +147,13 @@ export class FlatStateManager implements StateManagerInterface {
 
   async getCode(address: Address): Promise<Uint8Array> {
     const account = await this.getAccount(address);
-    if (!account || equalsBytes(account.codeHash, KECCAK256_NULL)) return EMPTY;
-    const k = hexKey(account.codeHash);
-    return this.code.get(k) ?? (await this.store.getCode(account.codeHash)) ?? EMPTY;
+    return account ? this.codeByHash(account.codeHash) : EMPTY;
+  }
+
+  /** The code whose hash is `codeHash` (written in this block or committed); empty for none. */
+  async codeByHash(codeHash: Uint8Array): Promise<Uint8Array> {
+    if (equalsBytes(codeHash, KECCAK256_NULL)) return EMPTY;
+    return this.code.get(hexKey(codeHash)) ?? (await this.store.getCode(codeHash)) ?? EMPTY;
   }
 
   async getCodeSize(address: Address): Promise<number> {

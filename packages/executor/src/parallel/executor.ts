@@ -22,7 +22,7 @@ import { availableParallelism } from "node:os";
 import { type Block, createBlock, type HeaderData } from "@ethereumjs/block";
 import type { Common } from "@ethereumjs/common";
 import type { TypedTransaction } from "@ethereumjs/tx";
-import { Account, Address, bytesToHex, equalsBytes, KECCAK256_NULL, KECCAK256_RLP } from "@ethereumjs/util";
+import { Address, bytesToHex, equalsBytes, KECCAK256_NULL, KECCAK256_RLP } from "@ethereumjs/util";
 import { type BlockBuilder, Bloom, buildBlock, createVM } from "@ethereumjs/vm";
 import {
   keccak256,
@@ -175,12 +175,16 @@ function sameValue(a: AccountValue | Uint8Array, b: AccountValue | Uint8Array): 
   );
 }
 
-async function readAccountValue(state: FlatStateManager, addr: string): Promise<AccountValue> {
-  const address = new Address(Buffer.from(addr, "hex"));
-  const a = await state.getAccount(address);
+/** The account at `addr` (unprefixed hex; `address`, its bytes, when the caller has them). */
+async function readAccountValue(
+  state: FlatStateManager,
+  addr: string,
+  address: Uint8Array = Buffer.from(addr, "hex"),
+): Promise<AccountValue> {
+  const a = await state.peekAccount(addr, address);
   if (!a) return null;
   const noCode = equalsBytes(a.codeHash, KECCAK256_NULL);
-  const code = noCode ? EMPTY : await state.getCode(address);
+  const code = noCode ? EMPTY : await state.codeByHash(a.codeHash);
   // The empty-trie and empty-code hashes as shared constants: a message to a worker then
   // carries each of them once instead of once per account.
   const storageRoot = equalsBytes(a.storageRoot, KECCAK256_RLP) ? KECCAK256_RLP : a.storageRoot;
@@ -199,8 +203,18 @@ async function readKey(state: FlatStateManager, key: string): Promise<AccountVal
   return state.getStorage(new Address(Buffer.from(addr, "hex")), Buffer.from(key.slice(41), "hex"));
 }
 
-/** Applies one list write to the overlay (the same end state sequential execution leaves). */
-async function applyWrite(state: FlatStateManager, w: AccountWrite): Promise<void> {
+/**
+ * Applies one list write to the overlay (the same end state sequential execution leaves);
+ * `addr` is the unprefixed hex of its address when the caller has it.
+ */
+async function applyWrite(state: FlatStateManager, w: AccountWrite, addr = hex(w.address)): Promise<void> {
+  // Balance and nonce, the bulk of a block's writes, go in by key; the rest takes the
+  // StateManagerInterface path.
+  const fieldsOnly = !w.destroyed && !w.storageCleared && w.code === undefined && w.storage.length === 0;
+  if (fieldsOnly && (w.balance !== undefined || w.nonce !== undefined)) {
+    await state.setBalanceNonce(addr, w.address, w.balance, w.nonce);
+    return;
+  }
   const address = new Address(w.address);
   if (w.destroyed) {
     await state.deleteAccount(address);
@@ -208,10 +222,7 @@ async function applyWrite(state: FlatStateManager, w: AccountWrite): Promise<voi
   }
   if (w.storageCleared) await state.clearStorage(address);
   if (w.balance !== undefined || w.nonce !== undefined || w.code !== undefined) {
-    const a = (await state.getAccount(address)) ?? new Account();
-    if (w.balance !== undefined) a.balance = w.balance;
-    if (w.nonce !== undefined) a.nonce = w.nonce;
-    await state.putAccount(address, a);
+    await state.setBalanceNonce(addr, w.address, w.balance, w.nonce);
     if (w.code !== undefined) await state.putCode(address, w.code);
   }
   for (const s of w.storage) await state.putStorage(address, s.slot, s.value);
@@ -531,7 +542,8 @@ export class ParallelExecutor {
             r.coinbasePre?.set(i, cbv);
           } else {
             const k = accountKey(a);
-            if (!written.has(k) && !r.pre.has(k)) r.pre.set(k, await readAccountValue(state, a));
+            if (!written.has(k) && !r.pre.has(k))
+              r.pre.set(k, await readAccountValue(state, a, read.address));
           }
         }
         for (const s of read.slots) {
@@ -547,7 +559,7 @@ export class ParallelExecutor {
         written.add(accountKey(a));
         if (w.destroyed || w.storageCleared) wiped.add(a);
         for (const s of w.storage) written.add(slotKey(a, hex(s.slot)));
-        await applyWrite(state, w);
+        await applyWrite(state, w, a);
       }
     }
     flush();
