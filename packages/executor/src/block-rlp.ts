@@ -16,36 +16,47 @@ import {
 } from "@ethereumjs/tx";
 import { DecodeError, keccak256, type RlpDecoded, rlpDecode, rlpEncode } from "@meridian/primitives";
 
-const received = new WeakMap<Block, Uint8Array[]>();
-const receivedBlocks = new WeakMap<Block, Uint8Array>();
+/** What decodeBlock received for a block: its bytes, and each transaction's. */
+const received = new WeakMap<Block, { block: Uint8Array; txs: Uint8Array[] }>();
+
+type Envelope = { type: number; fields: Uint8Array[] };
 
 /**
- * A transaction of a block body (a typed one is a byte string, a legacy one a list) as
- * createTxFromBlockBodyData builds it, from values Meridian's decoder already split: the
- * typed payload is decoded once, here, not again inside @ethereumjs (which copies every field).
+ * A transaction of a block body (a typed one is a byte string, a legacy one a list) split into
+ * its type and field values; anything but an RLP list of a known type is a DecodeError. The
+ * fields themselves are checked when the transaction is built (txFromEnvelope).
  */
-function bodyTransaction(item: RlpDecoded, opts: TxOptions): TypedTransaction {
-  if (Array.isArray(item)) return createLegacyTxFromBytesArray(item as Uint8Array[], opts);
+function txEnvelope(item: RlpDecoded, opts: TxOptions): Envelope {
+  if (Array.isArray(item)) return { type: 0, fields: item as Uint8Array[] };
   // A byte string that does not start with a type byte is a legacy transaction's RLP.
-  const type = item[0];
-  const typed = type !== undefined && type <= 0x7f;
+  const first = item[0];
+  const typed = first !== undefined && first <= 0x7f;
   const values = rlpDecode(typed ? item.subarray(1) : item, item.length);
   if (!Array.isArray(values)) throw new DecodeError("transaction: expected an rlp list");
-  const fields = values as Uint8Array[];
-  if (!typed) return createLegacyTxFromBytesArray(fields, opts);
+  const type = typed ? (first as number) : 0;
+  if (typed && (type === 0 || type > 4)) throw new DecodeError(`transaction: type ${type} unknown`);
+  if (type === 3 && opts.common?.customCrypto.kzg === undefined)
+    throw new DecodeError("transaction: a blob transaction needs a Common with KZG");
+  return { type, fields: values as Uint8Array[] };
+}
+
+/**
+ * The transaction as createTxFromBlockBodyData builds it, from values Meridian's decoder
+ * already split: the typed payload is decoded once, not again inside @ethereumjs (which
+ * copies every field).
+ */
+function txFromEnvelope({ type, fields }: Envelope, opts: TxOptions): TypedTransaction {
   switch (type) {
+    case 0:
+      return createLegacyTxFromBytesArray(fields, opts);
     case 1:
       return createAccessList2930TxFromBytesArray(fields as never, opts);
     case 2:
       return create1559FeeMarketTxFromBytesArray(fields as never, opts);
     case 3:
-      if (opts.common?.customCrypto.kzg === undefined)
-        throw new DecodeError("transaction: a blob transaction needs a Common with KZG");
       return createBlob4844TxFromBytesArray(fields as never, opts);
-    case 4:
-      return createEOACode7702TxFromBytesArray(fields as never, opts);
     default:
-      throw new DecodeError(`transaction: type ${type} unknown`);
+      return createEOACode7702TxFromBytesArray(fields as never, opts);
   }
 }
 
@@ -59,19 +70,6 @@ export type DecodeBlockOptions = {
    */
   lazyTransactions?: boolean;
 };
-
-/** Checks what bodyTransaction checks before building: the envelope, not the fields. */
-function checkEnvelope(item: RlpDecoded, opts: TxOptions): void {
-  if (Array.isArray(item)) return;
-  const type = item[0];
-  const typed = type !== undefined && type <= 0x7f;
-  if (!Array.isArray(rlpDecode(typed ? item.subarray(1) : item, item.length)))
-    throw new DecodeError("transaction: expected an rlp list");
-  if (!typed) return;
-  if (type === 0 || type > 4) throw new DecodeError(`transaction: type ${type} unknown`);
-  if (type === 3 && opts.common?.customCrypto.kzg === undefined)
-    throw new DecodeError("transaction: a blob transaction needs a Common with KZG");
-}
 
 /** Decodes block RLP (same rules as @ethereumjs createBlockFromRLP); malformed input is a DecodeError. */
 export function decodeBlock(bytes: Uint8Array, common: Common, options: DecodeBlockOptions = {}): Block {
@@ -92,7 +90,7 @@ export function decodeBlock(bytes: Uint8Array, common: Common, options: DecodeBl
     );
     const txOpts = { ...opts, common: shell.header.common };
     if (options.lazyTransactions) {
-      for (const t of body) checkEnvelope(t, txOpts);
+      for (const t of body) txEnvelope(t, txOpts);
       block = new Block(shell.header, [], shell.uncleHeaders, shell.withdrawals, { ...opts, freeze: false });
       let txs: TypedTransaction[] | undefined;
       Object.defineProperty(block, "transactions", {
@@ -100,7 +98,7 @@ export function decodeBlock(bytes: Uint8Array, common: Common, options: DecodeBl
         get: () => {
           if (!txs) {
             try {
-              txs = body.map((t) => bodyTransaction(t, txOpts));
+              txs = body.map((t) => txFromEnvelope(txEnvelope(t, txOpts), txOpts));
             } catch (cause) {
               throw new DecodeError("block: malformed transaction", {
                 cause,
@@ -113,24 +111,23 @@ export function decodeBlock(bytes: Uint8Array, common: Common, options: DecodeBl
       });
       Object.freeze(block);
     } else {
-      const txs = body.map((t) => bodyTransaction(t, txOpts));
+      const txs = body.map((t) => txFromEnvelope(txEnvelope(t, txOpts), txOpts));
       block = new Block(shell.header, txs, shell.uncleHeaders, shell.withdrawals, opts);
     }
   } catch (cause) {
     throw new DecodeError("block: malformed", { cause, details: (cause as Error).message });
   }
   // A typed transaction is a byte string in the body; a legacy one is a list (encoded again).
-  received.set(
-    block,
-    body.map((t) => (t instanceof Uint8Array ? t : rlpEncode(t))),
-  );
-  receivedBlocks.set(block, bytes);
+  received.set(block, {
+    block: bytes,
+    txs: body.map((t) => (t instanceof Uint8Array ? t : rlpEncode(t))),
+  });
   return block;
 }
 
 /** The block's bytes: as received when decodeBlock made the block, else encoded. */
 export function blockBytes(block: Block): Uint8Array {
-  return receivedBlocks.get(block) ?? block.serialize();
+  return received.get(block)?.block ?? block.serialize();
 }
 
 const hashes = new WeakMap<Block, Uint8Array[]>();
@@ -142,7 +139,7 @@ const hashes = new WeakMap<Block, Uint8Array[]>();
 export function transactionHashes(block: Block): Uint8Array[] {
   let out = hashes.get(block);
   if (!out) {
-    const bytes = received.get(block);
+    const bytes = received.get(block)?.txs;
     out = bytes ? bytes.map((tx) => keccak256(tx)) : block.transactions.map((tx) => tx.hash());
     hashes.set(block, out);
   }
@@ -151,10 +148,10 @@ export function transactionHashes(block: Block): Uint8Array[] {
 
 /** How many transactions the block has, without building their objects (see DecodeBlockOptions). */
 export function transactionCount(block: Block): number {
-  return received.get(block)?.length ?? block.transactions.length;
+  return received.get(block)?.txs.length ?? block.transactions.length;
 }
 
 /** The block's transactions as bytes: as received when decodeBlock made the block, else encoded. */
 export function transactionBytes(block: Block): Uint8Array[] {
-  return received.get(block) ?? block.transactions.map((tx) => tx.serialize());
+  return received.get(block)?.txs ?? block.transactions.map((tx) => tx.serialize());
 }

@@ -96,17 +96,18 @@ export class FlatStateManager implements StateManagerInterface {
     return rlp ? createAccountFromRLP(rlp) : undefined;
   }
 
-  /** Sets the balance and/or the nonce of the account at `key` (created empty if missing). */
-  async setBalanceNonce(
-    key: string,
-    address: Uint8Array,
-    balance: bigint | undefined,
-    nonce: bigint | undefined,
-  ): Promise<void> {
+  /** modifyAccountFields for a caller that has the address's key (its unprefixed hex) already. */
+  async modifyAccountFieldsAt(key: string, address: Uint8Array, fields: AccountFields): Promise<void> {
     // Most writes follow an earlier one to the same account: then no await is needed.
     const own = this.changes.accounts.get(key);
     const cur = own !== undefined ? own : await this.peekAccount(key, address);
-    const a = new Account(nonce ?? cur?.nonce, balance ?? cur?.balance, cur?.storageRoot, cur?.codeHash);
+    // A new object: overlay accounts are replaced, never changed (the commitment caches their RLP).
+    const a = new Account(
+      fields.nonce ?? cur?.nonce,
+      fields.balance ?? cur?.balance,
+      fields.storageRoot ?? cur?.storageRoot,
+      fields.codeHash ?? cur?.codeHash,
+    );
     this.setAccount(key, a);
   }
 
@@ -122,12 +123,7 @@ export class FlatStateManager implements StateManagerInterface {
   }
 
   async modifyAccountFields(address: Address, fields: AccountFields): Promise<void> {
-    const account = (await this.getAccount(address)) ?? new Account();
-    if (fields.nonce !== undefined) account.nonce = fields.nonce;
-    if (fields.balance !== undefined) account.balance = fields.balance;
-    if (fields.codeHash !== undefined) account.codeHash = fields.codeHash;
-    if (fields.storageRoot !== undefined) account.storageRoot = fields.storageRoot;
-    this.setAccount(hexKey(address.bytes), account);
+    return this.modifyAccountFieldsAt(hexKey(address.bytes), address.bytes, fields);
   }
 
   private setAccount(addr: string, value: Account | null): void {

@@ -212,7 +212,7 @@ async function applyWrite(state: FlatStateManager, w: AccountWrite, addr = hex(w
   // StateManagerInterface path.
   const fieldsOnly = !w.destroyed && !w.storageCleared && w.code === undefined && w.storage.length === 0;
   if (fieldsOnly && (w.balance !== undefined || w.nonce !== undefined)) {
-    await state.setBalanceNonce(addr, w.address, w.balance, w.nonce);
+    await state.modifyAccountFieldsAt(addr, w.address, { balance: w.balance, nonce: w.nonce });
     return;
   }
   const address = new Address(w.address);
@@ -222,7 +222,7 @@ async function applyWrite(state: FlatStateManager, w: AccountWrite, addr = hex(w
   }
   if (w.storageCleared) await state.clearStorage(address);
   if (w.balance !== undefined || w.nonce !== undefined || w.code !== undefined) {
-    await state.setBalanceNonce(addr, w.address, w.balance, w.nonce);
+    await state.modifyAccountFieldsAt(addr, w.address, { balance: w.balance, nonce: w.nonce });
     if (w.code !== undefined) await state.putCode(address, w.code);
   }
   for (const s of w.storage) await state.putStorage(address, s.slot, s.value);
