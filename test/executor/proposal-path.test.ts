@@ -4,6 +4,8 @@
  * commitment hashed from its bytes. Same result as validating the objects;
  * a list whose bytes do not match the header is rejected.
  */
+
+import { Worker } from "node:worker_threads";
 import { createAccessList2930Tx, createLegacyTx, type TypedTransaction } from "@ethereumjs/tx";
 import { bytesToHex } from "@ethereumjs/util";
 import {
@@ -15,8 +17,25 @@ import {
   transactionBytes,
 } from "@meridian/executor";
 import { DecodeError, orderedTrieRoot, type RlpDecoded, rlpDecode, rlpEncode } from "@meridian/primitives";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildOnGenesis, type Chain, makeChain, signTx } from "../helpers/executor-workloads.ts";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { buildOnGenesis, type Chain, call, makeChain, signTx } from "../helpers/executor-workloads.ts";
+
+/** Every distinct buffer behind the byte views in a message (what posting it copies). */
+function buffersIn(message: unknown): Set<ArrayBufferLike> {
+  const found = new Set<ArrayBufferLike>();
+  const walk = (x: unknown): void => {
+    if (x === null || typeof x !== "object") return;
+    if (ArrayBuffer.isView(x)) found.add(x.buffer);
+    else if (x instanceof Map)
+      for (const [k, v] of x) {
+        walk(k);
+        walk(v);
+      }
+    else for (const v of Object.values(x)) walk(v);
+  };
+  walk(message);
+  return found;
+}
 
 describe("proposal path", () => {
   let chain: Chain;
@@ -148,5 +167,51 @@ describe("proposal path", () => {
         accessListRlp: proposal.accessListRlp,
       }),
     ).rejects.toMatchObject({ code: "TX_INVALID" });
+  });
+
+  it("sends each batch only its own bytes, not the proposal its transactions and slot values come from", async () => {
+    const pool = new ParallelExecutor(chain.common, { workers: 2 });
+    try {
+      // Every transaction bumps one slot: later batches read the value the list wrote.
+      const txs: TypedTransaction[] = [];
+      for (let i = 0; i < 24; i++)
+        txs.push(
+          signTx(chain, i % 3, BigInt(Math.floor(i / 3)), chain.contracts.Hot.address, {
+            data: call("bump()"),
+            gasLimit: 60_000n,
+          }),
+        );
+      const built = await buildOnGenesis(chain, pool, txs);
+      expect(built.block.transactions).toHaveLength(24);
+      const bytes = encodeProposal(built.block, built.accessList);
+      const proposal = decodeProposal(bytes, chain.common);
+      const sent: Set<ArrayBufferLike>[] = [];
+      const post = Worker.prototype.postMessage;
+      const spy = vi.spyOn(Worker.prototype, "postMessage").mockImplementation(function (
+        this: Worker,
+        message: unknown,
+        transfer?: unknown,
+      ) {
+        if ((message as { kind?: string }).kind === "exec") sent.push(buffersIn(message));
+        return post.call(this, message, transfer as never);
+      });
+      try {
+        const ok = await pool.validate(proposal.block, proposal.accessList, chain.genesis, chain.fresh(), {
+          accessListRlp: proposal.accessListRlp,
+        });
+        expect(bytesToHex(await ok.state.getStateRoot())).toBe(bytesToHex(built.block.header.stateRoot));
+      } finally {
+        spy.mockRestore();
+      }
+      expect(sent.length).toBeGreaterThanOrEqual(4);
+      for (const buffers of sent) {
+        expect(buffers.has(bytes.buffer)).toBe(false);
+        let total = 0;
+        for (const b of buffers) total += b.byteLength;
+        expect(total).toBeLessThan(bytes.length / 2);
+      }
+    } finally {
+      await pool.close();
+    }
   });
 });

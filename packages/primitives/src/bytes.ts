@@ -72,6 +72,38 @@ export function bigIntToBytes(value: bigint): Uint8Array {
   return new Uint8Array(Buffer.from(hex, "hex"));
 }
 
+/**
+ * Copies byte strings into a few shared chunks and hands back views of them. A message to a
+ * worker thread copies the whole buffer behind every byte view it carries, and gives every
+ * distinct buffer its own allocation on the other side: views into a proposal would carry all
+ * of it, and thousands of small arrays cost thousands of allocations. One arena per message.
+ */
+export class ByteArena {
+  private chunk = new Uint8Array(0);
+  private at = 0;
+  private readonly chunkSize: number;
+
+  constructor(chunkSize = 16 * 1024) {
+    this.chunkSize = chunkSize;
+  }
+
+  /** A copy of `bytes` in the arena (the shared empty array for an empty one). */
+  copy(bytes: Uint8Array): Uint8Array {
+    const n = bytes.length;
+    if (n === 0) return EMPTY_BYTES;
+    if (this.at + n > this.chunk.length) {
+      this.chunk = new Uint8Array(Math.max(this.chunkSize, n));
+      this.at = 0;
+    }
+    const out = this.chunk.subarray(this.at, this.at + n);
+    out.set(bytes);
+    this.at += n;
+    return out;
+  }
+}
+
+const EMPTY_BYTES = new Uint8Array(0);
+
 /** Left-pads to `length` bytes (for 32-byte words and 20-byte addresses). */
 export function padBytes(bytes: Uint8Array, length: number): Uint8Array {
   if (bytes.length >= length) return bytes;

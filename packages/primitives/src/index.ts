@@ -9,6 +9,7 @@ export type {
 } from "./application.ts";
 export type { Hex } from "./bytes.ts";
 export {
+  ByteArena,
   bigIntToBytes,
   bytesToBigInt,
   bytesToHex,

@@ -25,6 +25,7 @@ import type { TypedTransaction } from "@ethereumjs/tx";
 import { Address, bytesToHex, equalsBytes, KECCAK256_NULL, KECCAK256_RLP } from "@ethereumjs/util";
 import { type BlockBuilder, Bloom, buildBlock, createVM } from "@ethereumjs/vm";
 import {
+  ByteArena,
   keccak256,
   type Logger,
   OrderedTrie,
@@ -247,7 +248,40 @@ function storedReceipt(
   };
 }
 
-/** Adds a result to the builder; `tx` undefined when the block is only rebuilt for its header. */
+/**
+ * Gives a batch its own copies of the bytes it carries (see ByteArena): transactions are views
+ * into the proposal, and so are slot values the list wrote, so without this a batch's message
+ * would copy the whole proposal. The empty-trie and empty-code constants stay shared.
+ */
+function ownBytes(req: BatchRequest): void {
+  let txBytes = 0;
+  for (const t of req.txs) txBytes += t.rlp.length;
+  // One chunk for the transactions, and room for the slot values and code most batches carry.
+  const arena = new ByteArena(txBytes + 1024);
+  for (const t of req.txs) t.rlp = arena.copy(t.rlp);
+  const own = (v: AccountValue | Uint8Array): AccountValue | Uint8Array => {
+    if (v instanceof Uint8Array) return arena.copy(v);
+    if (v === null) return v;
+    const plain = v.storageRoot === KECCAK256_RLP && v.codeHash === KECCAK256_NULL && v.code.length === 0;
+    if (plain) return v;
+    return {
+      nonce: v.nonce,
+      balance: v.balance,
+      storageRoot: v.storageRoot === KECCAK256_RLP ? v.storageRoot : arena.copy(v.storageRoot),
+      codeHash: v.codeHash === KECCAK256_NULL ? v.codeHash : arena.copy(v.codeHash),
+      code: arena.copy(v.code),
+    };
+  };
+  for (const [k, v] of req.pre) req.pre.set(k, own(v));
+  if (req.coinbasePre) for (const [i, v] of req.coinbasePre) req.coinbasePre.set(i, own(v) as AccountValue);
+  if (req.expected) req.expected.coinbase = own(req.expected.coinbase) as AccountValue;
+}
+
+/**
+ * Adds a result to the builder; `tx` undefined when the block is only rebuilt for its header.
+ * Then the builder needs only the results with logs: it reads results for the logs bloom and
+ * the deposit requests (EIP-6110) alone, and a receipt without logs adds nothing to either.
+ */
 function pushResult(
   builder: BuilderInternals,
   tx: TypedTransaction | undefined,
@@ -256,14 +290,15 @@ function pushResult(
   blobGas: bigint,
 ): void {
   const rc = r.receipt as NonNullable<TxResult["receipt"]>;
+  builder.gasUsed = cumulative;
+  builder.blobGasUsed += blobGas;
   if (tx) builder.transactions.push(tx);
+  else if (rc.logs.length === 0) return;
   builder.transactionResults.push({
     receipt: { status: rc.status, cumulativeBlockGasUsed: cumulative, bitvector: rc.bloom, logs: rc.logs },
     bloom: new Bloom(rc.bloom),
     totalGasSpent: rc.gasUsed,
   });
-  builder.gasUsed = cumulative;
-  builder.blobGasUsed += blobGas;
 }
 
 export class ParallelExecutor {
@@ -504,6 +539,7 @@ export class ParallelExecutor {
           ends,
           coinbase: coinbaseAtFirst,
         };
+        if (this.pool) ownBytes(req);
         const run = this.runBatch(pending.length, req);
         // Checked in order below; a failure found earlier must not leave this one unhandled.
         run.catch(() => {});
