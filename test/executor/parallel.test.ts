@@ -7,6 +7,7 @@ import {
   encodeAccessList,
   encodeProposal,
   ParallelExecutor,
+  ReceivedAccessList,
   SequentialExecutor,
   sameReads,
   sameWrites,
@@ -156,6 +157,40 @@ describe("block access list codec", () => {
       Uint8Array.of(0xc1),
     ];
     for (const b of bad) expect(() => decodeAccessList(b)).toThrow(DecodeError);
+  });
+
+  it("a list as received accepts and rejects exactly what decodeAccessList does, entry by entry", () => {
+    const outcome = <T>(f: () => T): { ok: T } | { error: unknown } => {
+      try {
+        return { ok: f() };
+      } catch (error) {
+        expect(error).toBeInstanceOf(DecodeError);
+        return { error };
+      }
+    };
+    fc.assert(
+      fc.property(listArb, fc.nat(), fc.integer({ min: 0, max: 255 }), (list, pos, byte) => {
+        const bytes = encodeAccessList(list);
+        const mutated = Uint8Array.from(bytes);
+        if (mutated.length > 0) mutated[pos % mutated.length] = byte;
+        for (const input of [bytes, mutated, new Uint8Array([...bytes, 0])]) {
+          const whole = outcome(() => decodeAccessList(input).txs);
+          const byEntry = outcome(() => {
+            const received = new ReceivedAccessList(input);
+            return Array.from({ length: received.length }, (_, i) => received.entry(i));
+          });
+          expect("ok" in byEntry).toBe("ok" in whole);
+          if ("ok" in whole && "ok" in byEntry) {
+            expect(byEntry.ok).toEqual(whole.ok);
+            expect(new ReceivedAccessList(input).txs).toEqual(whole.ok);
+          }
+        }
+      }),
+      { seed: 4242, numRuns: 300 },
+    );
+    // The list's own header in long form for a short list: not canonical.
+    expect(() => new ReceivedAccessList(Uint8Array.of(0xf8, 0x01, 0xc0))).toThrow(DecodeError);
+    expect(() => decodeAccessList(Uint8Array.of(0xf8, 0x01, 0xc0))).toThrow(DecodeError);
   });
 
   it("names where a malformed list fails: transaction, entry and field", () => {

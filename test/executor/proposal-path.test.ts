@@ -16,7 +16,14 @@ import {
   ParallelExecutor,
   transactionBytes,
 } from "@meridian/executor";
-import { DecodeError, orderedTrieRoot, type RlpDecoded, rlpDecode, rlpEncode } from "@meridian/primitives";
+import {
+  DecodeError,
+  keccak256,
+  orderedTrieRoot,
+  type RlpDecoded,
+  rlpDecode,
+  rlpEncode,
+} from "@meridian/primitives";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { buildOnGenesis, type Chain, call, makeChain, signTx } from "../helpers/executor-workloads.ts";
 
@@ -94,7 +101,7 @@ describe("proposal path", () => {
     expect(ok.receipts.map((r) => r.status)).toEqual([1, 1, 1]);
 
     // The same list with one write's balance changed: its bytes no longer hash to extraData.
-    const tampered = structuredClone(proposal.accessList);
+    const tampered = { txs: structuredClone(proposal.accessList.txs) };
     const write = tampered.txs[0]?.writes.find((w) => w.balance !== undefined);
     if (!write) throw new Error("expected a balance write");
     write.balance = (write.balance as bigint) + 1n;
@@ -213,5 +220,33 @@ describe("proposal path", () => {
     } finally {
       await pool.close();
     }
+  });
+
+  it("reads a received list entry by entry: bad framing fails decoding, a malformed entry fails validation", async () => {
+    const built = await buildOnGenesis(chain, executor, mixedTxs());
+    const blockRlp = built.block.serialize();
+    const listRlp = encodeAccessList(built.accessList);
+    // Framing: the list bytes are not one RLP list, or have bytes after it.
+    for (const list of [Uint8Array.of(0x80), Uint8Array.from([...listRlp, 0xc0])])
+      expect(() => decodeProposal(encodeProposal(blockRlp, list), chain.common)).toThrow(DecodeError);
+
+    // Entry 1's first read flag set to 0x02 (only empty or 0x01 are allowed); the header is
+    // resealed to commit to these bytes, so that only the entry is wrong.
+    const entries = rlpDecode(listRlp, listRlp.length) as RlpDecoded[][][];
+    const read = (entries[1] as RlpDecoded[][][])[0]?.[0] as RlpDecoded[];
+    read[1] = Uint8Array.of(2);
+    const badList = rlpEncode(entries as never);
+    const [header, ...body] = rlpDecode(blockRlp, blockRlp.length) as RlpDecoded[][];
+    const fields = [...(header as Uint8Array[])];
+    fields[12] = keccak256(badList);
+    const resealed = rlpEncode([fields, ...body] as never);
+    const proposal = decodeProposal(encodeProposal(resealed, badList), chain.common);
+    expect(proposal.accessList.length).toBe(3);
+    expect(() => proposal.accessList.txs).toThrow(/access list tx 1: read 0: account flag/);
+    await expect(
+      executor.validate(proposal.block, proposal.accessList, chain.genesis, chain.fresh(), {
+        accessListRlp: proposal.accessListRlp,
+      }),
+    ).rejects.toMatchObject({ code: "BAL_MALFORMED", message: expect.stringMatching(/access list tx 1/) });
   });
 });

@@ -34,6 +34,7 @@ export {
   decodeProposal,
   encodeAccessList,
   encodeProposal,
+  ReceivedAccessList,
   sameReads,
   sameWrites,
 } from "./parallel/access-list.ts";

@@ -138,14 +138,20 @@ export function rlpDecode(data: Uint8Array, maxBytes = MAX_RLP_BYTES): RlpDecode
 
 /**
  * Where each item of the RLP list `data` sits, without decoding the items: for item i,
- * `[bounds[2i], bounds[2i+1])`. Lets a list's entries travel as byte ranges.
+ * `[bounds[2i], bounds[2i+1])`. Lets a list's entries travel as byte ranges, and be decoded
+ * one at a time (rlpDecode of each range then checks what this does not, see itemEnd).
+ * The list's own header must be canonical.
  */
 export function rlpListBounds(data: Uint8Array): Uint32Array {
   const first = data[0];
   if (first === undefined || first < 0xc0) malformed("expected a list");
   let at: number;
   if (first <= 0xf7) at = 1;
-  else at = 1 + (first - 0xf7);
+  else {
+    at = 1 + (first - 0xf7);
+    if (readLength(data, 1, first - 0xf7, data.length) < 56)
+      malformed("long list form for 55 bytes or fewer");
+  }
   const end = itemEnd(data, 0, data.length);
   if (end !== data.length) malformed(`${data.length - end} bytes after the item`);
   const bounds: number[] = [];

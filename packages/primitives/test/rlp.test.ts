@@ -173,6 +173,9 @@ describe("rlpDecode against @ethereumjs/rlp", () => {
     expect(() => rlpListBounds(Uint8Array.of(0x80))).toThrow(DecodeError);
     expect(() => rlpListBounds(Uint8Array.of(0xc2, 0x01))).toThrow(DecodeError);
     expect(() => rlpListBounds(Uint8Array.of(0xc1, 0x82, 0x01))).toThrow(DecodeError);
+    // The list's own header in long form for 55 bytes or fewer, as rlpDecode rejects it.
+    expect(() => rlpListBounds(Uint8Array.of(0xf8, 0x01, 0x01))).toThrow(DecodeError);
+    expect(() => rlpDecode(Uint8Array.of(0xf8, 0x01, 0x01))).toThrow(DecodeError);
   });
 
   it("returns views into the input, not copies", () => {

@@ -25,6 +25,7 @@ import {
   type RlpDecoded,
   rlpDecode,
   rlpEncode,
+  rlpListBounds,
 } from "@meridian/primitives";
 import { decodeBlock } from "../block-rlp.ts";
 
@@ -329,9 +330,53 @@ export function decodeAccessList(bytes: Uint8Array, maxBytes = MAX_ACCESS_LIST_B
   return { txs };
 }
 
+/**
+ * A list as a proposal carries it: its framing (one RLP list of entries) checked on receipt,
+ * its entries decoded when used. `txs` decodes and checks the whole list once, as
+ * decodeAccessList does; validation reads `entry(i)` instead, one entry at a time, so that a
+ * block's worth of entry objects is never kept alive at once (objects that survive a young
+ * collection are what makes it slow). Either way a malformed entry is a DecodeError.
+ */
+export class ReceivedAccessList implements BlockAccessList {
+  readonly bytes: Uint8Array;
+  /** Entry i is `bytes[bounds[2i], bounds[2i+1])`. */
+  readonly bounds: Uint32Array;
+  private decoded: TxAccess[] | undefined;
+
+  constructor(bytes: Uint8Array, maxBytes = MAX_ACCESS_LIST_BYTES) {
+    if (bytes.length > maxBytes)
+      throw new DecodeError(`access list too large: ${bytes.length} > ${maxBytes} bytes`);
+    this.bytes = bytes;
+    this.bounds = within(
+      () => "access list:",
+      () => rlpListBounds(bytes),
+    );
+  }
+
+  /** Number of entries (one per transaction), known without decoding them. */
+  get length(): number {
+    return this.bounds.length / 2;
+  }
+
+  get txs(): TxAccess[] {
+    this.decoded ??= decodeAccessList(this.bytes).txs;
+    return this.decoded;
+  }
+
+  /** Entry `i`, decoded and checked now (or taken from `txs` once that was asked for). */
+  entry(i: number): TxAccess {
+    if (this.decoded) return this.decoded[i] as TxAccess;
+    if (i < 0 || i >= this.length) throw new RangeError(`access list has no entry ${i}`);
+    return within(
+      () => `access list tx ${i}:`,
+      () => decodeTxAccess(this.bytes.subarray(this.bounds[2 * i], this.bounds[2 * i + 1])),
+    );
+  }
+}
+
 // --- proposal -----------------------------------------------------------------------
 
-export type Proposal = { block: Block; accessList: BlockAccessList; accessListRlp: Uint8Array };
+export type Proposal = { block: Block; accessList: ReceivedAccessList; accessListRlp: Uint8Array };
 
 /** Proposal bytes: RLP([blockRlp, accessListRlp]). */
 export function encodeProposal(
@@ -339,13 +384,19 @@ export function encodeProposal(
   accessList: BlockAccessList | Uint8Array,
 ): Uint8Array {
   const blockRlp = block instanceof Uint8Array ? block : block.serialize();
-  const listRlp = accessList instanceof Uint8Array ? accessList : encodeAccessList(accessList);
+  const listRlp =
+    accessList instanceof Uint8Array
+      ? accessList
+      : accessList instanceof ReceivedAccessList
+        ? accessList.bytes
+        : encodeAccessList(accessList);
   return rlpEncode([blockRlp, listRlp]);
 }
 
 /**
- * Decodes proposal bytes; malformed framing, block or list is a DecodeError.
+ * Decodes proposal bytes; malformed framing, block or list framing is a DecodeError.
  * Whether the list matches the header commitment is checked by validation, and so are the
+ * list's entries (decoded as validation reaches them: see ReceivedAccessList) and the
  * transactions' fields (their objects are built on first use: see DecodeBlockOptions).
  */
 export function decodeProposal(bytes: Uint8Array, common: Common): Proposal {
@@ -358,5 +409,5 @@ export function decodeProposal(bytes: Uint8Array, common: Common): Proposal {
   } catch (cause) {
     throw new DecodeError("proposal block: malformed", { cause, details: (cause as Error).message });
   }
-  return { block, accessList: decodeAccessList(accessListRlp), accessListRlp };
+  return { block, accessList: new ReceivedAccessList(accessListRlp), accessListRlp };
 }

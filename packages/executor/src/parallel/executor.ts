@@ -26,6 +26,7 @@ import { Address, bytesToHex, equalsBytes, KECCAK256_NULL, KECCAK256_RLP } from 
 import { type BlockBuilder, Bloom, buildBlock, createVM } from "@ethereumjs/vm";
 import {
   ByteArena,
+  DecodeError,
   keccak256,
   type Logger,
   OrderedTrie,
@@ -62,6 +63,7 @@ import {
   accessListHash,
   type BlockAccessList,
   encodeAccessList,
+  ReceivedAccessList,
   readsToAccess,
   sortWrites,
   type TxAccess,
@@ -482,8 +484,10 @@ export class ParallelExecutor {
     // The transactions as bytes: their objects are never needed here (see decodeProposal).
     const rawTxs = transactionBytes(block);
     const n = rawTxs.length;
-    if (accessList.txs.length !== n)
-      fail("BAL_TX_COUNT", `access list has ${accessList.txs.length} entries for ${n} transactions`);
+    // A list as received is read entry by entry (see ReceivedAccessList), never decoded whole.
+    const received = accessList instanceof ReceivedAccessList ? accessList : undefined;
+    const entries = received ? received.length : accessList.txs.length;
+    if (entries !== n) fail("BAL_TX_COUNT", `access list has ${entries} entries for ${n} transactions`);
     const startRootEarly = this.useShardedRoot(state);
     const withdrawals = ethereum ? block.withdrawals?.map((w) => w.toValue()) : [];
     const builder = await this.newBuilder(
@@ -510,8 +514,8 @@ export class ParallelExecutor {
     txRootOnWorker?.catch(() => {});
 
     // The list as encoded: its commitment, and each batch's entries travel as one byte range.
-    const listRlp = opts.accessListRlp ?? encodeAccessList(accessList);
-    const bounds = rlpListBounds(listRlp);
+    const listRlp = opts.accessListRlp ?? received?.bytes ?? encodeAccessList(accessList);
+    const bounds = received && listRlp === received.bytes ? received.bounds : rlpListBounds(listRlp);
     if (bounds.length !== 2 * n) fail("BAL_TX_COUNT", `access list bytes have ${bounds.length / 2} entries`);
 
     // Pass 1 (main thread): pre-state per batch from the list, list writes onto the overlay.
@@ -569,7 +573,13 @@ export class ParallelExecutor {
         wiped = new Set();
       }
       const r = req as BatchRequest;
-      const entry = accessList.txs[i] as TxAccess;
+      let entry: TxAccess;
+      try {
+        entry = received ? received.entry(i) : (accessList.txs[i] as TxAccess);
+      } catch (err) {
+        if (!(err instanceof DecodeError)) throw err;
+        return fail("BAL_MALFORMED", err.message);
+      }
       for (const read of entry.reads) {
         const a = hex(read.address);
         if (read.account) {
