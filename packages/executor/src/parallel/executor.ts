@@ -437,6 +437,18 @@ export class ParallelExecutor {
     return this.exclusive(() => this.local.runBatch(req, fetcher));
   }
 
+  /** keccak256 of `bytes` on the first idle worker (here when there is none, or it crashed). */
+  private async keccakOnWorker(bytes: Uint8Array): Promise<Uint8Array> {
+    if (this.pool) {
+      try {
+        return await this.pool.keccak(bytes);
+      } catch (err) {
+        if ((err as { code?: string }).code !== "WORKER_CRASHED") throw err;
+      }
+    }
+    return keccak256(bytes);
+  }
+
   /** orderedTrieRoot of `values`, on a worker when there is one. */
   private async orderedRoot(values: Uint8Array[], slot = 0): Promise<Uint8Array> {
     if (this.pool) {
@@ -609,86 +621,105 @@ export class ParallelExecutor {
       }
     }
     flush();
+    // The list's commitment. With one worker this thread hashes it while the worker runs (it
+    // has a core of its own then); with more, the first worker done with its batches does,
+    // ahead of the shard tasks: on many cores this thread is what the block waits for. A
+    // block whose list the header does not commit to is rejected as such, whatever failed first.
+    const listHashOnWorker = this.workers >= 2 ? this.keccakOnWorker(listRlp) : undefined;
+    listHashOnWorker?.catch(() => {});
     // The overlay now holds every write of the list: the state-root shards wait in the pool for
     // idle workers (only the end-of-block system calls can still change a shard).
     startRootEarly();
-
-    // While the workers run: the list's commitment and the transactions root.
-    if (!equalsBytes(keccak256(listRlp), h.extraData))
-      fail("BAL_HASH_MISMATCH", "access list does not match the header commitment");
-    const txRoot = txRootOnWorker ? await txRootOnWorker : orderedTrieRoot(rawTxs);
-    if (!equalsBytes(txRoot, h.transactionsTrie)) fail("TX_ROOT_MISMATCH", "transactions root mismatch");
-    const lists = builder as unknown as BuilderRoots;
-    lists.transactionsTrie = async () => txRoot;
-
-    // Pass 2, batch by batch as they come back: each result was compared with its list entry
-    // where it ran; here the block-level limits, then the receipts.
-    const b = builder as unknown as BuilderInternals;
-    const receipts: StoredReceipt[] = [];
-    // The receipts trie is hashed leaf by leaf as the batches come back, in the gaps while this
-    // thread waits for the workers, rather than all at once after the last one.
-    const receiptsTrie = new OrderedTrie(n);
-    const receiptScratch = new Uint8Array(4096);
-    const senders: Uint8Array[] = [];
-    let gasUsed = 0n;
-    // The VM's Common carries the block/tx parameters (blob gas schedule) the bare one lacks.
-    const vmCommon = (builder as unknown as { vm: { common: Common } }).vm.common;
-    const maxBlobGas = vmCommon.isActivatedEIP(4844) ? vmCommon.getBlobGasSchedule().maxBlobGasPerBlock : 0n;
-    const blobGasPerBlob = vmCommon.isActivatedEIP(4844) ? vmCommon.param("blobGasPerBlob") : 0n;
-    let i = 0;
-    for (const batch of pending) {
-      for (const r of await batch) {
-        if (r.index !== i) fail("INTERNAL", "batch results out of order");
-        if (r.receipt?.bloom.length === 0) r.receipt.bloom = ZERO_BLOOM;
-        if (r.error) {
-          if (r.error.code === "BAL_MISSING_READ") fail("BAL_MISSING_READ", `tx ${i}: ${r.error.message}`);
-          fail("TX_INVALID", `tx ${i}: ${r.error.message}`);
-        }
-        const tx = r.facts;
-        if (!tx) return fail("INTERNAL", `tx ${i}: result without transaction facts`);
-        if (h.gasLimit < tx.gasLimit + gasUsed)
-          fail("GAS_LIMIT_EXCEEDED", `tx ${i} exceeds the block gas limit`);
-        if (r.listMismatch === "reads")
-          fail("BAL_READS_MISMATCH", `tx ${i}: reads differ from the access list`);
-        if (r.listMismatch === "writes")
-          fail("BAL_WRITES_MISMATCH", `tx ${i}: writes differ from the access list`);
-        const blobGas = BigInt(tx.blobs) * blobGasPerBlob;
-        if (b.blobGasUsed + blobGas > maxBlobGas && blobGas > 0n)
-          fail("BLOB_GAS_LIMIT_EXCEEDED", `tx ${i} exceeds the block blob gas limit`);
-        gasUsed += r.receipt?.gasUsed ?? 0n;
-        receipts.push(storedReceipt(tx, r, gasUsed));
-        senders.push(r.sender as Uint8Array);
-        pushResult(b, undefined, r, gasUsed, blobGas);
-        const rc = r.receipt as NonNullable<TxResult["receipt"]>;
-        receiptsTrie.set(
-          i,
-          encodeConsensusReceipt(tx.type, rc.status, gasUsed, rc.bloom, rc.logs, receiptScratch),
-        );
-        i++;
-      }
-    }
-    if (i !== n) fail("INTERNAL", `${i} results for ${n} transactions`);
-    const receiptsRoot = receiptsTrie.root();
-    lists.receiptTrie = async () => receiptsRoot;
-    // The rebuilt block has no transactions: its header is all that is compared.
-    let rebuilt: Block;
+    const listHash = listHashOnWorker ?? Promise.resolve(keccak256(listRlp));
+    const checkListHash = async () => {
+      if (!equalsBytes(await listHash, h.extraData))
+        fail("BAL_HASH_MISMATCH", "access list does not match the header commitment");
+    };
+    if (this.workers < 2) await checkListHash();
     try {
-      rebuilt = (await builder.build()).block;
+      const txRoot = txRootOnWorker ? await txRootOnWorker : orderedTrieRoot(rawTxs);
+      if (!equalsBytes(txRoot, h.transactionsTrie)) fail("TX_ROOT_MISMATCH", "transactions root mismatch");
+      const lists = builder as unknown as BuilderRoots;
+      lists.transactionsTrie = async () => txRoot;
+
+      // Pass 2, batch by batch as they come back: each result was compared with its list entry
+      // where it ran; here the block-level limits, then the receipts.
+      const b = builder as unknown as BuilderInternals;
+      const receipts: StoredReceipt[] = [];
+      // The receipts trie is hashed leaf by leaf as the batches come back, in the gaps while this
+      // thread waits for the workers, rather than all at once after the last one.
+      const receiptsTrie = new OrderedTrie(n);
+      const receiptScratch = new Uint8Array(4096);
+      const senders: Uint8Array[] = [];
+      let gasUsed = 0n;
+      // The VM's Common carries the block/tx parameters (blob gas schedule) the bare one lacks.
+      const vmCommon = (builder as unknown as { vm: { common: Common } }).vm.common;
+      const maxBlobGas = vmCommon.isActivatedEIP(4844)
+        ? vmCommon.getBlobGasSchedule().maxBlobGasPerBlock
+        : 0n;
+      const blobGasPerBlob = vmCommon.isActivatedEIP(4844) ? vmCommon.param("blobGasPerBlob") : 0n;
+      let i = 0;
+      for (const batch of pending) {
+        for (const r of await batch) {
+          if (r.index !== i) fail("INTERNAL", "batch results out of order");
+          if (r.receipt?.bloom.length === 0) r.receipt.bloom = ZERO_BLOOM;
+          if (r.error) {
+            if (r.error.code === "BAL_MISSING_READ") fail("BAL_MISSING_READ", `tx ${i}: ${r.error.message}`);
+            fail("TX_INVALID", `tx ${i}: ${r.error.message}`);
+          }
+          const tx = r.facts;
+          if (!tx) return fail("INTERNAL", `tx ${i}: result without transaction facts`);
+          if (h.gasLimit < tx.gasLimit + gasUsed)
+            fail("GAS_LIMIT_EXCEEDED", `tx ${i} exceeds the block gas limit`);
+          if (r.listMismatch === "reads")
+            fail("BAL_READS_MISMATCH", `tx ${i}: reads differ from the access list`);
+          if (r.listMismatch === "writes")
+            fail("BAL_WRITES_MISMATCH", `tx ${i}: writes differ from the access list`);
+          const blobGas = BigInt(tx.blobs) * blobGasPerBlob;
+          if (b.blobGasUsed + blobGas > maxBlobGas && blobGas > 0n)
+            fail("BLOB_GAS_LIMIT_EXCEEDED", `tx ${i} exceeds the block blob gas limit`);
+          gasUsed += r.receipt?.gasUsed ?? 0n;
+          receipts.push(storedReceipt(tx, r, gasUsed));
+          senders.push(r.sender as Uint8Array);
+          pushResult(b, undefined, r, gasUsed, blobGas);
+          const rc = r.receipt as NonNullable<TxResult["receipt"]>;
+          receiptsTrie.set(
+            i,
+            encodeConsensusReceipt(tx.type, rc.status, gasUsed, rc.bloom, rc.logs, receiptScratch),
+          );
+          i++;
+        }
+      }
+      if (i !== n) fail("INTERNAL", `${i} results for ${n} transactions`);
+      const receiptsRoot = receiptsTrie.root();
+      lists.receiptTrie = async () => receiptsRoot;
+      // The rebuilt block has no transactions: its header is all that is compared.
+      let rebuilt: Block;
+      try {
+        rebuilt = (await builder.build()).block;
+      } catch (err) {
+        return fail("INVALID_BLOCK", (err as Error).message);
+      }
+      const g = rebuilt.header;
+      if (g.gasUsed !== h.gasUsed)
+        fail("GAS_USED_MISMATCH", `gas used ${g.gasUsed}, header says ${h.gasUsed}`);
+      if (!equalsBytes(g.logsBloom, h.logsBloom)) fail("BLOOM_MISMATCH", "logs bloom mismatch");
+      if (!equalsBytes(g.receiptTrie, h.receiptTrie))
+        fail("RECEIPTS_ROOT_MISMATCH", "receipts root mismatch");
+      if (!equalsBytes(g.requestsHash ?? EMPTY, h.requestsHash ?? EMPTY))
+        fail("REQUESTS_HASH_MISMATCH", "requests hash mismatch");
+      if ((g.blobGasUsed ?? 0n) !== (h.blobGasUsed ?? 0n))
+        fail("BLOB_GAS_USED_MISMATCH", `blob gas used ${g.blobGasUsed}, header says ${h.blobGasUsed}`);
+      if (ethereum && !equalsBytes(g.withdrawalsRoot ?? EMPTY, h.withdrawalsRoot ?? EMPTY))
+        fail("WITHDRAWALS_ROOT_MISMATCH", "withdrawals root mismatch");
+      if (!equalsBytes(g.stateRoot, h.stateRoot)) fail("STATE_ROOT_MISMATCH", "state root mismatch");
+      await checkListHash();
+      return { block, receipts, senders, state, rejected: [], accessList };
     } catch (err) {
-      return fail("INVALID_BLOCK", (err as Error).message);
+      // A wrong list is reported as such (its hash is checked last with more than one worker).
+      await checkListHash();
+      throw err;
     }
-    const g = rebuilt.header;
-    if (g.gasUsed !== h.gasUsed) fail("GAS_USED_MISMATCH", `gas used ${g.gasUsed}, header says ${h.gasUsed}`);
-    if (!equalsBytes(g.logsBloom, h.logsBloom)) fail("BLOOM_MISMATCH", "logs bloom mismatch");
-    if (!equalsBytes(g.receiptTrie, h.receiptTrie)) fail("RECEIPTS_ROOT_MISMATCH", "receipts root mismatch");
-    if (!equalsBytes(g.requestsHash ?? EMPTY, h.requestsHash ?? EMPTY))
-      fail("REQUESTS_HASH_MISMATCH", "requests hash mismatch");
-    if ((g.blobGasUsed ?? 0n) !== (h.blobGasUsed ?? 0n))
-      fail("BLOB_GAS_USED_MISMATCH", `blob gas used ${g.blobGasUsed}, header says ${h.blobGasUsed}`);
-    if (ethereum && !equalsBytes(g.withdrawalsRoot ?? EMPTY, h.withdrawalsRoot ?? EMPTY))
-      fail("WITHDRAWALS_ROOT_MISMATCH", "withdrawals root mismatch");
-    if (!equalsBytes(g.stateRoot, h.stateRoot)) fail("STATE_ROOT_MISMATCH", "state root mismatch");
-    return { block, receipts, senders, state, rejected: [], accessList };
   }
 
   // --- build ------------------------------------------------------------------------

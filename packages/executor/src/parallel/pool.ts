@@ -27,6 +27,7 @@ type Pending = {
 type Waiting = {
   build: (id: number) => WorkerRequest;
   onFetch: FetchHandler | undefined;
+  transfer: ArrayBuffer[];
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
 };
@@ -105,7 +106,7 @@ export class WorkerPool {
     for (let s = 0; s < this.size && this.waiting.length > 0; s++) {
       if (this.load[s] !== 0 || !this.workers[s]) continue;
       const t = this.waiting.shift() as Waiting;
-      this.submit(s, t.build, t.onFetch).then(t.resolve, t.reject);
+      this.submit(s, t.build, t.onFetch, t.transfer).then(t.resolve, t.reject);
     }
   }
 
@@ -136,6 +137,7 @@ export class WorkerPool {
         p.reject(new MeridianError(`worker task failed: ${m.message}`, { code: "WORKER_FAILED" }));
       else if (m.kind === "exec-done") p.resolve(m.results);
       else if (m.kind === "root-done") p.resolve(m.root);
+      else if (m.kind === "hash-done") p.resolve(m.hash);
       else p.resolve(m.result);
     }
     this.dispatchWaiting();
@@ -182,11 +184,21 @@ export class WorkerPool {
     return this.submitToAny((id) => ({ kind: "shard", id, task }), onFetch);
   }
 
-  private submitToAny<T>(build: (id: number) => WorkerRequest, onFetch?: FetchHandler): Promise<T> {
+  /** keccak256 of `bytes` on the first idle worker; a copy of them travels (transferred). */
+  keccak(bytes: Uint8Array): Promise<Uint8Array> {
+    const copy = bytes.slice();
+    return this.submitToAny((id) => ({ kind: "keccak", id, bytes: copy }), undefined, [copy.buffer]);
+  }
+
+  private submitToAny<T>(
+    build: (id: number) => WorkerRequest,
+    onFetch?: FetchHandler,
+    transfer: ArrayBuffer[] = [],
+  ): Promise<T> {
     if (this.closed)
       return Promise.reject(new MeridianError("worker pool is closed", { code: "POOL_CLOSED" }));
     return new Promise<T>((resolve, reject) => {
-      this.waiting.push({ build, onFetch, resolve: resolve as (v: unknown) => void, reject });
+      this.waiting.push({ build, onFetch, transfer, resolve: resolve as (v: unknown) => void, reject });
       this.dispatchWaiting();
     });
   }

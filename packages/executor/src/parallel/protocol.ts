@@ -10,6 +10,8 @@ export type WorkerRequest =
   | { kind: "shard"; id: number; task: ShardTask }
   /** orderedTrieRoot of the values packed in `bytes` (value i ends at `ends[i]`). */
   | { kind: "root"; id: number; bytes: Uint8Array; ends: Uint32Array }
+  /** keccak256 of `bytes`. */
+  | { kind: "keccak"; id: number; bytes: Uint8Array }
   | { kind: "fetched"; fid: number; values: [string, AccountValue | Uint8Array | undefined][] }
   | { kind: "crash" };
 
@@ -18,5 +20,6 @@ export type WorkerResponse =
   | { kind: "exec-done"; id: number; results: TxResult[] }
   | { kind: "shard-done"; id: number; result: ShardResult }
   | { kind: "root-done"; id: number; root: Uint8Array }
+  | { kind: "hash-done"; id: number; hash: Uint8Array }
   | { kind: "fetch"; id: number; fid: number; keys: string[] }
   | { kind: "failed"; id: number; message: string };

@@ -4,7 +4,7 @@
  * state-trie shards. Started once per pool and kept warm.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { orderedTrieRoot } from "@meridian/primitives";
+import { keccak256, orderedTrieRoot } from "@meridian/primitives";
 import { runShardTask } from "@meridian/state";
 import { chainCommon } from "../genesis.ts";
 import { BatchExecutor, type BatchRequest } from "./exec-core.ts";
@@ -70,6 +70,8 @@ async function handle(m: WorkerRequest): Promise<void> {
         start = end;
       }
       send({ kind: "root-done", id: m.id, root: orderedTrieRoot(values) });
+    } else if (m.kind === "keccak") {
+      send({ kind: "hash-done", id: m.id, hash: keccak256(m.bytes) });
     } else if (m.kind === "shard") {
       const result = await runShardTask(
         m.task,
