@@ -524,4 +524,32 @@ describe("ParallelExecutor", () => {
     expect(again.receipts).toEqual(res.receipts);
     await v.close();
   });
+
+  it("hashes receipt leaves here when the worker that ran a batch no longer has its receipts", async () => {
+    const built = await buildBlock([
+      { k: "eth", from: 1, to: 2, value: 1 },
+      { k: "erc20", from: 2, to: 3, value: 2 },
+      { k: "hot", from: 3 },
+      { k: "eth", from: 4, to: 1, value: 3 },
+      { k: "erc20", from: 5, to: 4, value: 1 },
+    ]);
+    const v = new ParallelExecutor(chain.common, { workers: 2 });
+    try {
+      const normal = await v.validate(built.block, built.accessList, chain.genesis, chain.fresh());
+      // A replaced worker starts empty: here every leaves request fails as it then would.
+      const pool = (v as unknown as { pool: { receiptLeaves: (...args: unknown[]) => Promise<Uint8Array> } })
+        .pool;
+      const asked: unknown[][] = [];
+      pool.receiptLeaves = async (...args: unknown[]) => {
+        asked.push(args);
+        throw new Error("no receipts kept under key");
+      };
+      const fallback = await v.validate(built.block, built.accessList, chain.genesis, chain.fresh());
+      expect(asked.length).toBeGreaterThan(0);
+      expect(fallback.receipts).toEqual(normal.receipts);
+      expect(bytesToHex(await fallback.state.getStateRoot())).toBe(bytesToHex(built.block.header.stateRoot));
+    } finally {
+      await v.close();
+    }
+  });
 });

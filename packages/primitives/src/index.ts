@@ -49,6 +49,7 @@ export {
   encodeTrieNode,
   hexPrefix,
   isTrieNode,
+  listTrieLeafRef,
   OrderedTrie,
   orderedTrieRoot,
   sortedTrieItems,

@@ -209,6 +209,23 @@ function listTrieShape(count: number): ListTrieShape {
 }
 
 /**
+ * The reference entry `index` of a list trie of `count` entries has in its parent node: the
+ * hash of its leaf, or the leaf itself when it encodes to under 32 bytes (then it holds a copy
+ * of `value`). Depends on the count, the index and the value alone, so it can be computed
+ * wherever the value is (see OrderedTrie.setRef).
+ */
+export function listTrieLeafRef(count: number, index: number, value: Uint8Array): Uint8Array | RawTrieNode[] {
+  const leaf = count > 0 ? listTrieShape(count).leaves[index] : undefined;
+  if (!leaf) throw new RangeError(`entry ${index} unknown in a list of ${count}`);
+  if (value.length === 0) throw new RangeError(`entry ${index} is empty`);
+  const raw: RawTrieNode[] = [hexPrefix(leaf.path, true), value];
+  const end = rlpEncodeInto(raw, leafScratch, 0);
+  const bytes = end >= 0 ? leafScratch.subarray(0, end) : rlpEncode(raw);
+  // A leaf under 32 bytes is embedded in its parent: keep its own copy of the value.
+  return bytes.length < 32 ? [raw[0] as Uint8Array, value.slice()] : keccak256(bytes);
+}
+
+/**
  * The root of an index-keyed list trie (as orderedTrieRoot) for a list whose length is known
  * up front, filled entry by entry in any order. Where each key's leaf sits depends only on the
  * length, so each leaf is encoded and hashed as its value arrives (most of the work), and
@@ -227,14 +244,19 @@ export class OrderedTrie {
 
   /** Sets entry `index` (non-empty; each index once). `value` is not kept: it may be reused after. */
   set(index: number, value: Uint8Array): void {
+    this.setRef(index, listTrieLeafRef(this.count, index, value));
+  }
+
+  /**
+   * Sets entry `index` by its leaf's reference, as `listTrieLeafRef` computed it (possibly
+   * elsewhere, e.g. on a worker thread, from the same count): the leaf's hash, or the leaf
+   * itself when under 32 bytes.
+   */
+  setRef(index: number, ref: Uint8Array | RawTrieNode[]): void {
     const leaf = this.shape?.leaves[index];
     if (!leaf || this.refs.has(leaf)) throw new RangeError(`entry ${index} unknown or set twice`);
-    if (value.length === 0) throw new RangeError(`entry ${index} is empty`);
-    const raw: RawTrieNode[] = [hexPrefix(leaf.path, true), value];
-    const end = rlpEncodeInto(raw, leafScratch, 0);
-    const bytes = end >= 0 ? leafScratch.subarray(0, end) : rlpEncode(raw);
-    // A leaf under 32 bytes is embedded in its parent: keep its own copy of the value.
-    this.refs.set(leaf, bytes.length < 32 ? [raw[0] as Uint8Array, value.slice()] : keccak256(bytes));
+    if (ref instanceof Uint8Array && ref.length !== 32) throw new RangeError(`entry ${index}: not a hash`);
+    this.refs.set(leaf, ref);
   }
 
   root(): Uint8Array {

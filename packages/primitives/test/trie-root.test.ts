@@ -2,7 +2,14 @@ import { MerklePatriciaTrie } from "@ethereumjs/mpt";
 import { RLP } from "@ethereumjs/rlp";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { bytesToHex, OrderedTrie, orderedTrieRoot, rlpEncode, trieRoot } from "../src/index.ts";
+import {
+  bytesToHex,
+  listTrieLeafRef,
+  OrderedTrie,
+  orderedTrieRoot,
+  rlpEncode,
+  trieRoot,
+} from "../src/index.ts";
 
 /** The list trie's root by the general builder (sorted keys), which OrderedTrie must equal. */
 const generalRoot = (values: Uint8Array[]) => trieRoot(values.map((v, i) => [rlpEncode(i), v] as const));
@@ -110,6 +117,26 @@ describe("OrderedTrie", () => {
       }
       expect(bytesToHex(trie.root())).toBe(bytesToHex(generalRoot(values)));
     }
+  });
+
+  it("takes leaf references computed elsewhere (listTrieLeafRef) for the same root, mixed with set", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 300 }), fc.integer({ min: 1, max: 90 }), (count, maxLength) => {
+        const values = Array.from({ length: count }, (_, i) =>
+          new Uint8Array(1 + ((i * 13) % maxLength)).fill((i * 3 + 1) & 0xff),
+        );
+        const trie = new OrderedTrie(count);
+        for (const [i, v] of values.entries()) {
+          if (i % 2 === 0) trie.setRef(i, listTrieLeafRef(count, i, v));
+          else trie.set(i, v);
+        }
+        expect(bytesToHex(trie.root())).toBe(bytesToHex(generalRoot(values)));
+      }),
+      { numRuns: 60 },
+    );
+    const trie = new OrderedTrie(2);
+    expect(() => trie.setRef(0, new Uint8Array(31))).toThrow(/not a hash/);
+    expect(() => listTrieLeafRef(2, 2, new Uint8Array([1]))).toThrow(/unknown/);
   });
 
   it("refuses an entry set twice, an unknown index, an empty value and a root with entries missing", () => {

@@ -109,6 +109,12 @@ export type BatchRequest = {
    * writes, and without the bloom of a receipt that has no logs (it is all zeros).
    */
   expected?: { entries: Uint8Array; ends: Uint32Array; coinbase: AccountValue };
+  /**
+   * Validation on several workers: the worker keeps the batch's receipts under this key until
+   * the main thread, which alone knows the block's gas before the batch, asks for their
+   * receipts-trie leaves (WorkerPool.receiptLeaves).
+   */
+  receiptsKey?: number;
 };
 
 /**

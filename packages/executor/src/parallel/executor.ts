@@ -461,6 +461,8 @@ export class ParallelExecutor {
     return orderedTrieRoot(values);
   }
 
+  /** Keys under which workers keep validated batches' receipts (BatchRequest.receiptsKey). */
+  private receiptsKeys = 0;
   private localQueue: Promise<unknown> = Promise.resolve();
   /** The main-thread executor has one state manager: its batches run one at a time. */
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -538,6 +540,11 @@ export class ParallelExecutor {
     // a small one starts them sooner (the remainder makes a last batch of three quarters).
     const firstBatchSize = Math.max(1, Math.ceil(batchSize / 4));
     const pending: Promise<TxResult[]>[] = [];
+    // With several workers each keeps its batches' receipts and hashes their receipts-trie leaves
+    // once this thread tells it the gas before the batch (many cores wait on this thread); with
+    // one, this thread hashes them in the gaps while it waits (it has a core of its own).
+    const leavesOnWorkers = this.workers >= 2;
+    const batchSlots: { slot: number; key: number | undefined }[] = [];
     let req: BatchRequest | undefined;
     // The batch's first transaction, and the fee recipient's value before it.
     let first = 0;
@@ -556,6 +563,8 @@ export class ParallelExecutor {
           coinbase: coinbaseAtFirst,
         };
         if (this.pool) ownBytes(req);
+        if (leavesOnWorkers) req.receiptsKey = this.receiptsKeys++;
+        batchSlots.push({ slot: pending.length, key: req.receiptsKey });
         const run = this.runBatch(pending.length, req);
         // Checked in order below; a failure found earlier must not leave this one unhandled.
         run.catch(() => {});
@@ -659,7 +668,10 @@ export class ParallelExecutor {
         : 0n;
       const blobGasPerBlob = vmCommon.isActivatedEIP(4844) ? vmCommon.param("blobGasPerBlob") : 0n;
       let i = 0;
-      for (const batch of pending) {
+      const leafTasks: { first: number; refs: Promise<Uint8Array> }[] = [];
+      for (const [k, batch] of pending.entries()) {
+        const first = i;
+        const gasBefore = gasUsed;
         for (const r of await batch) {
           if (r.index !== i) fail("INTERNAL", "batch results out of order");
           if (r.receipt?.bloom.length === 0) r.receipt.bloom = ZERO_BLOOM;
@@ -682,15 +694,57 @@ export class ParallelExecutor {
           receipts.push(storedReceipt(tx, r, gasUsed));
           senders.push(r.sender as Uint8Array);
           pushResult(b, undefined, r, gasUsed, blobGas);
-          const rc = r.receipt as NonNullable<TxResult["receipt"]>;
-          receiptsTrie.set(
-            i,
-            encodeConsensusReceipt(tx.type, rc.status, gasUsed, rc.bloom, rc.logs, receiptScratch),
-          );
+          if (!leavesOnWorkers) {
+            const rc = r.receipt as NonNullable<TxResult["receipt"]>;
+            receiptsTrie.set(
+              i,
+              encodeConsensusReceipt(tx.type, rc.status, gasUsed, rc.bloom, rc.logs, receiptScratch),
+            );
+          }
           i++;
+        }
+        const { slot, key } = batchSlots[k] as { slot: number; key: number | undefined };
+        if (this.pool && key !== undefined) {
+          const refs = this.pool.receiptLeaves(slot, key, n, first, gasBefore);
+          refs.catch(() => {});
+          leafTasks.push({ first, refs });
         }
       }
       if (i !== n) fail("INTERNAL", `${i} results for ${n} transactions`);
+      for (const [k, t] of leafTasks.entries()) {
+        const last = leafTasks[k + 1]?.first ?? n;
+        try {
+          const refs = await t.refs;
+          if (refs.length !== 32 * (last - t.first)) throw new Error("wrong number of receipt leaves");
+          for (let j = t.first; j < last; j++)
+            receiptsTrie.setRef(j, refs.subarray(32 * (j - t.first), 32 * (j - t.first + 1)));
+        } catch (err) {
+          // The worker that ran the batch no longer has its receipts (it crashed, or the batch
+          // ran here): hashed from the stored receipts instead.
+          this.logger.warn("receipt leaves not hashed on a worker; hashing them here", {
+            error: (err as Error).message,
+          });
+          for (let j = t.first; j < last; j++) {
+            const rc = receipts[j] as StoredReceipt;
+            const logs = rc.logs.map((l): [Uint8Array, Uint8Array[], Uint8Array] => [
+              l.address,
+              l.topics,
+              l.data,
+            ]);
+            receiptsTrie.set(
+              j,
+              encodeConsensusReceipt(
+                rc.type,
+                rc.status,
+                rc.cumulativeGasUsed,
+                rc.logsBloom,
+                logs,
+                receiptScratch,
+              ),
+            );
+          }
+        }
+      }
       const receiptsRoot = receiptsTrie.root();
       lists.receiptTrie = async () => receiptsRoot;
       // The rebuilt block has no transactions: its header is all that is compared.

@@ -138,6 +138,7 @@ export class WorkerPool {
       else if (m.kind === "exec-done") p.resolve(m.results);
       else if (m.kind === "root-done") p.resolve(m.root);
       else if (m.kind === "hash-done") p.resolve(m.hash);
+      else if (m.kind === "leaves-done") p.resolve(m.refs);
       else p.resolve(m.result);
     }
     this.dispatchWaiting();
@@ -182,6 +183,21 @@ export class WorkerPool {
    */
   shard(task: ShardTask, onFetch: FetchHandler): Promise<ShardResult> {
     return this.submitToAny((id) => ({ kind: "shard", id, task }), onFetch);
+  }
+
+  /**
+   * Receipts-trie leaf hashes of the batch whose receipts worker `slot` keeps under `key` (see
+   * BatchRequest.receiptsKey): 32 bytes per receipt, in order. Fails when that worker does not
+   * have them (it was replaced after a crash, or the batch ran elsewhere).
+   */
+  receiptLeaves(
+    slot: number,
+    key: number,
+    count: number,
+    first: number,
+    gasBefore: bigint,
+  ): Promise<Uint8Array> {
+    return this.submit(slot, (id) => ({ kind: "receipt-leaves", id, key, count, first, gasBefore }));
   }
 
   /** keccak256 of `bytes` on the first idle worker; a copy of them travels (transferred). */

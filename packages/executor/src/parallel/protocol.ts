@@ -10,6 +10,11 @@ export type WorkerRequest =
   | { kind: "shard"; id: number; task: ShardTask }
   /** orderedTrieRoot of the values packed in `bytes` (value i ends at `ends[i]`). */
   | { kind: "root"; id: number; bytes: Uint8Array; ends: Uint32Array }
+  /**
+   * The receipts-trie leaf hashes (32 bytes each, in order) of the receipts kept under `key`,
+   * the first at index `first` of `count`, cumulative gas counted from `gasBefore`.
+   */
+  | { kind: "receipt-leaves"; id: number; key: number; count: number; first: number; gasBefore: bigint }
   /** keccak256 of `bytes`. */
   | { kind: "keccak"; id: number; bytes: Uint8Array }
   | { kind: "fetched"; fid: number; values: [string, AccountValue | Uint8Array | undefined][] }
@@ -21,5 +26,6 @@ export type WorkerResponse =
   | { kind: "shard-done"; id: number; result: ShardResult }
   | { kind: "root-done"; id: number; root: Uint8Array }
   | { kind: "hash-done"; id: number; hash: Uint8Array }
+  | { kind: "leaves-done"; id: number; refs: Uint8Array }
   | { kind: "fetch"; id: number; fid: number; keys: string[] }
   | { kind: "failed"; id: number; message: string };

@@ -4,10 +4,11 @@
  * state-trie shards. Started once per pool and kept warm.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { keccak256, orderedTrieRoot } from "@meridian/primitives";
+import { keccak256, listTrieLeafRef, orderedTrieRoot } from "@meridian/primitives";
 import { runShardTask } from "@meridian/state";
 import { chainCommon } from "../genesis.ts";
-import { BatchExecutor, type BatchRequest } from "./exec-core.ts";
+import { encodeConsensusReceipt } from "../receipts.ts";
+import { BatchExecutor, type BatchRequest, type TxResult, type WireLog } from "./exec-core.ts";
 import type { WorkerInit, WorkerRequest, WorkerResponse } from "./protocol.ts";
 import { nativeEcrecover } from "./secp.ts";
 import type { AccountValue, Fetcher } from "./tx-state.ts";
@@ -23,7 +24,7 @@ if (!port) throw new Error("worker.ts must run in a worker thread");
 
 let nextFetch = 0;
 const fetches = new Map<number, (values: [string, AccountValue | Uint8Array | undefined][]) => void>();
-const send = (m: WorkerResponse) => port.postMessage(m);
+const send = (m: WorkerResponse, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
 
 function fetcherFor(id: number, pre: Map<string, AccountValue | Uint8Array>): Fetcher {
   return (keys) =>
@@ -55,12 +56,50 @@ port.on("message", async (m: WorkerRequest) => {
 
 let queue: Promise<void> = Promise.resolve();
 
+type KeptReceipt = { type: number; status: 0 | 1; gasUsed: bigint; bloom: Uint8Array; logs: WireLog[] };
+/** Receipts of validated batches by key, until their leaves are asked for (BatchRequest.receiptsKey). */
+const kept = new Map<number, KeptReceipt[]>();
+/** More keys than this are left over from blocks that failed validation: the oldest go. */
+const MAX_KEPT = 256;
+const ZERO_BLOOM = new Uint8Array(256);
+
+function keepReceipts(key: number, results: TxResult[]): void {
+  const out: KeptReceipt[] = [];
+  for (const r of results) {
+    // A batch with a failed transaction fails its block: nothing to keep.
+    if (!r.receipt || !r.facts) return;
+    const { status, gasUsed, bloom, logs } = r.receipt;
+    out.push({ type: r.facts.type, status, gasUsed, bloom: bloom.length === 0 ? ZERO_BLOOM : bloom, logs });
+  }
+  if (kept.size >= MAX_KEPT) kept.delete(kept.keys().next().value as number);
+  kept.set(key, out);
+}
+
+function receiptLeaves(key: number, count: number, first: number, gasBefore: bigint): Uint8Array {
+  const receipts = kept.get(key);
+  kept.delete(key);
+  if (!receipts) throw new Error(`no receipts kept under key ${key}`);
+  const refs = new Uint8Array(32 * receipts.length);
+  const scratch = new Uint8Array(4096);
+  let gas = gasBefore;
+  for (const [j, r] of receipts.entries()) {
+    gas += r.gasUsed;
+    const value = encodeConsensusReceipt(r.type, r.status, gas, r.bloom, r.logs, scratch);
+    const ref = listTrieLeafRef(count, first + j, value);
+    // A receipt holds a 256-byte bloom, so its leaf is always hashed.
+    if (!(ref instanceof Uint8Array)) throw new Error("receipt leaf under 32 bytes");
+    refs.set(ref, 32 * j);
+  }
+  return refs;
+}
+
 async function handle(m: WorkerRequest): Promise<void> {
   if (m.kind === "fetched" || m.kind === "crash") return;
   try {
     if (m.kind === "exec") {
       const req: BatchRequest = m.req;
       const results = await executor.runBatch(req, fetcherFor(m.id, req.pre));
+      if (req.receiptsKey !== undefined) keepReceipts(req.receiptsKey, results);
       send({ kind: "exec-done", id: m.id, results });
     } else if (m.kind === "root") {
       const values: Uint8Array[] = [];
@@ -70,6 +109,9 @@ async function handle(m: WorkerRequest): Promise<void> {
         start = end;
       }
       send({ kind: "root-done", id: m.id, root: orderedTrieRoot(values) });
+    } else if (m.kind === "receipt-leaves") {
+      const refs = receiptLeaves(m.key, m.count, m.first, m.gasBefore);
+      send({ kind: "leaves-done", id: m.id, refs }, [refs.buffer as ArrayBuffer]);
     } else if (m.kind === "keccak") {
       send({ kind: "hash-done", id: m.id, hash: keccak256(m.bytes) });
     } else if (m.kind === "shard") {
