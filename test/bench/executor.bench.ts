@@ -29,7 +29,13 @@ import {
   ParallelExecutor,
   SequentialExecutor,
 } from "@meridian/executor";
-import { type Chain, call, listSource, makeChain, signTx } from "../helpers/executor-workloads.ts";
+import {
+  type BenchWorkload,
+  benchWorkload,
+  type Chain,
+  listSource,
+  makeChain,
+} from "../helpers/executor-workloads.ts";
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(name);
@@ -46,7 +52,7 @@ const SKIP = new Set(opt("--skip", "").split(",").filter(Boolean));
 for (const path of SKIP)
   if (path !== "sequential" && path !== "baseline")
     throw new Error(`--skip takes sequential and/or baseline, not ${path}`);
-const WORKLOADS = ["eth-transfers", "erc20-transfers", "hot-slot", "mixed"].filter(
+const WORKLOADS = (["eth-transfers", "erc20-transfers", "hot-slot", "mixed"] as BenchWorkload[]).filter(
   (w) => !ONLY || w === ONLY,
 );
 const SENDERS = Math.min(1000, TXS);
@@ -61,35 +67,6 @@ function progress(label: string, done: number, total: number): void {
     `\r${label.padEnd(18)} [${"#".repeat(filled)}${".".repeat(width - filled)}] ${done}/${total}`,
   );
   if (done === total) process.stderr.write("\n");
-}
-
-function workload(chain: Chain, name: string): TypedTransaction[] {
-  const nonces = new Array<bigint>(SENDERS).fill(0n);
-  const txs: TypedTransaction[] = [];
-  for (let i = 0; i < TXS; i++) {
-    const from = i % SENDERS;
-    const n = nonces[from] as bigint;
-    nonces[from] = n + 1n;
-    const to = new Uint8Array(20);
-    to[0] = 0xab;
-    to.set(Buffer.from(i.toString(16).padStart(8, "0"), "hex"), 12);
-    const hot = name === "hot-slot" || (name === "mixed" && i % 5 === 0);
-    if (hot)
-      txs.push(
-        signTx(chain, from, n, chain.contracts.Hot.address, { data: call("bump()"), gasLimit: 60_000n }),
-      );
-    else if (name === "erc20-transfers")
-      txs.push(
-        signTx(chain, from, n, chain.contracts.Token.address, {
-          data: call("transfer(address,uint256)", to, 1n),
-          gasLimit: 80_000n,
-        }),
-      );
-    else txs.push(signTx(chain, from, n, to, { value: 1n }));
-    if (i % 200 === 0) progress(`sign ${name}`, i, TXS);
-  }
-  progress(`sign ${name}`, TXS, TXS);
-  return txs;
 }
 
 async function baseline(
@@ -238,7 +215,7 @@ async function main(): Promise<void> {
   await parallel.ready();
   const rows: Record<string, unknown>[] = [];
   for (const name of WORKLOADS) {
-    const txs = workload(chain, name);
+    const txs = benchWorkload(chain, name, TXS, SENDERS, (done) => progress(`sign ${name}`, done, TXS));
     // Warm-up on a small block of the same workload (JIT, worker caches), for every path alike.
     await runOnce(chain, sequential, parallel, name, txs.slice(0, Math.min(WARMUP_TXS, SENDERS)), false);
     const reps: Timings[] = [];

@@ -15,9 +15,9 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { PerformanceObserver } from "node:perf_hooks";
-import { createTxFromRLP, type TypedTransaction } from "@ethereumjs/tx";
+import { createTxFromRLP } from "@ethereumjs/tx";
 import { decodeProposal, encodeProposal, ParallelExecutor } from "@meridian/executor";
-import { listSource, makeChain, signTx } from "../helpers/executor-workloads.ts";
+import { benchWorkload, listSource, makeChain } from "../helpers/executor-workloads.ts";
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string) => {
@@ -60,17 +60,7 @@ new PerformanceObserver((list) => {
 
 async function main(): Promise<void> {
   const chain = await makeChain(SENDERS, { gasLimit: 2_000_000_000n });
-  const nonces = new Array<bigint>(SENDERS).fill(0n);
-  const txs: TypedTransaction[] = [];
-  for (let i = 0; i < TXS; i++) {
-    const from = i % SENDERS;
-    const nonce = nonces[from] as bigint;
-    nonces[from] = nonce + 1n;
-    const to = new Uint8Array(20);
-    to[0] = 0xab;
-    to.set(Buffer.from(i.toString(16).padStart(8, "0"), "hex"), 12);
-    txs.push(signTx(chain, from, nonce, to, { value: 1n }));
-  }
+  const txs = benchWorkload(chain, "eth-transfers", TXS, SENDERS);
   const beforePools = new Set(threadCpu().keys());
   const executors = new Map<number, { executor: ParallelExecutor; threads: Set<string> }>();
   for (const w of COUNTS) {

@@ -226,3 +226,46 @@ export const word = (v: bigint | Uint8Array): Uint8Array =>
     : setLengthLeft(v, 32);
 export const call = (sig: string, ...args: (bigint | Uint8Array)[]): Uint8Array =>
   new Uint8Array([...selector(sig), ...args.flatMap((a) => [...word(a)])]);
+
+/** The benchmarks' workloads (see test/bench/executor.bench.ts). */
+export type BenchWorkload = "eth-transfers" | "erc20-transfers" | "hot-slot" | "mixed";
+
+/**
+ * `count` signed transactions of a benchmark workload: senders take turns (nonce chains of
+ * count / senders each), transfers go to fresh addresses, `hot-slot` increments one slot and
+ * `mixed` does that every 5th transaction. `onSigned` is told how many are signed, now and then.
+ */
+export function benchWorkload(
+  chain: Chain,
+  name: BenchWorkload,
+  count: number,
+  senders: number,
+  onSigned?: (done: number) => void,
+): TypedTransaction[] {
+  const nonces = new Array<bigint>(senders).fill(0n);
+  const txs: TypedTransaction[] = [];
+  for (let i = 0; i < count; i++) {
+    const from = i % senders;
+    const n = nonces[from] as bigint;
+    nonces[from] = n + 1n;
+    const to = new Uint8Array(20);
+    to[0] = 0xab;
+    to.set(Buffer.from(i.toString(16).padStart(8, "0"), "hex"), 12);
+    const hot = name === "hot-slot" || (name === "mixed" && i % 5 === 0);
+    if (hot)
+      txs.push(
+        signTx(chain, from, n, chain.contracts.Hot.address, { data: call("bump()"), gasLimit: 60_000n }),
+      );
+    else if (name === "erc20-transfers")
+      txs.push(
+        signTx(chain, from, n, chain.contracts.Token.address, {
+          data: call("transfer(address,uint256)", to, 1n),
+          gasLimit: 80_000n,
+        }),
+      );
+    else txs.push(signTx(chain, from, n, to, { value: 1n }));
+    if (i % 200 === 0) onSigned?.(i);
+  }
+  onSigned?.(count);
+  return txs;
+}
