@@ -189,7 +189,7 @@ describe("proposal path", () => {
     ).rejects.toMatchObject({ code: "TX_INVALID" });
   });
 
-  it("sends each batch only its own bytes, not the proposal its transactions and slot values come from", async () => {
+  it("sends each batch and state-root shard only its own bytes, not the proposal its transactions and slot values come from", async () => {
     const pool = new ParallelExecutor(chain.common, { workers: 2 });
     try {
       // Every transaction bumps one slot: later batches read the value the list wrote.
@@ -206,13 +206,17 @@ describe("proposal path", () => {
       const bytes = encodeProposal(built.block, built.accessList);
       const proposal = decodeProposal(bytes, chain.common);
       const sent: Set<ArrayBufferLike>[] = [];
+      const shards: Set<ArrayBufferLike>[] = [];
       const post = Worker.prototype.postMessage;
       const spy = vi.spyOn(Worker.prototype, "postMessage").mockImplementation(function (
         this: Worker,
         message: unknown,
         transfer?: unknown,
       ) {
-        if ((message as { kind?: string }).kind === "exec") sent.push(buffersIn(message));
+        const kind = (message as { kind?: string }).kind;
+        if (kind === "exec") sent.push(buffersIn(message));
+        // State-root shards carry the slot values the list wrote: views into the proposal too.
+        if (kind === "shard") shards.push(buffersIn(message));
         return post.call(this, message, transfer as never);
       });
       try {
@@ -224,6 +228,8 @@ describe("proposal path", () => {
         spy.mockRestore();
       }
       expect(sent.length).toBeGreaterThanOrEqual(4);
+      expect(shards.length).toBeGreaterThan(0);
+      for (const buffers of shards) expect(buffers.has(bytes.buffer)).toBe(false);
       for (const buffers of sent) {
         expect(buffers.has(bytes.buffer)).toBe(false);
         let total = 0;

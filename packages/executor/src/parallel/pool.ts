@@ -6,7 +6,7 @@
  * replaced.
  */
 import { Worker } from "node:worker_threads";
-import { MeridianError } from "@meridian/primitives";
+import { ByteArena, MeridianError } from "@meridian/primitives";
 import type { ShardResult, ShardTask } from "@meridian/state";
 import type { BatchRequest, TxResult } from "./exec-core.ts";
 import type { WorkerInit, WorkerRequest, WorkerResponse } from "./protocol.ts";
@@ -31,6 +31,31 @@ type Waiting = {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
 };
+
+/**
+ * A copy of `task` whose bytes sit in one arena of its own (see ByteArena): a message copies
+ * the whole buffer behind every byte view, so a task carried two or three buffers per account
+ * (its key, its encoding, slot values that may be views into a whole proposal).
+ */
+function ownShardBytes(task: ShardTask): ShardTask {
+  let size = task.baseRoot.length;
+  for (const a of task.accounts) {
+    size += a.key.length + (a.account?.length ?? 0);
+    if (a.slots) for (const [, v] of a.slots) size += v.length;
+  }
+  const arena = new ByteArena(size);
+  return {
+    shard: task.shard,
+    baseRoot: arena.copy(task.baseRoot),
+    accounts: task.accounts.map((a) => ({
+      addr: a.addr,
+      key: arena.copy(a.key),
+      account: a.account ? arena.copy(a.account) : a.account,
+      wiped: a.wiped,
+      slots: a.slots?.map(([slot, value]): [string, Uint8Array] => [slot, arena.copy(value)]),
+    })),
+  };
+}
 
 export class WorkerCrashedError extends MeridianError {
   override name = "WorkerCrashedError";
@@ -182,7 +207,8 @@ export class WorkerPool {
    * transaction batches early takes more shards, so no worker's queue decides the block's end.
    */
   shard(task: ShardTask, onFetch: FetchHandler): Promise<ShardResult> {
-    return this.submitToAny((id) => ({ kind: "shard", id, task }), onFetch);
+    const own = ownShardBytes(task);
+    return this.submitToAny((id) => ({ kind: "shard", id, task: own }), onFetch);
   }
 
   /**
