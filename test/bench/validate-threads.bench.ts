@@ -5,9 +5,9 @@
  *
  *   node test/bench/validate-threads.bench.ts [--txs N] [--reps N] [--workers 1,2]
  *
- * It prints one JSON line: per worker count the median wall time of a validation (decoding the
- * proposal and the state root included, as `bench:executor` times it) and the mean CPU of each
- * kind of thread, and, for the first two counts, the measured ratio of wall times and the
+ * It prints one JSON line: per worker count the medians over the reps of a validation's wall
+ * time (decoding the proposal and the state root included, as `bench:executor` times it), of
+ * the CPU of each kind of thread and of the main thread's GC time, and, for the first two counts, the measured ratio of wall times and the
  * bound the CPU accounting puts on it: the second run cannot take less wall time than all its
  * CPU spread over the machine's cores (`cpu_bound_ratio`). Thread CPU is read from /proc (Linux); elsewhere
  * the split is null.
@@ -51,7 +51,6 @@ function threadCpu(): Map<string, number> {
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-const mean = (xs: number[]) => Math.round(xs.reduce((a, b) => a + b, 0) / xs.length);
 
 let gcMs = 0;
 new PerformanceObserver((list) => {
@@ -131,13 +130,13 @@ async function main(): Promise<void> {
   const runs = COUNTS.map((w) => {
     const r = rows.get(w) as NonNullable<ReturnType<typeof rows.get>>;
     const cpu = PROC
-      ? { main_cpu_ms: mean(r.main), workers_cpu_ms: mean(r.workers), v8_cpu_ms: mean(r.v8) }
+      ? { main_cpu_ms: median(r.main), workers_cpu_ms: median(r.workers), v8_cpu_ms: median(r.v8) }
       : {};
     return {
       workers: w,
       wall_ms: Math.round(median(r.wall)),
       ...(PROC ? cpu : { main_cpu_ms: null, workers_cpu_ms: null, v8_cpu_ms: null }),
-      main_gc_ms: mean(r.gc),
+      main_gc_ms: Math.round(median(r.gc)),
     };
   });
   const [a, b] = runs;
