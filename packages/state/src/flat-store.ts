@@ -59,6 +59,11 @@ export class FlatStateStore {
     return rlp;
   }
 
+  /** The account's RLP if the cache has it (null: known to be absent); undefined when it does not. */
+  cachedAccountRlp(k: string): Uint8Array | null | undefined {
+    return this.accounts.get(k);
+  }
+
   async getAccount(address: Uint8Array): Promise<Account | undefined> {
     const rlp = await this.accountRlp(address);
     return rlp ? createAccountFromRLP(rlp) : undefined;

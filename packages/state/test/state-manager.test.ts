@@ -176,4 +176,35 @@ describe("accountRlp", () => {
       { numRuns: 500 },
     );
   });
+
+  it("peekAccountNow and modifyAccountFieldsNow answer without a disk read, or say they cannot", async () => {
+    const store = await openStore();
+    const [a, b, c] = addresses as [Address, Address, Address];
+    const hex = (x: Address) => Buffer.from(x.bytes).toString("hex");
+    // Commit a and b to disk, through a fresh store so that nothing of them is cached.
+    const first = new FlatStateManager(store, KECCAK256_RLP);
+    await first.putAccount(a, new Account(1n, 100n));
+    await first.putAccount(b, new Account(2n, 200n));
+    const batch = store.db.batch();
+    const { stateRoot } = await first.writeTo(batch);
+    await store.db.write(batch);
+    const cold = new FlatStateStore(store.db);
+    const flat = new FlatStateManager(cold, stateRoot);
+    expect(flat.peekAccountNow(hex(a))).toBeUndefined();
+    expect(flat.modifyAccountFieldsNow(hex(a), { balance: 5n })).toBe(false);
+    expect((await flat.getAccount(a))?.balance).toBe(100n); // the refused write changed nothing
+    // Read once (now cached), then known without a read, as peekAccount has it.
+    const peeked = await flat.peekAccount(hex(b), b.bytes);
+    expect(flat.peekAccountNow(hex(b))?.balance).toBe(peeked?.balance);
+    expect(flat.modifyAccountFieldsNow(hex(b), { balance: 7n })).toBe(true);
+    const after = await flat.getAccount(b);
+    expect([after?.nonce, after?.balance]).toEqual([2n, 7n]);
+    // An account known to be absent once asked for, and the overlay's own (a deletion too).
+    await flat.peekAccount(hex(c), c.bytes);
+    expect(flat.peekAccountNow(hex(c))).toBeNull();
+    expect(flat.modifyAccountFieldsNow(hex(c), { nonce: 1n })).toBe(true);
+    expect((await flat.getAccount(c))?.nonce).toBe(1n);
+    await flat.deleteAccount(c);
+    expect(flat.peekAccountNow(hex(c))).toBeNull();
+  });
 });

@@ -22,7 +22,14 @@ import { availableParallelism } from "node:os";
 import { type Block, createBlock, type HeaderData } from "@ethereumjs/block";
 import type { Common } from "@ethereumjs/common";
 import type { TypedTransaction } from "@ethereumjs/tx";
-import { Address, bytesToHex, equalsBytes, KECCAK256_NULL, KECCAK256_RLP } from "@ethereumjs/util";
+import {
+  type Account,
+  Address,
+  bytesToHex,
+  equalsBytes,
+  KECCAK256_NULL,
+  KECCAK256_RLP,
+} from "@ethereumjs/util";
 import { type BlockBuilder, Bloom, buildBlock, createVM } from "@ethereumjs/vm";
 import {
   ByteArena,
@@ -187,15 +194,28 @@ async function readAccountValue(
   const a = await state.peekAccount(addr, address);
   if (!a) return null;
   const noCode = equalsBytes(a.codeHash, KECCAK256_NULL);
-  const code = noCode ? EMPTY : await state.codeByHash(a.codeHash);
+  return accountValue(a, noCode ? EMPTY : await state.codeByHash(a.codeHash));
+}
+
+/**
+ * readAccountValue without a promise, when the state knows the account now (peekAccountNow)
+ * and it has no code to read; undefined otherwise.
+ */
+function readAccountValueNow(state: FlatStateManager, addr: string): AccountValue | undefined {
+  const a = state.peekAccountNow(addr);
+  if (a === undefined) return undefined;
+  if (a === null) return null;
+  return equalsBytes(a.codeHash, KECCAK256_NULL) ? accountValue(a, EMPTY) : undefined;
+}
+
+function accountValue(a: Account, code: Uint8Array): AccountValue {
   // The empty-trie and empty-code hashes as shared constants: a message to a worker then
   // carries each of them once instead of once per account.
-  const storageRoot = equalsBytes(a.storageRoot, KECCAK256_RLP) ? KECCAK256_RLP : a.storageRoot;
   return {
     nonce: a.nonce,
     balance: a.balance,
-    storageRoot,
-    codeHash: noCode ? KECCAK256_NULL : a.codeHash,
+    storageRoot: equalsBytes(a.storageRoot, KECCAK256_RLP) ? KECCAK256_RLP : a.storageRoot,
+    codeHash: equalsBytes(a.codeHash, KECCAK256_NULL) ? KECCAK256_NULL : a.codeHash,
     code,
   };
 }
@@ -210,6 +230,13 @@ async function readKey(state: FlatStateManager, key: string): Promise<AccountVal
  * Applies one list write to the overlay (the same end state sequential execution leaves);
  * `addr` is the unprefixed hex of its address when the caller has it.
  */
+/** The balance and nonce writes applyWrite makes by key, done now when the account is known; false otherwise. */
+function applyWriteNow(state: FlatStateManager, w: AccountWrite, addr: string): boolean {
+  const fieldsOnly = !w.destroyed && !w.storageCleared && w.code === undefined && w.storage.length === 0;
+  if (!fieldsOnly || (w.balance === undefined && w.nonce === undefined)) return false;
+  return state.modifyAccountFieldsNow(addr, { balance: w.balance, nonce: w.nonce });
+}
+
 async function applyWrite(state: FlatStateManager, w: AccountWrite, addr = hex(w.address)): Promise<void> {
   // Balance and nonce, the bulk of a block's writes, go in by key; the rest takes the
   // StateManagerInterface path.
@@ -609,8 +636,10 @@ export class ParallelExecutor {
             r.coinbasePre?.set(i, cbv);
           } else {
             const k = accountKey(a);
-            if (!written.has(k) && !r.pre.has(k))
-              r.pre.set(k, await readAccountValue(state, a, read.address));
+            if (!written.has(k) && !r.pre.has(k)) {
+              const now = readAccountValueNow(state, a);
+              r.pre.set(k, now !== undefined ? now : await readAccountValue(state, a, read.address));
+            }
           }
         }
         for (const s of read.slots) {
@@ -626,7 +655,7 @@ export class ParallelExecutor {
         written.add(accountKey(a));
         if (w.destroyed || w.storageCleared) wiped.add(a);
         for (const s of w.storage) written.add(slotKey(a, hex(s.slot)));
-        await applyWrite(state, w, a);
+        if (!applyWriteNow(state, w, a)) await applyWrite(state, w, a);
       }
     }
     flush();
