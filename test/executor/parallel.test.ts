@@ -479,6 +479,21 @@ describe("ParallelExecutor", () => {
     }
   });
 
+  it("builds a block whose transactions all conflict mostly on this thread, probing parallelism less and less", async () => {
+    const ops: Op[] = Array.from({ length: 800 }, (_, i) => ({ k: "hot" as const, from: i % N_KEYS }));
+    const built = await buildBlock(ops);
+    expect(built.block.transactions).toHaveLength(ops.length);
+    const { speculative, sequential: onMain } = builder.lastBuild;
+    // Each probe that finds mostly conflicts lets the next stretch on this thread grow (64, 256,
+    // 1024, ...): three small probes for 800 transactions, where a probe every other window
+    // would have speculated on half of them.
+    expect(speculative).toBeLessThan(ops.length / 3);
+    expect(onMain).toBeGreaterThan((2 * ops.length) / 3);
+    const seq = await sequential.execute(built.block, chain.genesis, chain.fresh());
+    expect(bytesToHex(await seq.state.getStateRoot())).toBe(bytesToHex(built.block.header.stateRoot));
+    expect(built.receipts).toEqual(seq.receipts);
+  });
+
   it("does not recover again on the workers a sender recovered at admission", async () => {
     const ops: Op[] = Array.from({ length: 12 }, (_, i) => ({
       k: "eth" as const,

@@ -844,6 +844,10 @@ export class ParallelExecutor {
     let gasUsed = 0n;
     let window = 64;
     let parallel = this.pool !== undefined;
+    // How many transactions run here after the next probe that finds mostly conflicts: it grows
+    // with each such probe, so that a block of one hot slot runs nearly all on this thread
+    // instead of every other window being a wasted probe; a probe that pays off resets it.
+    let stretch = 64;
     const fetchFromState: FetchHandler = async (keys) =>
       Promise.all(
         keys.map(async (k): Promise<[string, AccountValue | Uint8Array]> => [k, await readKey(state, k)]),
@@ -940,14 +944,17 @@ export class ParallelExecutor {
         pushResult(b, cand.tx, r, gasUsed, blobGas);
       }
 
-      // 4. Adapt: many conflicts → next window on this thread, then probe again with a small one.
+      // 4. Adapt: many conflicts → the next window (of `stretch`) on this thread, then probe
+      // again with a small one.
       if (spec.length > 0 && conflicts * 2 > cands.length) {
         parallel = false;
-        window = 64;
+        window = stretch;
+        stretch = Math.min(stretch * 4, 4096);
       } else if (!parallel && this.pool) {
         parallel = true;
         window = 64;
       } else {
+        if (spec.length > 0) stretch = 64;
         window = Math.min(window * 4, 4096);
       }
     }
