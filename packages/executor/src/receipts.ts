@@ -31,6 +31,12 @@ export type StoredReceipt = {
 /** A log as the consensus receipt holds it: [address, topics, data]. */
 export type LogTuple = [Uint8Array, Uint8Array[], Uint8Array];
 
+/**
+ * The bloom of every receipt without logs (a worker sends none for them). Shared, so never
+ * written to: the builder ORs blooms into its own, and receipts are stored and served as read.
+ */
+export const ZERO_BLOOM = new Uint8Array(256);
+
 const STATUS = [new Uint8Array(0), new Uint8Array([1])] as const;
 const ZERO_BYTE = new Uint8Array([0]);
 

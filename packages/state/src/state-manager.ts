@@ -103,8 +103,8 @@ export class FlatStateManager implements StateManagerInterface {
    * than copied: for callers that only read it (getAccount hands the VM a copy it may change).
    */
   async peekAccount(key: string, address: Uint8Array): Promise<Account | undefined> {
-    const a = this.changes.accounts.get(key);
-    if (a !== undefined) return a ?? undefined;
+    const now = this.peekAccountNow(key);
+    if (now !== undefined) return now ?? undefined;
     const rlp = await this.store.accountRlpAt(key, address);
     return rlp ? createAccountFromRLP(rlp) : undefined;
   }

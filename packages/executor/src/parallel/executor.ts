@@ -32,7 +32,6 @@ import {
 } from "@ethereumjs/util";
 import { type BlockBuilder, Bloom, buildBlock, createVM } from "@ethereumjs/vm";
 import {
-  ByteArena,
   DecodeError,
   keccak256,
   type Logger,
@@ -63,7 +62,7 @@ import {
   type TxCandidate,
   validateHeader,
 } from "../executor.ts";
-import { encodeConsensusReceipt, type StoredReceipt } from "../receipts.ts";
+import { encodeConsensusReceipt, type StoredReceipt, ZERO_BLOOM } from "../receipts.ts";
 import { useFastTries } from "../tries.ts";
 import {
   type AccountWrite,
@@ -167,11 +166,6 @@ type BuilderRoots = {
 };
 
 const EMPTY = new Uint8Array(0);
-/**
- * The bloom of every receipt without logs (a worker sends none for them). Shared, so never
- * written to: the builder ORs blooms into its own, and receipts are stored and served as read.
- */
-const ZERO_BLOOM = new Uint8Array(256);
 
 function sameValue(a: AccountValue | Uint8Array, b: AccountValue | Uint8Array): boolean {
   if (a instanceof Uint8Array || b instanceof Uint8Array)
@@ -226,10 +220,6 @@ async function readKey(state: FlatStateManager, key: string): Promise<AccountVal
   return state.getStorage(new Address(Buffer.from(addr, "hex")), Buffer.from(key.slice(41), "hex"));
 }
 
-/**
- * Applies one list write to the overlay (the same end state sequential execution leaves);
- * `addr` is the unprefixed hex of its address when the caller has it.
- */
 /** The balance and nonce writes applyWrite makes by key, done now when the account is known; false otherwise. */
 function applyWriteNow(state: FlatStateManager, w: AccountWrite, addr: string): boolean {
   const fieldsOnly = !w.destroyed && !w.storageCleared && w.code === undefined && w.storage.length === 0;
@@ -237,6 +227,10 @@ function applyWriteNow(state: FlatStateManager, w: AccountWrite, addr: string): 
   return state.modifyAccountFieldsNow(addr, { balance: w.balance, nonce: w.nonce });
 }
 
+/**
+ * Applies one list write to the overlay (the same end state sequential execution leaves);
+ * `addr` is the unprefixed hex of its address when the caller has it.
+ */
 async function applyWrite(state: FlatStateManager, w: AccountWrite, addr = hex(w.address)): Promise<void> {
   // Balance and nonce, the bulk of a block's writes, go in by key; the rest takes the
   // StateManagerInterface path.
@@ -275,35 +269,6 @@ function storedReceipt(
     from: r.sender as Uint8Array,
     logsBloom: rc.bloom,
   };
-}
-
-/**
- * Gives a batch its own copies of the bytes it carries (see ByteArena): transactions are views
- * into the proposal, and so are slot values the list wrote, so without this a batch's message
- * would copy the whole proposal. The empty-trie and empty-code constants stay shared.
- */
-function ownBytes(req: BatchRequest): void {
-  let txBytes = 0;
-  for (const t of req.txs) txBytes += t.rlp.length;
-  // One chunk for the transactions, and room for the slot values and code most batches carry.
-  const arena = new ByteArena(txBytes + 1024);
-  for (const t of req.txs) t.rlp = arena.copy(t.rlp);
-  const own = (v: AccountValue | Uint8Array): AccountValue | Uint8Array => {
-    if (v instanceof Uint8Array) return arena.copy(v);
-    if (v === null) return v;
-    const plain = v.storageRoot === KECCAK256_RLP && v.codeHash === KECCAK256_NULL && v.code.length === 0;
-    if (plain) return v;
-    return {
-      nonce: v.nonce,
-      balance: v.balance,
-      storageRoot: v.storageRoot === KECCAK256_RLP ? v.storageRoot : arena.copy(v.storageRoot),
-      codeHash: v.codeHash === KECCAK256_NULL ? v.codeHash : arena.copy(v.codeHash),
-      code: arena.copy(v.code),
-    };
-  };
-  for (const [k, v] of req.pre) req.pre.set(k, own(v));
-  if (req.coinbasePre) for (const [i, v] of req.coinbasePre) req.coinbasePre.set(i, own(v) as AccountValue);
-  if (req.expected) req.expected.coinbase = own(req.expected.coinbase) as AccountValue;
 }
 
 /**
@@ -589,7 +554,6 @@ export class ParallelExecutor {
           ends,
           coinbase: coinbaseAtFirst,
         };
-        if (this.pool) ownBytes(req);
         if (leavesOnWorkers) req.receiptsKey = this.receiptsKeys++;
         batchSlots.push({ slot: pending.length, key: req.receiptsKey });
         const run = this.runBatch(pending.length, req);
@@ -696,8 +660,16 @@ export class ParallelExecutor {
         ? vmCommon.getBlobGasSchedule().maxBlobGasPerBlock
         : 0n;
       const blobGasPerBlob = vmCommon.isActivatedEIP(4844) ? vmCommon.param("blobGasPerBlob") : 0n;
+      const setReceiptLeaf = (index: number, r: TxResult, cumulative: bigint) => {
+        const rc = r.receipt as NonNullable<TxResult["receipt"]>;
+        const type = (r.facts as TxFacts).type;
+        receiptsTrie.set(
+          index,
+          encodeConsensusReceipt(type, rc.status, cumulative, rc.bloom, rc.logs, receiptScratch),
+        );
+      };
       let i = 0;
-      const leafTasks: { first: number; refs: Promise<Uint8Array> }[] = [];
+      const leafTasks: { batch: number; first: number; refs: Promise<Uint8Array> }[] = [];
       for (const [k, batch] of pending.entries()) {
         const first = i;
         const gasBefore = gasUsed;
@@ -723,20 +695,14 @@ export class ParallelExecutor {
           receipts.push(storedReceipt(tx, r, gasUsed));
           senders.push(r.sender as Uint8Array);
           pushResult(b, undefined, r, gasUsed, blobGas);
-          if (!leavesOnWorkers) {
-            const rc = r.receipt as NonNullable<TxResult["receipt"]>;
-            receiptsTrie.set(
-              i,
-              encodeConsensusReceipt(tx.type, rc.status, gasUsed, rc.bloom, rc.logs, receiptScratch),
-            );
-          }
+          if (!leavesOnWorkers) setReceiptLeaf(i, r, gasUsed);
           i++;
         }
         const { slot, key } = batchSlots[k] as { slot: number; key: number | undefined };
         if (this.pool && key !== undefined) {
           const refs = this.pool.receiptLeaves(slot, key, n, first, gasBefore);
           refs.catch(() => {});
-          leafTasks.push({ first, refs });
+          leafTasks.push({ batch: k, first, refs });
         }
       }
       if (i !== n) fail("INTERNAL", `${i} results for ${n} transactions`);
@@ -749,28 +715,14 @@ export class ParallelExecutor {
             receiptsTrie.setRef(j, refs.subarray(32 * (j - t.first), 32 * (j - t.first + 1)));
         } catch (err) {
           // The worker that ran the batch no longer has its receipts (it crashed, or the batch
-          // ran here): hashed from the stored receipts instead.
+          // ran here): hashed here from the batch's results instead.
           this.logger.warn("receipt leaves not hashed on a worker; hashing them here", {
             error: (err as Error).message,
           });
-          for (let j = t.first; j < last; j++) {
-            const rc = receipts[j] as StoredReceipt;
-            const logs = rc.logs.map((l): [Uint8Array, Uint8Array[], Uint8Array] => [
-              l.address,
-              l.topics,
-              l.data,
-            ]);
-            receiptsTrie.set(
-              j,
-              encodeConsensusReceipt(
-                rc.type,
-                rc.status,
-                rc.cumulativeGasUsed,
-                rc.logsBloom,
-                logs,
-                receiptScratch,
-              ),
-            );
+          const results = await pending[t.batch];
+          for (const [j, r] of (results ?? []).entries()) {
+            const index = t.first + j;
+            setReceiptLeaf(index, r, (receipts[index] as StoredReceipt).cumulativeGasUsed);
           }
         }
       }

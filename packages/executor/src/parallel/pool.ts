@@ -6,6 +6,7 @@
  * replaced.
  */
 import { Worker } from "node:worker_threads";
+import { KECCAK256_NULL, KECCAK256_RLP } from "@ethereumjs/util";
 import { ByteArena, MeridianError } from "@meridian/primitives";
 import type { ShardResult, ShardTask } from "@meridian/state";
 import type { BatchRequest, TxResult } from "./exec-core.ts";
@@ -31,6 +32,35 @@ type Waiting = {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
 };
+
+/**
+ * Gives a batch its own copies of the bytes it carries (see ByteArena): transactions are views
+ * into the proposal, and so are slot values the list wrote, so without this a batch's message
+ * would copy the whole proposal. The empty-trie and empty-code constants stay shared.
+ */
+function ownBatchBytes(req: BatchRequest): void {
+  let txBytes = 0;
+  for (const t of req.txs) txBytes += t.rlp.length;
+  // One chunk for the transactions, and room for the slot values and code most batches carry.
+  const arena = new ByteArena(txBytes + 1024);
+  for (const t of req.txs) t.rlp = arena.copy(t.rlp);
+  const own = (v: AccountValue | Uint8Array): AccountValue | Uint8Array => {
+    if (v instanceof Uint8Array) return arena.copy(v);
+    if (v === null) return v;
+    const plain = v.storageRoot === KECCAK256_RLP && v.codeHash === KECCAK256_NULL && v.code.length === 0;
+    if (plain) return v;
+    return {
+      nonce: v.nonce,
+      balance: v.balance,
+      storageRoot: v.storageRoot === KECCAK256_RLP ? v.storageRoot : arena.copy(v.storageRoot),
+      codeHash: v.codeHash === KECCAK256_NULL ? v.codeHash : arena.copy(v.codeHash),
+      code: arena.copy(v.code),
+    };
+  };
+  for (const [k, v] of req.pre) req.pre.set(k, own(v));
+  if (req.coinbasePre) for (const [i, v] of req.coinbasePre) req.coinbasePre.set(i, own(v) as AccountValue);
+  if (req.expected) req.expected.coinbase = own(req.expected.coinbase) as AccountValue;
+}
 
 /**
  * A copy of `task` whose bytes sit in one arena of its own (see ByteArena): a message copies
@@ -199,6 +229,7 @@ export class WorkerPool {
   }
 
   exec(slot: number, req: BatchRequest, onFetch?: FetchHandler): Promise<TxResult[]> {
+    ownBatchBytes(req);
     return this.submit(slot, (id) => ({ kind: "exec", id, req }), onFetch);
   }
 

@@ -7,7 +7,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { keccak256, listTrieLeafRef, orderedTrieRoot } from "@meridian/primitives";
 import { runShardTask } from "@meridian/state";
 import { chainCommon } from "../genesis.ts";
-import { encodeConsensusReceipt } from "../receipts.ts";
+import { encodeConsensusReceipt, ZERO_BLOOM } from "../receipts.ts";
 import { BatchExecutor, type BatchRequest, type TxResult, type WireLog } from "./exec-core.ts";
 import type { WorkerInit, WorkerRequest, WorkerResponse } from "./protocol.ts";
 import { nativeEcrecover } from "./secp.ts";
@@ -61,7 +61,6 @@ type KeptReceipt = { type: number; status: 0 | 1; gasUsed: bigint; bloom: Uint8A
 const kept = new Map<number, KeptReceipt[]>();
 /** More keys than this are left over from blocks that failed validation: the oldest go. */
 const MAX_KEPT = 256;
-const ZERO_BLOOM = new Uint8Array(256);
 
 function keepReceipts(key: number, results: TxResult[]): void {
   const out: KeptReceipt[] = [];
