@@ -45,6 +45,9 @@ import {
 import { FlatStateManager, FlatStateStore, historicalState } from "@meridian/state";
 import { ChainDatabase } from "@meridian/storage";
 
+/** Canonical hashes Chain keeps in memory: the BLOCKHASH window (256) with room to spare. */
+const MAX_RECENT_HASHES = 512;
+
 export type CommittedBlock = {
   block: Block;
   receipts: StoredReceipt[];
@@ -126,6 +129,11 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
   private readonly logger: Logger;
   private readonly blocks = new Lru<Block>(256);
   private readonly receipts = new Lru<StoredReceipt[]>(256);
+  /**
+   * Canonical hashes of recent heights (BLOCKHASH reads the 256 before every block); a
+   * committed height's hash never changes, so entries stay valid.
+   */
+  private readonly recentHashes = new Map<bigint, Uint8Array>();
   /** Executed but not yet committed proposals, by block hash. */
   private readonly executed = new Map<string, ExecutedBlock>();
   private finalized: { exec: ExecutedBlock; commit: CommitInfo } | undefined;
@@ -242,6 +250,37 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     return hash ? this.blockByHash(hash) : undefined;
   }
 
+  /** The canonical hash at height `n`; undefined above the head. */
+  async canonicalHash(n: bigint): Promise<Uint8Array | undefined> {
+    if (n < 0n || n > this.headBlock.header.number) return undefined;
+    const hit = this.recentHashes.get(n);
+    if (hit) return hit;
+    const hash = await this.db.canonicalHash(n);
+    if (hash) this.rememberHash(n, hash);
+    return hash;
+  }
+
+  private rememberHash(n: bigint, hash: Uint8Array): void {
+    this.recentHashes.set(n, hash);
+    // Enough for the 256-block window around the head; the oldest entries go first.
+    if (this.recentHashes.size > MAX_RECENT_HASHES) {
+      const lowest = this.headBlock.header.number - BigInt(MAX_RECENT_HASHES);
+      for (const k of this.recentHashes.keys()) if (k <= lowest) this.recentHashes.delete(k);
+      if (this.recentHashes.size > MAX_RECENT_HASHES) this.recentHashes.clear();
+    }
+  }
+
+  /**
+   * BLOCKHASH's source for executing at height `number` (the block built or validated on the
+   * head, or the block an eth_call or trace runs in): the canonical hash of each of the 256
+   * blocks before `number`, and undefined (BLOCKHASH 0) for `number` itself, later heights
+   * and anything more than 256 back, as Ethereum defines BLOCKHASH. Pass it as `blockHash`
+   * to the executors (build, validate, execute, call paths).
+   */
+  blockHashLookup(number: bigint): (n: bigint) => Promise<Uint8Array | undefined> {
+    return async (n) => (n >= number || n < number - 256n ? undefined : this.canonicalHash(n));
+  }
+
   async isCanonical(block: Block): Promise<boolean> {
     const h = await this.db.canonicalHash(block.header.number);
     return h !== undefined && equalBytes(h, block.hash());
@@ -282,6 +321,7 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
       state: this.headState(),
       timestamp: head.header.timestamp + 1n,
       coinbase: new Uint8Array(20),
+      blockHash: this.blockHashLookup(head.header.number + 1n),
     });
   }
 
@@ -300,6 +340,7 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
       coinbase: req.proposer,
       txs: this.txSource?.(parent.header.calcNextBaseFee()),
       deadlineMs: Date.now() + 500,
+      blockHash: this.blockHashLookup(parent.header.number + 1n),
     });
     for (const r of exec.rejected)
       this.logger.debug("builder dropped tx", { hash: bytesToHex(r.hash), reason: r.reason });
@@ -333,8 +374,10 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     const { block, accessList, accessListRlp } = decoded;
     const known = this.executed.get(hex(block.hash()));
     if (known) return known;
-    const exec = await this.parallel.validate(block, accessList, this.headBlock, this.headState(), {
+    const parent = this.headBlock;
+    const exec = await this.parallel.validate(block, accessList, parent, this.headState(), {
       accessListRlp,
+      blockHash: this.blockHashLookup(parent.header.number + 1n),
     });
     this.executed.set(hex(block.hash()), exec);
     return exec;
@@ -378,6 +421,7 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     // Only after the batch is durable do memory views move to the new block.
     this.store.applyCommitted(cacheUpdate);
     this.headBlock = block;
+    this.rememberHash(number, hash);
     this.blocks.set(hex(hash), block);
     this.receipts.set(hex(hash), exec.receipts);
     this.executed.clear();
