@@ -4,7 +4,7 @@
  * blocks, and runs calls, gas estimates and traces. Always on top of a state
  * manager handed in by the caller; it never opens storage itself.
  */
-import { type Block, createBlock, type HeaderData } from "@ethereumjs/block";
+import { type Block, createBlock, genWithdrawalsTrieRoot, type HeaderData } from "@ethereumjs/block";
 import type { Common, StateManagerInterface } from "@ethereumjs/common";
 import type { EVMMockBlockchainInterface, Message } from "@ethereumjs/evm";
 import { Capability, createTx, type TypedTransaction, type TypedTxData } from "@ethereumjs/tx";
@@ -12,6 +12,17 @@ import { Address, bytesToHex } from "@ethereumjs/util";
 import { buildBlock, createVM, type RunTxResult, runBlock, runTx, type VM } from "@ethereumjs/vm";
 import { type CallParams, keccak256, MeridianError } from "@meridian/primitives";
 import type { FlatStateManager } from "@meridian/state";
+import {
+  BlockRuleCode,
+  type BlockRules,
+  blobGasUsedBy,
+  checkExecutedHeader,
+  checkHeaderRules,
+  checkRequestSystemCalls,
+  checkTransactionsRoot,
+  rejectBlock,
+  transactionsRootOf,
+} from "./header-rules.ts";
 import type { StoredReceipt } from "./receipts.ts";
 import { useFastTries } from "./tries.ts";
 import { VmPool } from "./vm-pool.ts";
@@ -95,13 +106,8 @@ export function buildHeaderData(req: BuildRequest): {
 
 /** Options of `SequentialExecutor.execute`; every field is optional and the defaults are Meridian's rules. */
 export type ExecuteOptions = {
-  /**
-   * "meridian" (default): the gas limit must equal the parent's. "ethereum":
-   * Ethereum mainnet rules instead (gas limit within parent/1024 and above the
-   * minimum, gas used within the limit, transactions, uncle hash, withdrawals
-   * root and EIP-4844 blob gas fields checked), as the conformance runner needs.
-   */
-  rules?: "meridian" | "ethereum";
+  /** Which chain rules the header must follow (see BlockRules); default "meridian". */
+  rules?: BlockRules;
   /** Canonical block hash by number for BLOCKHASH; without it BLOCKHASH yields zero. */
   blockHash?: (number: bigint) => Promise<Uint8Array | undefined>;
 };
@@ -178,6 +184,7 @@ export class SequentialExecutor {
     const { parent, state } = req;
     const vm = await this.vmFor(state, req.blockHash && blockHashSource(req.blockHash));
     const { headerData, withdrawals } = buildHeaderData(req);
+    const systemCalls = checkRequestSystemCalls(vm, parent.header.number + 1n);
     const builder = useFastTries(
       await buildBlock(vm, {
         parentBlock: parent,
@@ -213,10 +220,14 @@ export class SequentialExecutor {
       }
     }
     const { block } = await builder.build();
+    await systemCalls.verify();
     return { block, receipts, senders, state, rejected };
   }
 
-  /** Validator path: re-executes a proposed block on `state` and checks every root in its header. */
+  /**
+   * Validator path: re-executes a proposed block on `state` and checks it with the rules
+   * both executors share (header-rules.ts): header before, every root after.
+   */
   async execute(
     block: Block,
     parent: Block,
@@ -224,17 +235,33 @@ export class SequentialExecutor {
     opts: ExecuteOptions = {},
   ): Promise<ExecutedBlock> {
     const h = block.header;
-    const fail = (reason: string): never => {
-      throw new ExecutionError(`invalid block ${h.number}: ${reason}`, { code: "INVALID_BLOCK" });
-    };
-    await validateHeader(block, parent, opts.rules ?? "meridian");
+    await checkHeaderRules(block, parent, opts.rules ?? "meridian");
+    checkTransactionsRoot(h, transactionsRootOf(block));
     const vm = await this.vmFor(state, opts.blockHash && blockHashSource(opts.blockHash));
+    const systemCalls = checkRequestSystemCalls(vm, h.number);
     let result: Awaited<ReturnType<typeof runBlock>>;
     try {
-      result = await runBlock(vm, { block, skipBlockValidation: true, skipHardForkValidation: true });
+      // `generate`: the VM computes the header fields and leaves comparing them to checkExecutedHeader.
+      result = await runBlock(vm, {
+        block,
+        generate: true,
+        skipBlockValidation: true,
+        skipHardForkValidation: true,
+      });
     } catch (err) {
-      return fail((err as Error).message);
+      if (err instanceof ExecutionError) throw err;
+      return rejectBlock(h.number, BlockRuleCode.invalidBlock, (err as Error).message);
     }
+    await systemCalls.verify();
+    checkExecutedHeader(h, {
+      gasUsed: result.gasUsed,
+      logsBloom: result.logsBloom,
+      receiptTrie: result.receiptsRoot,
+      requestsHash: result.requestsHash,
+      blobGasUsed: blobGasUsedBy(block),
+      withdrawalsRoot: block.withdrawals && (await genWithdrawalsTrieRoot(block.withdrawals)),
+      stateRoot: result.stateRoot,
+    });
     const senders = block.transactions.map((tx) => tx.getSenderAddress().bytes);
     const receipts = result.results.map((r, i) =>
       receiptOf(
@@ -438,53 +465,6 @@ export class SequentialExecutor {
       blockGasUsed: gasUsed,
     });
   }
-}
-
-/**
- * The checks made before executing a block: number, parent hash, timestamp, gas limit
- * (Meridian: unchanged from the parent; "ethereum": mainnet header and body rules), base
- * fee and transactions root. Throws ExecutionError (INVALID_BLOCK) on the first violation.
- */
-export async function validateHeader(
-  block: Block,
-  parent: Block,
-  rules: "meridian" | "ethereum" = "meridian",
-): Promise<void> {
-  const h = block.header;
-  const fail = (reason: string): never => {
-    throw new ExecutionError(`invalid block ${h.number}: ${reason}`, { code: "INVALID_BLOCK" });
-  };
-  if (h.number !== parent.header.number + 1n)
-    fail(`number ${h.number} does not follow ${parent.header.number}`);
-  if (bytesToHex(h.parentHash) !== bytesToHex(parent.hash())) fail("parent hash mismatch");
-  if (h.timestamp <= parent.header.timestamp) fail("timestamp not after parent");
-  if (rules === "ethereum") await validateEthereumRules(block, parent, fail);
-  else if (h.gasLimit !== parent.header.gasLimit) fail("gas limit changed");
-  if (h.baseFeePerGas !== parent.header.calcNextBaseFee()) fail("wrong base fee");
-  if (!(await block.transactionsTrieIsValid())) fail("transactions root mismatch");
-}
-
-/** Ethereum mainnet header and body rules that Meridian's own rules replace or leave out. */
-async function validateEthereumRules(
-  block: Block,
-  parent: Block,
-  fail: (reason: string) => never,
-): Promise<void> {
-  const h = block.header;
-  const check = async (what: () => unknown): Promise<void> => {
-    try {
-      await what();
-    } catch (err) {
-      fail((err as Error).message);
-    }
-  };
-  if (h.gasLimit >= 2n ** 63n) fail(`gas limit ${h.gasLimit} above 2^63-1`);
-  await check(() => h.validateGasLimit(parent.header));
-  if (h.gasUsed > h.gasLimit) fail(`gas used ${h.gasUsed} above the gas limit ${h.gasLimit}`);
-  // Transactions (signatures, fee caps, blob gas used), uncle hash, withdrawals root.
-  await check(() => block.validateData(false, true));
-  // Excess blob gas, blob fee caps and the per-block blob gas limit.
-  await check(() => block.validateBlobTransactions(parent.header));
 }
 
 export type { Message };

@@ -16,9 +16,19 @@ export type {
   TxCandidate,
   TxSource,
 } from "./executor.ts";
-export { ExecutionError, effectiveGasPrice, SequentialExecutor, validateHeader } from "./executor.ts";
+export { ExecutionError, effectiveGasPrice, SequentialExecutor } from "./executor.ts";
 export type { GenesisAccount, GenesisSpec } from "./genesis.ts";
 export { buildGenesis, chainCommon, GenesisError, parseGenesis } from "./genesis.ts";
+export type { BlockRules, ExecutedHeaderFields } from "./header-rules.ts";
+export {
+  BlockRuleCode,
+  checkExecutedHeader,
+  checkHeaderRules,
+  checkRequestSystemCalls,
+  checkTransactionsRoot,
+  executedFieldsOf,
+  validateHeader,
+} from "./header-rules.ts";
 export { kzg, loadKzg } from "./kzg.ts";
 export type {
   AccountRead,

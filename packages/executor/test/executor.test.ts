@@ -105,7 +105,7 @@ describe("SequentialExecutor", () => {
     await expect(
       executor.execute(bad, genesis.block, new FlatStateManager(store, root)),
     ).rejects.toMatchObject({
-      code: "INVALID_BLOCK",
+      code: "STATE_ROOT_MISMATCH",
     });
 
     // eth_call and estimateGas on the committed state of the built block.

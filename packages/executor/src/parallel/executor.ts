@@ -60,8 +60,15 @@ import {
   ExecutionError,
   effectiveGasPrice,
   type TxCandidate,
-  validateHeader,
 } from "../executor.ts";
+import {
+  type BlockRules,
+  checkExecutedHeader,
+  checkHeaderRules,
+  checkRequestSystemCalls,
+  checkTransactionsRoot,
+  executedFieldsOf,
+} from "../header-rules.ts";
 import { encodeConsensusReceipt, type StoredReceipt, ZERO_BLOOM } from "../receipts.ts";
 import { useFastTries } from "../tries.ts";
 import {
@@ -103,9 +110,9 @@ export type ParallelValidateOptions = {
   /**
    * "meridian" (default): the gas limit must equal the parent's and the block has no
    * withdrawals. "ethereum": the Ethereum header and body rules of SequentialExecutor.execute
-   * (see validateHeader), and the block's withdrawals are applied.
+   * (see header-rules.ts), and the block's withdrawals are applied.
    */
-  rules?: "meridian" | "ethereum";
+  rules?: BlockRules;
   /** Canonical block hash by number for BLOCKHASH; without it BLOCKHASH yields zero. */
   blockHash?: (number: bigint) => Promise<Uint8Array | undefined>;
   /**
@@ -385,14 +392,19 @@ export class ParallelExecutor {
     };
   }
 
+  /**
+   * The BlockBuilder that runs the block's system calls and seals it, and the check of its
+   * request system calls (see checkRequestSystemCalls) to verify once it is built.
+   */
   private async newBuilder(
     parent: Block,
     state: FlatStateManager,
     headerData: HeaderData,
     withdrawals: BuildWithdrawal[] | undefined,
-  ): Promise<BlockBuilder> {
+  ): Promise<{ builder: BlockBuilder; systemCalls: { verify(): Promise<void> } }> {
     const vm = await createVM({ common: this.common.copy(), stateManager: state });
-    return useFastTries(
+    const systemCalls = checkRequestSystemCalls(vm, parent.header.number + 1n);
+    const builder = useFastTries(
       await buildBlock(vm, {
         parentBlock: parent,
         headerData,
@@ -400,6 +412,7 @@ export class ParallelExecutor {
         blockOpts: { putBlockIntoBlockchain: false, common: vm.common },
       }),
     );
+    return { builder, systemCalls };
   }
 
   private contextHeader(builder: BlockBuilder): { header: HeaderData; key: string } {
@@ -478,15 +491,8 @@ export class ParallelExecutor {
       throw new ExecutionError(`invalid block ${h.number}: ${reason}`, { code });
     };
     const ethereum = opts.rules === "ethereum";
-    if (ethereum) await validateHeader(block, parent, "ethereum");
-    else {
-      if (h.number !== parent.header.number + 1n)
-        fail("INVALID_BLOCK", `number ${h.number} does not follow ${parent.header.number}`);
-      if (!equalsBytes(h.parentHash, parent.hash())) fail("INVALID_BLOCK", "parent hash mismatch");
-      if (h.timestamp <= parent.header.timestamp) fail("INVALID_BLOCK", "timestamp not after parent");
-      if (h.gasLimit !== parent.header.gasLimit) fail("INVALID_BLOCK", "gas limit changed");
-      if (h.baseFeePerGas !== parent.header.calcNextBaseFee()) fail("INVALID_BLOCK", "wrong base fee");
-    }
+    // The header rules both executors share (the transactions root is checked below, once hashed).
+    await checkHeaderRules(block, parent, opts.rules ?? "meridian");
     // The transactions as bytes: their objects are never needed here (see decodeProposal).
     const rawTxs = transactionBytes(block);
     const n = rawTxs.length;
@@ -496,7 +502,7 @@ export class ParallelExecutor {
     if (entries !== n) fail("BAL_TX_COUNT", `access list has ${entries} entries for ${n} transactions`);
     const startRootEarly = this.useShardedRoot(state);
     const withdrawals = ethereum ? block.withdrawals?.map((w) => w.toValue()) : [];
-    const builder = await this.newBuilder(
+    const { builder, systemCalls } = await this.newBuilder(
       parent,
       state,
       {
@@ -640,7 +646,7 @@ export class ParallelExecutor {
     if (this.workers < 2) await checkListHash();
     try {
       const txRoot = txRootOnWorker ? await txRootOnWorker : orderedTrieRoot(rawTxs);
-      if (!equalsBytes(txRoot, h.transactionsTrie)) fail("TX_ROOT_MISMATCH", "transactions root mismatch");
+      checkTransactionsRoot(h, txRoot);
       const lists = builder as unknown as BuilderRoots;
       lists.transactionsTrie = async () => txRoot;
 
@@ -733,21 +739,12 @@ export class ParallelExecutor {
       try {
         rebuilt = (await builder.build()).block;
       } catch (err) {
+        if (err instanceof ExecutionError) throw err;
         return fail("INVALID_BLOCK", (err as Error).message);
       }
-      const g = rebuilt.header;
-      if (g.gasUsed !== h.gasUsed)
-        fail("GAS_USED_MISMATCH", `gas used ${g.gasUsed}, header says ${h.gasUsed}`);
-      if (!equalsBytes(g.logsBloom, h.logsBloom)) fail("BLOOM_MISMATCH", "logs bloom mismatch");
-      if (!equalsBytes(g.receiptTrie, h.receiptTrie))
-        fail("RECEIPTS_ROOT_MISMATCH", "receipts root mismatch");
-      if (!equalsBytes(g.requestsHash ?? EMPTY, h.requestsHash ?? EMPTY))
-        fail("REQUESTS_HASH_MISMATCH", "requests hash mismatch");
-      if ((g.blobGasUsed ?? 0n) !== (h.blobGasUsed ?? 0n))
-        fail("BLOB_GAS_USED_MISMATCH", `blob gas used ${g.blobGasUsed}, header says ${h.blobGasUsed}`);
-      if (ethereum && !equalsBytes(g.withdrawalsRoot ?? EMPTY, h.withdrawalsRoot ?? EMPTY))
-        fail("WITHDRAWALS_ROOT_MISMATCH", "withdrawals root mismatch");
-      if (!equalsBytes(g.stateRoot, h.stateRoot)) fail("STATE_ROOT_MISMATCH", "state root mismatch");
+      await systemCalls.verify();
+      // The comparisons both executors share (header-rules.ts), with their error codes.
+      checkExecutedHeader(h, executedFieldsOf(rebuilt.header));
       await checkListHash();
       return { block, receipts, senders, state, rejected: [], accessList };
     } catch (err) {
@@ -764,7 +761,7 @@ export class ParallelExecutor {
     const { parent, state } = req;
     this.useShardedRoot(state);
     const { headerData, withdrawals } = buildHeaderData(req);
-    const builder = await this.newBuilder(
+    const { builder, systemCalls } = await this.newBuilder(
       parent,
       state,
       { ...headerData, extraData: new Uint8Array(32) },
@@ -914,6 +911,7 @@ export class ParallelExecutor {
     const accessList: BlockAccessList = { txs: list };
     b.headerData.extraData = accessListHash(accessList);
     const { block } = await builder.build();
+    await systemCalls.verify();
     return { block, receipts, senders, state, rejected, accessList };
   }
 
