@@ -96,6 +96,30 @@ describe("Chain", () => {
     await reopened.close();
   });
 
+  it("answers BLOCKHASH's window from the canonical index (blockHashLookup), also after reopening", async () => {
+    const datadir = await tempDir();
+    const genesis = parseGenesis(genesisJson);
+    const chain = await Chain.open({ datadir, genesis, logger: silentLogger });
+    for (let i = 0; i < 3; i++) await produce(chain);
+    const hashes: string[] = [];
+    for (const n of [0n, 1n, 2n, 3n])
+      hashes.push(bytesToHex((await chain.blockByNumber(n))?.hash() as Uint8Array));
+    const hex = (h: Uint8Array | undefined) => (h ? bytesToHex(h) : undefined);
+    // Executing block 4: blocks 0..3 are visible; 4 itself and later heights are not.
+    const at4 = chain.blockHashLookup(4n);
+    for (const n of [0, 1, 2, 3]) expect(hex(await at4(BigInt(n)))).toBe(hashes[n]);
+    expect(await at4(4n)).toBeUndefined();
+    expect(await at4(5n)).toBeUndefined();
+    // 256 back is the oldest BLOCKHASH sees, 257 back is zero.
+    expect(hex(await chain.blockHashLookup(256n)(0n))).toBe(hashes[0]);
+    expect(await chain.blockHashLookup(257n)(0n)).toBeUndefined();
+    await chain.close();
+    // From the database when the in-memory hashes are gone.
+    const reopened = await Chain.open({ datadir, genesis, logger: silentLogger });
+    expect(hex(await reopened.blockHashLookup(4n)(1n))).toBe(hashes[1]);
+    await reopened.close();
+  });
+
   it("a follower validates and commits another node's proposal from its bytes alone", async () => {
     const genesis = parseGenesis(genesisJson);
     const leader = await Chain.open({ datadir: await tempDir(), genesis, logger: silentLogger });
