@@ -6,10 +6,15 @@ export type Step = "propose" | "prevote" | "precommit" | "decided";
 /** A value and its id (keccak256 of the bytes): lockedValue and validValue keep both. */
 export type ValueRecord = { valueId: Uint8Array; value: Uint8Array };
 
-/** The votes of one round, one entry per validator (by address hex); the first vote is kept. */
+/**
+ * The votes of one round by validator (address hex): the first vote, then up to
+ * MAX_VOTES_PER_VALIDATOR - 1 conflicting ones of an equivocator. Each signed vote counts for
+ * its value (the paper counts messages received; quorum intersection still holds because
+ * honest validators never equivocate), while "any" thresholds count each validator once.
+ */
 export type RoundVotes = {
-  readonly prevotes: ReadonlyMap<string, SignedVote>;
-  readonly precommits: ReadonlyMap<string, SignedVote>;
+  readonly prevotes: ReadonlyMap<string, readonly SignedVote[]>;
+  readonly precommits: ReadonlyMap<string, readonly SignedVote[]>;
 };
 
 export type Validity = "pending" | "valid" | "invalid";
@@ -43,8 +48,8 @@ export type ConsensusState = {
   readonly lockedRound: number;
   readonly validValue: ValueRecord | null;
   readonly validRound: number;
-  /** The first proposal of each round from that round's proposer. */
-  readonly proposals: ReadonlyMap<number, SignedProposal>;
+  /** Proposals of each round from that round's proposer, first received first (MAX_PROPOSALS_PER_ROUND). */
+  readonly proposals: ReadonlyMap<number, readonly SignedProposal[]>;
   /** valid(v) by value id hex, as the application answered. */
   readonly validity: ReadonlyMap<string, Validity>;
   readonly votes: ReadonlyMap<number, RoundVotes>;

@@ -5,7 +5,17 @@ import type { ValidatorSet } from "../validator-set.ts";
 import type { ConsensusEffect } from "./effect.ts";
 import type { ConsensusInput } from "./input.ts";
 import type { ConsensusState, PendingSign, RoundVotes, Validity, ValueRecord } from "./state.ts";
-import { EMPTY_ROUND_VOTES, isOneThird, isQuorum, roundParticipation, tally } from "./votes.ts";
+import {
+  EMPTY_ROUND_VOTES,
+  isOneThird,
+  isQuorum,
+  MAX_VOTES_PER_VALIDATOR,
+  roundParticipation,
+  tally,
+} from "./votes.ts";
+
+/** Distinct proposals kept per round (an honest proposer sends one). */
+export const MAX_PROPOSALS_PER_ROUND = 3;
 
 export type StepResult = { state: ConsensusState; effects: ConsensusEffect[] };
 
@@ -78,7 +88,7 @@ export function resumeEffects(s: ConsensusState): ConsensusEffect[] {
     );
   }
   if (s.awaitingValue) effects.push({ type: "RequestValue", height: s.height, round: s.round });
-  for (const [round, proposal] of s.proposals) {
+  for (const [round, proposal] of allProposals(s)) {
     if (s.validity.get(hexKey(proposal.valueId)) === "pending")
       effects.push({
         type: "RequestValidation",
@@ -103,6 +113,10 @@ export function resumeEffects(s: ConsensusState): ConsensusEffect[] {
   if (s.fired.has(`34:${s.round}`)) schedule(s, "prevote", s.round, effects);
   if (s.fired.has(`47:${s.round}`)) schedule(s, "precommit", s.round, effects);
   return effects;
+}
+
+function* allProposals(s: ConsensusState): Generator<[number, SignedProposal]> {
+  for (const [round, list] of s.proposals) for (const p of list) yield [round, p];
 }
 
 function startHeight(
@@ -169,10 +183,13 @@ function onProposal(s: ConsensusState, proposal: SignedProposal, effects: Consen
   if (validators === null || proposal.height !== s.height) return s;
   // Lines 22, 28, 36, 49 accept a proposal only "from proposer(h_p, r)".
   if (!equalBytes(validators.proposer(proposal.round), proposal.proposer)) return s;
-  // The first proposal of a round counts; a second one from the proposer is ignored.
-  if (s.proposals.has(proposal.round)) return s;
+  // A proposer that equivocates may reach us with several values; keep a few so the one the
+  // others decide can still be recognised (line 49), but not an unbounded number.
+  const existing = s.proposals.get(proposal.round) ?? [];
+  if (existing.some((p) => equalBytes(p.valueId, proposal.valueId))) return s;
+  if (existing.length >= MAX_PROPOSALS_PER_ROUND) return s;
   const proposals = new Map(s.proposals);
-  proposals.set(proposal.round, proposal);
+  proposals.set(proposal.round, [...existing, proposal]);
   let next: ConsensusState = { ...s, proposals };
   if (s.self !== null && equalBytes(proposal.proposer, s.self)) {
     // Our own proposal came back signed and is in the WAL: gossip it (line 19).
@@ -206,16 +223,15 @@ function onVote(s: ConsensusState, vote: SignedVote, effects: ConsensusEffect[])
   const isPrevote = vote.type === VoteType.Prevote;
   const set = isPrevote ? roundVotes.prevotes : roundVotes.precommits;
   const key = hexKey(vote.validator);
-  const existing = set.get(key);
-  if (existing !== undefined) {
-    if (!sameValue(existing.valueId, vote.valueId)) {
-      // Two signed votes of one validator for one height, round and type: equivocation.
-      effects.push({ type: "Evidence", evidence: orderEvidence(existing, vote) });
-    }
-    return s;
+  const existing = set.get(key) ?? [];
+  if (existing.some((v) => sameValue(v.valueId, vote.valueId))) return s;
+  if (existing.length > 0) {
+    // Two signed votes of one validator for one height, round and type: equivocation.
+    effects.push({ type: "Evidence", evidence: orderEvidence(existing[0] as SignedVote, vote) });
+    if (existing.length >= MAX_VOTES_PER_VALIDATOR) return s;
   }
   const updatedSet = new Map(set);
-  updatedSet.set(key, vote);
+  updatedSet.set(key, [...existing, vote]);
   const updatedRound: RoundVotes = isPrevote
     ? { prevotes: updatedSet, precommits: roundVotes.precommits }
     : { prevotes: roundVotes.prevotes, precommits: updatedSet };
@@ -296,33 +312,15 @@ function applyRules(state: ConsensusState, effects: ConsensusEffect[]): Consensu
     }
 
     const round = s.round;
-    const proposal = s.proposals.get(round);
+    const roundProposals = s.proposals.get(round) ?? [];
     const roundVotes = s.votes.get(round) ?? EMPTY_ROUND_VOTES;
     const prevotes = tally(roundVotes.prevotes, validators);
-    const validity = proposal ? s.validity.get(hexKey(proposal.valueId)) : undefined;
-    const ignoreLock = s.mutation === "ignoreLock";
 
-    if (s.step === "propose" && proposal !== undefined && validity !== undefined && validity !== "pending") {
-      if (proposal.polRound === -1) {
-        // Lines 22-27: a fresh proposal: prevote it if valid and we are not locked on another value.
-        const accept =
-          validity === "valid" &&
-          (ignoreLock || s.lockedRound === -1 || sameValue(s.lockedValue?.valueId ?? null, proposal.valueId));
-        s = castVote(s, VoteType.Prevote, accept ? proposal.valueId : null, effects);
+    if (s.step === "propose") {
+      const vote = proposeStepVote(s, roundProposals, validators);
+      if (vote !== undefined) {
+        s = castVote(s, VoteType.Prevote, vote, effects);
         continue;
-      }
-      if (proposal.polRound >= 0 && proposal.polRound < round) {
-        // Lines 28-33: a re-proposal with a proof of lock (2f+1 prevotes at validRound).
-        const pol = tally((s.votes.get(proposal.polRound) ?? EMPTY_ROUND_VOTES).prevotes, validators);
-        if (isQuorum(pol.byValue.get(hexKey(proposal.valueId)) ?? 0, total, s.mutation)) {
-          const accept =
-            validity === "valid" &&
-            (ignoreLock ||
-              s.lockedRound <= proposal.polRound ||
-              sameValue(s.lockedValue?.valueId ?? null, proposal.valueId));
-          s = castVote(s, VoteType.Prevote, accept ? proposal.valueId : null, effects);
-          continue;
-        }
       }
     }
 
@@ -334,19 +332,21 @@ function applyRules(state: ConsensusState, effects: ConsensusEffect[]): Consensu
     }
 
     // Lines 36-43: a valid proposal with 2f+1 prevotes: lock (if still prevoting) and set validValue.
-    if (
-      proposal !== undefined &&
-      validity === "valid" &&
-      (s.step === "prevote" || s.step === "precommit") &&
-      !s.fired.has(`36:${round}`) &&
-      isQuorum(prevotes.byValue.get(hexKey(proposal.valueId)) ?? 0, total, s.mutation)
-    ) {
+    const polka =
+      (s.step === "prevote" || s.step === "precommit") && !s.fired.has(`36:${round}`)
+        ? roundProposals.find(
+            (p) =>
+              s.validity.get(hexKey(p.valueId)) === "valid" &&
+              isQuorum(prevotes.byValue.get(hexKey(p.valueId)) ?? 0, total, s.mutation),
+          )
+        : undefined;
+    if (polka !== undefined) {
       s = markFired(s, `36:${round}`);
-      const value: ValueRecord = { valueId: proposal.valueId, value: proposal.value };
+      const value: ValueRecord = { valueId: polka.valueId, value: polka.value };
       if (s.step === "prevote") {
         // Lines 37-40: lockedValue ← v, lockedRound ← round_p, precommit id(v).
         s = { ...s, lockedValue: value, lockedRound: round };
-        s = castVote(s, VoteType.Precommit, proposal.valueId, effects);
+        s = castVote(s, VoteType.Precommit, polka.valueId, effects);
       }
       // Lines 41-42: validValue ← v, validRound ← round_p.
       s = { ...s, validValue: value, validRound: round };
@@ -372,17 +372,52 @@ function applyRules(state: ConsensusState, effects: ConsensusEffect[]): Consensu
   }
 }
 
+/**
+ * Lines 22-33 while step = propose: the prevote for the round's proposal (a value id or null for
+ * nil), or undefined while no proposal can be judged yet (validity pending, proof of lock missing).
+ */
+function proposeStepVote(
+  s: ConsensusState,
+  proposals: readonly SignedProposal[],
+  validators: ValidatorSet,
+): Uint8Array | null | undefined {
+  const ignoreLock = s.mutation === "ignoreLock";
+  const lockedOn = (valueId: Uint8Array): boolean => sameValue(s.lockedValue?.valueId ?? null, valueId);
+  for (const proposal of proposals) {
+    const validity = s.validity.get(hexKey(proposal.valueId));
+    if (validity === undefined || validity === "pending") continue;
+    if (proposal.polRound === -1) {
+      // Lines 22-27: a fresh proposal: prevote it if valid and we are not locked on another value.
+      const accept =
+        validity === "valid" && (ignoreLock || s.lockedRound === -1 || lockedOn(proposal.valueId));
+      return accept ? proposal.valueId : null;
+    }
+    if (proposal.polRound >= 0 && proposal.polRound < s.round) {
+      // Lines 28-33: a re-proposal with a proof of lock: 2f+1 prevotes for it at validRound.
+      const pol = tally((s.votes.get(proposal.polRound) ?? EMPTY_ROUND_VOTES).prevotes, validators);
+      if (!isQuorum(pol.byValue.get(hexKey(proposal.valueId)) ?? 0, validators.totalPower, s.mutation))
+        continue;
+      const accept =
+        validity === "valid" &&
+        (ignoreLock || s.lockedRound <= proposal.polRound || lockedOn(proposal.valueId));
+      return accept ? proposal.valueId : null;
+    }
+  }
+  return undefined;
+}
+
 type FoundDecision = { round: number; proposal: SignedProposal; precommits: SignedVote[] };
 
 function findDecision(s: ConsensusState, validators: ValidatorSet): FoundDecision | null {
-  for (const [round, proposal] of s.proposals) {
+  for (const [round, proposal] of allProposals(s)) {
     if (s.validity.get(hexKey(proposal.valueId)) !== "valid") continue;
     const roundVotes = s.votes.get(round);
     if (roundVotes === undefined) continue;
     const precommits: SignedVote[] = [];
     let power = 0;
-    for (const vote of roundVotes.precommits.values()) {
-      if (vote.valueId !== null && equalBytes(vote.valueId, proposal.valueId)) {
+    for (const list of roundVotes.precommits.values()) {
+      const vote = list.find((v) => v.valueId !== null && equalBytes(v.valueId, proposal.valueId));
+      if (vote !== undefined) {
         precommits.push(vote);
         power += validators.powerOf(vote.validator);
       }

@@ -8,17 +8,22 @@ export type Tally = { total: number; nil: number; byValue: ReadonlyMap<string, n
 
 export const EMPTY_ROUND_VOTES: RoundVotes = { prevotes: new Map(), precommits: new Map() };
 
-export function tally(votes: ReadonlyMap<string, SignedVote>, validators: ValidatorSet): Tally {
+/** An equivocator's votes kept per round and type: enough to count its real vote, bounded against spam. */
+export const MAX_VOTES_PER_VALIDATOR = 3;
+
+export function tally(votes: ReadonlyMap<string, readonly SignedVote[]>, validators: ValidatorSet): Tally {
   let total = 0;
   let nil = 0;
   const byValue = new Map<string, number>();
-  for (const vote of votes.values()) {
-    const power = validators.powerOf(vote.validator);
+  for (const list of votes.values()) {
+    const power = validators.powerOf((list[0] as SignedVote).validator);
     total += power;
-    if (vote.valueId === null) nil += power;
-    else {
-      const key = hexKey(vote.valueId);
-      byValue.set(key, (byValue.get(key) ?? 0) + power);
+    for (const vote of list) {
+      if (vote.valueId === null) nil += power;
+      else {
+        const key = hexKey(vote.valueId);
+        byValue.set(key, (byValue.get(key) ?? 0) + power);
+      }
     }
   }
   return { total, nil, byValue };
@@ -38,8 +43,8 @@ export function isOneThird(power: number, totalPower: number): boolean {
 /** Power of the distinct validators that sent any vote in a round (line 55's f+1 messages). */
 export function roundParticipation(votes: RoundVotes, validators: ValidatorSet): number {
   let power = 0;
-  for (const vote of votes.prevotes.values()) power += validators.powerOf(vote.validator);
-  for (const [key, vote] of votes.precommits)
-    if (!votes.prevotes.has(key)) power += validators.powerOf(vote.validator);
+  for (const list of votes.prevotes.values()) power += validators.powerOf((list[0] as SignedVote).validator);
+  for (const [key, list] of votes.precommits)
+    if (!votes.prevotes.has(key)) power += validators.powerOf((list[0] as SignedVote).validator);
   return power;
 }

@@ -25,7 +25,7 @@ import {
 import type { ValidatorSet } from "../validator-set.ts";
 import type { Scheduler, TimerHandle, Transport } from "./interfaces.ts";
 import type { ValidatorSetSource } from "./validator-sets.ts";
-import type { LoggedInput, Wal } from "./wal.ts";
+import type { DecisionProof, LoggedInput, Wal } from "./wal.ts";
 
 export type SignedMessage =
   | { type: "proposal"; proposal: SignedProposal }
@@ -74,7 +74,6 @@ export type DriverOptions = {
 };
 
 type QueuedInput = { input: ConsensusInput; own: boolean };
-type DecisionProof = { proposal: Uint8Array; precommits: Uint8Array[] };
 
 /**
  * Runs the pure core: one serialised loop that appends each input to the WAL, steps the core,
@@ -127,6 +126,8 @@ export class ConsensusDriver {
     const height = this.opts.app.lastCommittedHeight() + 1n;
     const validators = this.opts.validatorSets.at(height);
     const logged = await this.opts.wal.inputsFor(height);
+    const marker = await this.opts.wal.lastEndHeight();
+    if (marker?.proof) this.proofs.set(marker.height, marker.proof);
     this.applyStep({ type: "StartHeight", height, validators }, true);
     for (const input of logged) this.applyStep(input, true);
     if (logged.length > 0) this.logger.info("consensus WAL replayed", { height, inputs: logged.length });
@@ -364,7 +365,8 @@ export class ConsensusDriver {
         nextValidators = this.opts.validatorSets.at(height + 1n);
       }
       if (this.stopped) return;
-      await wal.append({ type: "endHeight", height }, true);
+      this.addLatePrecommits(height);
+      await wal.append({ type: "endHeight", height, proof: this.proofs.get(height) ?? null }, true);
       evidencePool.prune(height + 1n);
       this.opts.observer?.committed?.(height);
       this.enqueue({ type: "BlockCommitted", height, nextValidators }, false);
@@ -387,6 +389,25 @@ export class ConsensusDriver {
     this.proofs.set(height, { proposal: encodeProposal(proposal), precommits });
     const keep = BigInt(this.opts.catchUpHeights ?? 16);
     for (const h of this.proofs.keys()) if (h + keep < height) this.proofs.delete(h);
+  }
+
+  /**
+   * Adds the precommits for the decided value that arrived after the decision (our own among
+   * them, usually) to the height's proof: a peer that missed some of the commit's signers may
+   * hold conflicting votes of an equivocator instead.
+   */
+  private addLatePrecommits(height: bigint): void {
+    const s = this.state;
+    const proof = this.proofs.get(height);
+    if (s.height !== height || s.decision === null || proof === undefined) return;
+    const precommits: Uint8Array[] = [];
+    for (const list of (s.votes.get(s.decision.round)?.precommits ?? new Map()).values()) {
+      for (const vote of list as SignedVote[]) {
+        if (vote.valueId !== null && equalBytes(vote.valueId, s.decision.commit.valueId))
+          precommits.push(encodeVote(vote));
+      }
+    }
+    this.proofs.set(height, { proposal: proof.proposal, precommits });
   }
 
   /** A peer spoke about a height we decided: send it the proposal and the commit's precommits. */
@@ -416,7 +437,7 @@ export class ConsensusDriver {
       this.gossipTimer = null;
       if (this.stopped) return;
       const s = this.state;
-      const proposal = s.proposals.get(s.round);
+      const proposal = s.proposals.get(s.round)?.[0];
       // The current and previous round, and the rounds a proof of lock may point at.
       const rounds = new Set([s.round, s.round - 1, s.validRound, s.lockedRound, proposal?.polRound ?? -1]);
       for (const round of rounds)

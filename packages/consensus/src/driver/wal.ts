@@ -11,13 +11,25 @@ import type { TimeoutKind } from "../types.ts";
 /** The inputs the WAL records; StartHeight and BlockCommitted are rebuilt from the application. */
 export type LoggedInput = Exclude<ConsensusInput, { type: "StartHeight" } | { type: "BlockCommitted" }>;
 
-export type WalRecord = { type: "input"; input: LoggedInput } | { type: "endHeight"; height: bigint };
+/** The decided proposal and the commit's precommits as wire messages: what a lagging peer needs. */
+export type DecisionProof = { proposal: Uint8Array; precommits: readonly Uint8Array[] };
+
+/**
+ * An input, or the end-of-height marker written once the height's block is committed. The
+ * marker carries the height's decision proof, so a restarted node can still help peers one
+ * height behind.
+ */
+export type WalRecord =
+  | { type: "input"; input: LoggedInput }
+  | { type: "endHeight"; height: bigint; proof: DecisionProof | null };
 
 export interface Wal {
   /** Appends a record; with `sync` it is on disk when the promise resolves. */
   append(record: WalRecord, sync: boolean): Promise<void>;
   /** The inputs logged for `height`: those after the end-of-height marker of `height - 1`. */
   inputsFor(height: bigint): Promise<LoggedInput[]>;
+  /** The latest end-of-height marker, if any. */
+  lastEndHeight(): Promise<{ height: bigint; proof: DecisionProof | null } | null>;
   close(): Promise<void>;
 }
 
@@ -46,8 +58,13 @@ export function encodeFrame(record: WalRecord): Uint8Array {
   return frame;
 }
 
-function recordFields(record: WalRecord): (Uint8Array | bigint | number)[] {
-  if (record.type === "endHeight") return [RecordTag.EndHeight, record.height];
+function recordFields(record: WalRecord): (Uint8Array | bigint | number | Uint8Array[])[] {
+  if (record.type === "endHeight") {
+    const proof = record.proof;
+    return proof === null
+      ? [RecordTag.EndHeight, record.height]
+      : [RecordTag.EndHeight, record.height, proof.proposal, [...proof.precommits]];
+  }
   const input = record.input;
   switch (input.type) {
     case "Proposal":
@@ -94,8 +111,14 @@ export function decodeRecord(payload: Uint8Array): WalRecord {
   if (!Array.isArray(decoded)) return corrupt("record is not a list");
   const tag = Number(asInt(decoded[0]));
   switch (tag) {
-    case RecordTag.EndHeight:
-      return { type: "endHeight", height: asInt(decoded[1]) };
+    case RecordTag.EndHeight: {
+      const precommits = decoded[3];
+      const proof =
+        decoded.length >= 4 && Array.isArray(precommits)
+          ? { proposal: asBytes(decoded[2]).slice(), precommits: precommits.map((p) => asBytes(p).slice()) }
+          : null;
+      return { type: "endHeight", height: asInt(decoded[1]), proof };
+    }
     case RecordTag.Proposal: {
       const msg = decodeMessage(asBytes(decoded[1]));
       if (msg.type !== "proposal") return corrupt("expected a proposal");
@@ -181,6 +204,14 @@ export function scanFrames(data: Uint8Array): ScanResult {
   return { records, validBytes: at, tornBytes: data.length - at };
 }
 
+function lastMarker(records: readonly WalRecord[]): { height: bigint; proof: DecisionProof | null } | null {
+  for (let i = records.length - 1; i >= 0; i--) {
+    const r = records[i] as WalRecord;
+    if (r.type === "endHeight") return { height: r.height, proof: r.proof };
+  }
+  return null;
+}
+
 function inputsAfterMarker(records: readonly WalRecord[], height: bigint): LoggedInput[] {
   let start = 0;
   let stop = records.length;
@@ -210,6 +241,9 @@ export class MemoryWal implements Wal {
       this.frames.map((f) => decodeRecord(f.subarray(FRAME_HEADER))),
       height,
     );
+  }
+  async lastEndHeight(): Promise<{ height: bigint; proof: DecisionProof | null } | null> {
+    return lastMarker(this.frames.map((f) => decodeRecord(f.subarray(FRAME_HEADER))));
   }
   async close(): Promise<void> {}
 }
@@ -296,6 +330,10 @@ export class FileWal implements Wal {
 
   async inputsFor(height: bigint): Promise<LoggedInput[]> {
     return inputsAfterMarker(this.records, height);
+  }
+
+  async lastEndHeight(): Promise<{ height: bigint; proof: DecisionProof | null } | null> {
+    return lastMarker(this.records);
   }
 
   async fileSize(): Promise<number> {
