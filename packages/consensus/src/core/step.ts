@@ -115,6 +115,11 @@ export function resumeEffects(s: ConsensusState): ConsensusEffect[] {
   return effects;
 }
 
+function isProposedValue(s: ConsensusState, valueId: Uint8Array): boolean {
+  for (const [, p] of allProposals(s)) if (equalBytes(p.valueId, valueId)) return true;
+  return false;
+}
+
 function* allProposals(s: ConsensusState): Generator<[number, SignedProposal]> {
   for (const [round, list] of s.proposals) for (const p of list) yield [round, p];
 }
@@ -228,7 +233,13 @@ function onVote(s: ConsensusState, vote: SignedVote, effects: ConsensusEffect[])
   if (existing.length > 0) {
     // Two signed votes of one validator for one height, round and type: equivocation.
     effects.push({ type: "Evidence", evidence: orderEvidence(existing[0] as SignedVote, vote) });
-    if (existing.length >= MAX_VOTES_PER_VALIDATOR) return s;
+    // Past the bound, keep only votes that can matter: nil or a value someone proposed.
+    if (
+      existing.length >= MAX_VOTES_PER_VALIDATOR &&
+      vote.valueId !== null &&
+      !isProposedValue(s, vote.valueId)
+    )
+      return s;
   }
   const updatedSet = new Map(set);
   updatedSet.set(key, [...existing, vote]);

@@ -27,6 +27,9 @@ import type { Scheduler, TimerHandle, Transport } from "./interfaces.ts";
 import type { ValidatorSetSource } from "./validator-sets.ts";
 import type { DecisionProof, LoggedInput, Wal } from "./wal.ts";
 
+/** Bound on buffered messages of future heights. */
+const MAX_FUTURE_MESSAGES = 4096;
+
 export type SignedMessage =
   | { type: "proposal"; proposal: SignedProposal }
   | { type: "vote"; vote: SignedVote };
@@ -97,6 +100,10 @@ export class ConsensusDriver {
   /** Our own signed messages of the current height by round, to gossip again. */
   private ownMessages = new Map<number, Uint8Array[]>();
   private idle: Promise<void> = Promise.resolve();
+  /** Messages for heights above ours, by height (see bufferFuture). */
+  private readonly future = new Map<bigint, { bytes: Uint8Array; peer: string }[]>();
+  private futureCount = 0;
+  private commitSkipped = -1n;
   private resolveIdle: (() => void) | null = null;
 
   constructor(opts: DriverOptions) {
@@ -160,11 +167,54 @@ export class ConsensusDriver {
       this.answerLaggingPeer(peer, height);
       return;
     }
-    if (height > this.state.height) return;
+    if (height > this.state.height) {
+      this.bufferFuture(height, bytes, peer);
+      return;
+    }
     if (message.type === "proposal") {
       if (!equalBytes(keccak256(message.proposal.value), message.proposal.valueId)) return;
       this.enqueue({ type: "Proposal", proposal: message.proposal }, false);
     } else this.enqueue({ type: "Vote", vote: message.vote }, false);
+  }
+
+  /**
+   * Keeps a bounded number of messages of the next heights (a peer ahead sends the proofs of
+   * several heights at once), and, once we are behind, stops waiting out the commit timeout.
+   */
+  private bufferFuture(height: bigint, bytes: Uint8Array, peer: string): void {
+    const ahead = BigInt(this.opts.catchUpHeights ?? 16);
+    if (height > this.state.height + ahead || this.futureCount >= MAX_FUTURE_MESSAGES) return;
+    const list = this.future.get(height);
+    if (list === undefined) this.future.set(height, [{ bytes, peer }]);
+    else list.push({ bytes, peer });
+    this.futureCount++;
+    this.skipCommitTimeout();
+  }
+
+  /** The block time target is for nodes at the tip; a node behind moves on as soon as it commits. */
+  private skipCommitTimeout(): void {
+    const s = this.state;
+    if (s.decision === null || s.commitTimeoutFired || this.commitSkipped === s.height) return;
+    this.commitSkipped = s.height;
+    this.enqueue(
+      { type: "TimeoutFired", timeout: { kind: "commit", height: s.height, round: s.decision.round } },
+      false,
+    );
+  }
+
+  /** Messages buffered for the height we just reached go through `receive` now. */
+  private drainFuture(): void {
+    const height = this.state.height;
+    for (const h of this.future.keys()) {
+      if (h >= height) continue;
+      this.futureCount -= this.future.get(h)?.length ?? 0;
+      this.future.delete(h);
+    }
+    const ready = this.future.get(height);
+    if (ready === undefined) return;
+    this.future.delete(height);
+    this.futureCount -= ready.length;
+    for (const m of ready) this.receive(m.bytes, m.peer);
   }
 
   /** Resolves once every queued input has been processed. */
@@ -208,7 +258,10 @@ export class ConsensusDriver {
     const result = step(this.state, input);
     this.state = result.state;
     this.opts.observer?.input?.(input, replayed);
-    if (this.state.height !== before) this.ownMessages.clear();
+    if (this.state.height !== before) {
+      this.ownMessages.clear();
+      if (!replayed) queueMicrotask(() => this.drainFuture());
+    }
     if (replayed) {
       // Replay rebuilds the state only; resumeEffects re-issues what is still outstanding. Our own
       // messages are remembered (not sent) so gossip sends them again.
@@ -319,6 +372,7 @@ export class ConsensusDriver {
       }
       case "Decide":
         this.keepProof(effect.height, effect.proposal, effect.commit);
+        if (this.futureCount > 0) queueMicrotask(() => this.skipCommitTimeout());
         this.opts.observer?.decided?.(effect.height, effect.round, effect.proposal, effect.commit);
         void this.finalize(effect.height, effect.round, effect.proposal, effect.commit);
         return;
@@ -420,8 +474,12 @@ export class ConsensusDriver {
     if (last !== undefined && now - last < (this.opts.gossipIntervalMs ?? 1000)) return;
     this.catchUpSent.set(key, now);
     if (this.catchUpSent.size > 1024) this.catchUpSent.clear();
-    this.opts.transport.send(peer, proof.proposal);
-    for (const vote of proof.precommits) this.opts.transport.send(peer, vote);
+    // Every later height we can prove too: the peer buffers them and catches up in one go.
+    for (let h = height; this.proofs.has(h); h++) {
+      const p = this.proofs.get(h) as DecisionProof;
+      this.opts.transport.send(peer, p.proposal);
+      for (const vote of p.precommits) this.opts.transport.send(peer, vote);
+    }
   }
 
   private keepOwn(round: number, bytes: Uint8Array): void {
