@@ -281,7 +281,9 @@ export class FileWal implements Wal {
     let created = false;
     let data: Uint8Array;
     try {
-      data = await readFile(path);
+      const buf = await readFile(path);
+      // A plain Uint8Array view: decoded fields are sliced from it and must not be Buffers.
+      data = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
       data = new Uint8Array(0);
