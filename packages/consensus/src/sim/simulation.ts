@@ -1,5 +1,5 @@
 import { bytesToHex, hexKey, keccak256, type Logger, privateKeyToAddress } from "@meridian/primitives";
-import { decodeMessage, encodeProposal, encodeVote } from "../codec/wire.ts";
+import { decodeMessage, encodeProposal, encodeVote, MessageType } from "../codec/wire.ts";
 import type { Mutation } from "../core/state.ts";
 import { proposalSignBytes, signDigest, signDigestWithKey, voteSignBytes } from "../crypto.ts";
 import {
@@ -55,6 +55,8 @@ type FaultPlan = {
   maxDelayMs: number;
   partitions: { start: number; end: number; side: Set<number> }[];
   crashes: { node: number; at: number; restartAt: number }[];
+  /** Chance that the first node to decide a height is isolated right away. */
+  isolateDeciderRate: number;
 };
 
 type SimNode = {
@@ -158,6 +160,8 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     for (let c = 0; c < copies; c++) {
       const delay = faulty ? rng.int(1, plan.maxDelayMs) : rng.int(1, 40);
       clock.setTimer(delay, () => {
+        // A partition that began while the message was in flight cuts it too.
+        if (clock.now() < plan.faultEnd && partitioned(from, to, clock.now())) return;
         if (!crashed.has(to)) nodes[to]?.driver?.receive(bytes, nodes[from]?.id ?? "");
       });
     }
@@ -196,8 +200,18 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
             decided: (height, round, proposal) => {
               const id = hexKey(proposal.valueId);
               const first = decided.get(height);
-              if (first === undefined) decided.set(height, id);
-              else if (first !== id)
+              if (first === undefined) {
+                decided.set(height, id);
+                // The adversary controls the network: sometimes it cuts the first decider off at
+                // once, so the others must finish the height without its commit (locks matter).
+                const now = clock.now();
+                if (now < plan.faultEnd && rng.chance(plan.isolateDeciderRate))
+                  plan.partitions.push({
+                    start: now,
+                    end: Math.min(plan.faultEnd, now + rng.int(1_000, 5_000)),
+                    side: new Set([node.index]),
+                  });
+              } else if (first !== id)
                 safetyViolations.push(
                   `agreement: ${node.id} decided ${id.slice(0, 12)} at height ${height} round ${round}, another node ${first.slice(0, 12)}`,
                 );
@@ -315,11 +329,11 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
 function drawFaults(rng: Prng, n: number, faultWindowMs: number | undefined): FaultPlan {
   const faultEnd = faultWindowMs ?? rng.int(4_000, 10_000);
   const partitions: FaultPlan["partitions"] = [];
-  const partitionCount = rng.int(0, 2);
+  const partitionCount = rng.int(0, 6);
   for (let i = 0; i < partitionCount; i++) {
     const start = rng.int(0, faultEnd - 500);
     const side = new Set(rng.shuffle(Array.from({ length: n }, (_, j) => j)).slice(0, rng.int(1, n - 1)));
-    partitions.push({ start, end: Math.min(faultEnd, start + rng.int(500, 4_000)), side });
+    partitions.push({ start, end: Math.min(faultEnd, start + rng.int(300, 3_000)), side });
   }
   const crashes: FaultPlan["crashes"] = [];
   const crashCount = rng.int(0, 2);
@@ -338,6 +352,7 @@ function drawFaults(rng: Prng, n: number, faultWindowMs: number | undefined): Fa
     maxDelayMs: rng.int(5, 400),
     partitions,
     crashes: kept,
+    isolateDeciderRate: rng.chance(0.5) ? rng.next() * 0.5 : 0,
   };
 }
 
@@ -358,9 +373,15 @@ function byzantineTransport(
     broadcast: (bytes) => {
       const conflicting = node.rng.chance(0.6) ? conflictingMessage(node, bytes) : null;
       if (conflicting === null) return honest.broadcast(bytes);
+      // Amnesia: in a later round, half the time everyone gets only the fresh value, never
+      // the re-proposal of the valid value, which is what locked validators must resist.
+      const amnesia = bytes[0] === MessageType.Proposal && node.rng.chance(0.5);
+      const sent = decodeMessage(bytes);
+      const isPrecommit = sent.type === "vote" && sent.vote.type === VoteType.Precommit;
       for (const peer of nodes) {
         if (peer.index === node.index) continue;
-        const pick = node.rng.int(0, 2);
+        // Precommits go one way or the other to each peer, never both: split views of a round.
+        const pick = amnesia ? 1 : node.rng.int(0, isPrecommit ? 1 : 2);
         if (pick !== 1) deliver(node.index, peer.index, bytes);
         if (pick !== 0) deliver(node.index, peer.index, conflicting);
       }
@@ -372,7 +393,18 @@ function conflictingMessage(node: SimNode, bytes: Uint8Array): Uint8Array | null
   const message = decodeMessage(bytes);
   if (message.type === "vote") {
     const vote = message.vote;
-    const valueId = vote.valueId === null || node.rng.chance(0.5) ? node.rng.bytes(32) : null;
+    // Prefer another value that was really proposed at this height: conflicting votes for real
+    // values are what could split honest nodes; otherwise nil or a made-up id.
+    const proposed = [...(node.driver?.currentState.proposals.values() ?? [])]
+      .flat()
+      .map((p) => p.valueId)
+      .filter((id) => vote.valueId === null || hexKey(id) !== hexKey(vote.valueId));
+    const valueId =
+      proposed.length > 0 && node.rng.chance(0.7)
+        ? (proposed[node.rng.int(0, proposed.length - 1)] as Uint8Array)
+        : vote.valueId === null || node.rng.chance(0.5)
+          ? node.rng.bytes(32)
+          : null;
     const other = { type: vote.type, height: vote.height, round: vote.round, valueId };
     const signature = signDigestWithKey(node.key, signDigest(voteSignBytes(CHAIN_ID, other)));
     return encodeVote({ ...other, signature });
