@@ -103,6 +103,8 @@ export class ConsensusDriver {
   /** Messages for heights above ours, by height (see bufferFuture). */
   private readonly future = new Map<bigint, { bytes: Uint8Array; peer: string }[]>();
   private futureCount = 0;
+  /** Application, signer and finalize calls under way. */
+  private inFlight = 0;
   private commitSkipped = -1n;
   private resolveIdle: (() => void) | null = null;
 
@@ -217,6 +219,21 @@ export class ConsensusDriver {
     for (const m of ready) this.receive(m.bytes, m.peer);
   }
 
+  /**
+   * True when nothing is queued, running or awaited (application, signer, WAL): what a test on a
+   * virtual clock waits for before it lets time move, so real file I/O cannot race the timers.
+   */
+  get settled(): boolean {
+    return !this.pumping && this.queue.length === 0 && this.inFlight === 0;
+  }
+
+  private track<T>(work: Promise<T>): Promise<T> {
+    this.inFlight++;
+    return work.finally(() => {
+      this.inFlight--;
+    });
+  }
+
   /** Resolves once every queued input has been processed. */
   whenIdle(): Promise<void> {
     return this.idle;
@@ -277,58 +294,59 @@ export class ConsensusDriver {
   }
 
   private perform(effect: ConsensusEffect): void {
+    if (this.stopped) return;
     const { app, chainId, signer, transport } = this.opts;
     switch (effect.type) {
       case "RequestValue": {
         const proposer = signer?.address ?? new Uint8Array(20);
-        app
-          .prepareProposal({
+        this.track(
+          app.prepareProposal({
             height: effect.height,
             round: effect.round,
             proposer,
             timestampMs: this.opts.scheduler.now(),
             maxBytes: this.opts.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES,
-          })
-          .then(
-            (value) =>
-              this.enqueue(
-                {
-                  type: "ValueReady",
-                  height: effect.height,
-                  round: effect.round,
-                  valueId: keccak256(value),
-                  value,
-                },
-                false,
-              ),
-            (err) => this.logger.warn("prepareProposal failed", { height: effect.height }, err),
-          );
+          }),
+        ).then(
+          (value) =>
+            this.enqueue(
+              {
+                type: "ValueReady",
+                height: effect.height,
+                round: effect.round,
+                valueId: keccak256(value),
+                value,
+              },
+              false,
+            ),
+          (err) => this.logger.warn("prepareProposal failed", { height: effect.height }, err),
+        );
         return;
       }
       case "RequestValidation": {
         const proposer = this.state.validators?.proposer(effect.round) ?? new Uint8Array(20);
-        app
-          .processProposal({ height: effect.height, round: effect.round, proposer, value: effect.value })
-          .then(
-            (valid) =>
-              this.enqueue(
-                { type: "ProposalValidated", height: effect.height, valueId: effect.valueId, valid },
-                false,
-              ),
-            (err) => {
-              this.logger.warn("processProposal failed; treating the value as invalid", {}, err);
-              this.enqueue(
-                { type: "ProposalValidated", height: effect.height, valueId: effect.valueId, valid: false },
-                false,
-              );
-            },
-          );
+        this.track(
+          app.processProposal({ height: effect.height, round: effect.round, proposer, value: effect.value }),
+        ).then(
+          (valid) =>
+            this.enqueue(
+              { type: "ProposalValidated", height: effect.height, valueId: effect.valueId, valid },
+              false,
+            ),
+          (err) => {
+            this.logger.warn("processProposal failed; treating the value as invalid", {}, err);
+            this.enqueue(
+              { type: "ProposalValidated", height: effect.height, valueId: effect.valueId, valid: false },
+              false,
+            );
+          },
+        );
         return;
       }
       case "SignProposal": {
         if (signer === null) return;
         const proposal = effect.proposal;
-        signer.signProposal(chainId, proposal).then(
+        this.track(signer.signProposal(chainId, proposal)).then(
           (signature) =>
             this.enqueue(
               { type: "Proposal", proposal: { ...proposal, proposer: signer.address, signature } },
@@ -342,7 +360,7 @@ export class ConsensusDriver {
       case "SignVote": {
         if (signer === null) return;
         const vote = effect.vote;
-        signer.signVote(chainId, vote).then(
+        this.track(signer.signVote(chainId, vote)).then(
           (signature) =>
             this.enqueue({ type: "Vote", vote: { ...vote, validator: signer.address, signature } }, true),
           (err) => this.logger.warn("vote not signed", { height: vote.height, round: vote.round }, err),
@@ -374,7 +392,7 @@ export class ConsensusDriver {
         this.keepProof(effect.height, effect.proposal, effect.commit);
         if (this.futureCount > 0) queueMicrotask(() => this.skipCommitTimeout());
         this.opts.observer?.decided?.(effect.height, effect.round, effect.proposal, effect.commit);
-        void this.finalize(effect.height, effect.round, effect.proposal, effect.commit);
+        void this.track(this.finalize(effect.height, effect.round, effect.proposal, effect.commit));
         return;
       case "Evidence": {
         const validators = this.state.validators as ValidatorSet;

@@ -38,6 +38,7 @@ async function startNode(
   app: FakeApplication,
   clock: VirtualClock,
   decided: Map<bigint, string>,
+  crashAt?: (input: ConsensusInput) => boolean,
 ): Promise<Node> {
   const wal = await FileWal.open(join(dir, "cs.wal"));
   const signer = await Signer.open(KEY, new FileSignerStateStore(join(dir, "priv_validator_state.json")));
@@ -53,7 +54,11 @@ async function startNode(
     validatorSets: new StaticValidatorSets(set),
     evidencePool: new EvidencePool({ chainId: CHAIN_ID, maxAgeHeights: 100n }),
     observer: {
-      input: (input) => inputs.push(input),
+      input: (input) => {
+        inputs.push(input);
+        // Crash the moment the core has taken this input: nothing after it is performed.
+        if (crashAt?.(input)) void driver.stop();
+      },
       decided: (height, _round, proposal) => {
         const id = hexKey(proposal.valueId);
         const before = decided.get(height);
@@ -67,10 +72,20 @@ async function startNode(
   return { driver, wal, inputs, decided };
 }
 
-/** Runs virtual time forward, letting real file I/O finish between events, until `done` or the bound. */
-async function runUntil(clock: VirtualClock, done: () => boolean, maxEvents = 2000): Promise<void> {
-  for (let i = 0; i < maxEvents && !done(); i++) {
-    await new Promise((resolve) => setTimeout(resolve, 2));
+/** Lets the driver's real file I/O finish: virtual time must not move while it is under way. */
+async function settle(driver: ConsensusDriver): Promise<void> {
+  for (let i = 0; i < 5000; i++) {
+    await new Promise((resolve) => setImmediate(resolve));
+    if (driver.settled) return;
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  throw new Error("driver did not settle");
+}
+
+/** Runs virtual time forward one event at a time, settling in between, until `done` or the bound. */
+async function runUntil(driver: ConsensusDriver, clock: VirtualClock, done: () => boolean): Promise<void> {
+  for (let i = 0; i < 2000 && !done(); i++) {
+    await settle(driver);
     if (done()) return;
     clock.runNext(Number.MAX_SAFE_INTEGER);
   }
@@ -81,14 +96,14 @@ describe("ConsensusDriver crash recovery on real files", () => {
     const clock = new VirtualClock();
     const app = new FakeApplication({ rng: new Prng(7), byzantine: false });
     const decided = new Map<bigint, string>();
-    const first = await startNode(app, clock, decided);
-    await runUntil(clock, () => app.lastCommittedHeight() >= 2n);
+    const ownPrevoteAt3 = (i: ConsensusInput) =>
+      i.type === "Vote" && i.vote.height === 3n && i.vote.type === VoteType.Prevote;
+    const first = await startNode(app, clock, decided, ownPrevoteAt3);
+    await runUntil(first.driver, clock, () => app.lastCommittedHeight() >= 2n);
     expect(app.lastCommittedHeight()).toBe(2n);
 
     // Crash at height 3 right after our own prevote is in the WAL (the proposal is signed and logged too).
-    await runUntil(clock, () =>
-      first.inputs.some((i) => i.type === "Vote" && i.vote.height === 3n && i.vote.type === VoteType.Prevote),
-    );
+    await runUntil(first.driver, clock, () => first.inputs.some(ownPrevoteAt3));
     await first.driver.stop();
     await first.wal.close();
     const proposalBeforeCrash = first.inputs.find((i) => i.type === "Proposal" && i.proposal.height === 3n);
@@ -102,7 +117,10 @@ describe("ConsensusDriver crash recovery on real files", () => {
     // Replay fed the logged height-3 inputs back to the core: the same proposal, our own prevote.
     const replayedProposal = second.inputs.find((i) => i.type === "Proposal");
     expect(replayedProposal).toEqual(proposalBeforeCrash);
-    await runUntil(clock, () => app.lastCommittedHeight() >= 5n);
+    await runUntil(second.driver, clock, () => app.lastCommittedHeight() >= 5n);
+    // Our height-3 prevote was not signed again differently: the one before the crash is the only one.
+    const prevotesAt3 = second.inputs.filter(ownPrevoteAt3);
+    expect(prevotesAt3).toEqual([first.inputs.find(ownPrevoteAt3)]);
     expect(app.lastCommittedHeight()).toBe(5n);
     // Height 3 was decided with the value proposed before the crash.
     if (proposalBeforeCrash?.type !== "Proposal") throw new Error("unreachable");
