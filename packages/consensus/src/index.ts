@@ -34,9 +34,9 @@ export type {
 } from "./core/state.ts";
 export { initialState } from "./core/state.ts";
 export type { StepResult } from "./core/step.ts";
-export { resumeEffects, step } from "./core/step.ts";
+export { MAX_PROPOSALS_PER_ROUND, MAX_ROUNDS_AHEAD, resumeEffects, step } from "./core/step.ts";
 export type { Tally } from "./core/votes.ts";
-export { isOneThird, isQuorum, tally } from "./core/votes.ts";
+export { isOneThird, isQuorum, MAX_VOTES_PER_VALIDATOR, tally } from "./core/votes.ts";
 export {
   addressOfKey,
   PROPOSAL_DOMAIN,

@@ -17,6 +17,13 @@ import {
 /** Distinct proposals kept per round (an honest proposer sends one). */
 export const MAX_PROPOSALS_PER_ROUND = 3;
 
+/**
+ * Messages for rounds further ahead than this are dropped: finding a round's proposer costs
+ * O(round) and each round keeps its votes, so a far-future round is a cheap attack. Honest
+ * rounds never run that far ahead of a live node (timeouts grow by 0.5 s per round).
+ */
+export const MAX_ROUNDS_AHEAD = 1000;
+
 export type StepResult = { state: ConsensusState; effects: ConsensusEffect[] };
 
 /**
@@ -115,6 +122,10 @@ export function resumeEffects(s: ConsensusState): ConsensusEffect[] {
   return effects;
 }
 
+function tooFarAhead(s: ConsensusState, round: number): boolean {
+  return round > Math.max(s.round, 0) + MAX_ROUNDS_AHEAD;
+}
+
 function isProposedValue(s: ConsensusState, valueId: Uint8Array): boolean {
   for (const [, p] of allProposals(s)) if (equalBytes(p.valueId, valueId)) return true;
   return false;
@@ -185,7 +196,7 @@ function startRound(s: ConsensusState, round: number, effects: ConsensusEffect[]
 
 function onProposal(s: ConsensusState, proposal: SignedProposal, effects: ConsensusEffect[]): ConsensusState {
   const validators = s.validators;
-  if (validators === null || proposal.height !== s.height) return s;
+  if (validators === null || proposal.height !== s.height || tooFarAhead(s, proposal.round)) return s;
   // Lines 22, 28, 36, 49 accept a proposal only "from proposer(h_p, r)".
   if (!equalBytes(validators.proposer(proposal.round), proposal.proposer)) return s;
   // A proposer that equivocates may reach us with several values; keep a few so the one the
@@ -222,7 +233,8 @@ function onProposal(s: ConsensusState, proposal: SignedProposal, effects: Consen
 
 function onVote(s: ConsensusState, vote: SignedVote, effects: ConsensusEffect[]): ConsensusState {
   const validators = s.validators;
-  if (validators === null || vote.height !== s.height || vote.round < 0) return s;
+  if (validators === null || vote.height !== s.height || vote.round < 0 || tooFarAhead(s, vote.round))
+    return s;
   if (!validators.has(vote.validator)) return s;
   const roundVotes = s.votes.get(vote.round) ?? EMPTY_ROUND_VOTES;
   const isPrevote = vote.type === VoteType.Prevote;

@@ -279,6 +279,13 @@ const cases: Case[] = [
     expectedState: { pendingSigns: [] },
   },
   {
+    desc: "votes and proposals for rounds more than MAX_ROUNDS_AHEAD ahead are dropped unstored",
+    state: prevoted,
+    input: { type: "Vote", vote: prevote(OTHERS[0] as TestValidator, H, 5000, null) },
+    expectedEffects: [],
+    expectedState: { round: 0, votes: prevoted.votes },
+  },
+  {
     desc: "a vote for another height is ignored",
     state: prevoted,
     input: { type: "Vote", vote: prevote(OTHERS[0] as TestValidator, 2n, 0, VID) },
