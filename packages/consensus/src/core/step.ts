@@ -126,6 +126,15 @@ function tooFarAhead(s: ConsensusState, round: number): boolean {
   return round > Math.max(s.round, 0) + MAX_ROUNDS_AHEAD;
 }
 
+function hasVotesFor(s: ConsensusState, round: number, valueId: Uint8Array): boolean {
+  const roundVotes = s.votes.get(round);
+  if (roundVotes === undefined) return false;
+  for (const map of [roundVotes.prevotes, roundVotes.precommits])
+    for (const list of map.values())
+      for (const v of list) if (v.valueId !== null && equalBytes(v.valueId, valueId)) return true;
+  return false;
+}
+
 function isProposedValue(s: ConsensusState, valueId: Uint8Array): boolean {
   for (const [, p] of allProposals(s)) if (equalBytes(p.valueId, valueId)) return true;
   return false;
@@ -203,7 +212,9 @@ function onProposal(s: ConsensusState, proposal: SignedProposal, effects: Consen
   // others decide can still be recognised (line 49), but not an unbounded number.
   const existing = s.proposals.get(proposal.round) ?? [];
   if (existing.some((p) => equalBytes(p.valueId, proposal.valueId))) return s;
-  if (existing.length >= MAX_PROPOSALS_PER_ROUND) return s;
+  // Past the bound, only a value that validators voted for in that round can still matter.
+  if (existing.length >= MAX_PROPOSALS_PER_ROUND && !hasVotesFor(s, proposal.round, proposal.valueId))
+    return s;
   const proposals = new Map(s.proposals);
   proposals.set(proposal.round, [...existing, proposal]);
   let next: ConsensusState = { ...s, proposals };

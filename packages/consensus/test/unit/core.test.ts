@@ -71,6 +71,14 @@ const lockedAboveThePol = run(stateFor(SELF.address), [
   { type: "Proposal", proposal: signedProposal(P2, H, 2, W, 0) },
 ]);
 
+/** The round-0 proposer equivocated: three different proposals already held. */
+const threeProposals = run(stateFor(SELF.address), [
+  start,
+  ...[11, 12, 13].map(
+    (t): ConsensusInput => ({ type: "Proposal", proposal: signedProposal(P0, H, 0, value(t)) }),
+  ),
+]);
+
 type Case = {
   desc: string;
   state: ConsensusState;
@@ -284,6 +292,22 @@ const cases: Case[] = [
     input: { type: "Vote", vote: prevote(OTHERS[0] as TestValidator, H, 5000, null) },
     expectedEffects: [],
     expectedState: { round: 0, votes: prevoted.votes },
+  },
+  {
+    desc: "an equivocating proposer's proposals past MAX_PROPOSALS_PER_ROUND are dropped",
+    state: threeProposals,
+    input: { type: "Proposal", proposal: signedProposal(P0, H, 0, value(14)) },
+    expectedEffects: [],
+    expectedState: { step: "propose" },
+  },
+  {
+    desc: "... unless validators voted for that value in the round (it may be the decided one)",
+    state: run(threeProposals, [
+      { type: "Vote", vote: precommit(OTHERS[1] as TestValidator, H, 0, keccak256(value(14))) },
+    ]),
+    input: { type: "Proposal", proposal: signedProposal(P0, H, 0, value(14)) },
+    expectedEffects: [{ type: "RequestValidation", valueId: keccak256(value(14)) }],
+    expectedState: { step: "propose" },
   },
   {
     desc: "a vote for another height is ignored",
