@@ -55,6 +55,7 @@ contract Staking {
         uint64 missCount; // misses recorded since registration or last jailing/unjail
         uint64 lastRewardedBlock; // de-duplicates signers within one distributeRewards
         uint64 lastMissedBlock; // de-duplicates absentees within one block
+        uint256 rewardPool; // delegator rewards credited and not yet settled; caps settlements
     }
 
     struct Delegation {
@@ -448,7 +449,7 @@ contract Staking {
         for (uint256 i = 0; i < signers.length; i++) {
             Validator storage v = _validators[signers[i]];
             Delegation storage d = _delegations[signers[i]][account];
-            amount += (d.shares * v.accRewardPerShare) / REWARD_PRECISION - d.rewardDebt;
+            amount += _cappedPending(v, (d.shares * v.accRewardPerShare) / REWARD_PRECISION - d.rewardDebt);
         }
     }
 
@@ -509,17 +510,25 @@ contract Staking {
         emit Delegated(signer, delegator, amount, shares);
     }
 
-    /// Moves a delegation's pending accumulator rewards into rewardsOwed.
+    /// Moves a delegation's pending accumulator rewards into rewardsOwed. Per-holder flooring can
+    /// make the holders' pending sum exceed what was credited by a few wei, so settlements are
+    /// capped by the validator's rewardPool: the contract never owes more than it received.
     function _settle(Validator storage v, Delegation storage d, address delegator) internal {
         uint256 accrued = (d.shares * v.accRewardPerShare) / REWARD_PRECISION;
-        uint256 pending = accrued - d.rewardDebt;
+        uint256 pending = _cappedPending(v, accrued - d.rewardDebt);
         d.rewardDebt = accrued;
-        if (pending > 0) rewardsOwed[delegator] += pending;
+        if (pending > 0) {
+            v.rewardPool -= pending;
+            rewardsOwed[delegator] += pending;
+        }
     }
 
-    /// Credits `amount` to a validator: commission to its owner, the rest to its delegators through
-    /// the accumulator; the accumulator's rounding remainder goes to the owner so that exactly
-    /// `amount` is credited.
+    function _cappedPending(Validator storage v, uint256 pending) internal view returns (uint256) {
+        return pending < v.rewardPool ? pending : v.rewardPool;
+    }
+
+    /// Credits exactly `amount` to a validator: commission to its owner, the rest into its reward
+    /// pool, shared among its delegators through the accumulator (to the owner if it has none).
     function _reward(address signer, uint256 amount) internal {
         Validator storage v = _validators[signer];
         uint256 commission = (amount * v.commissionBps) / BPS;
@@ -528,9 +537,8 @@ contract Staking {
         if (v.totalShares == 0) {
             toOwner += delegatorsReward;
         } else {
-            uint256 perShare = (delegatorsReward * REWARD_PRECISION) / v.totalShares;
-            v.accRewardPerShare += perShare;
-            toOwner += delegatorsReward - (perShare * v.totalShares) / REWARD_PRECISION;
+            v.accRewardPerShare += (delegatorsReward * REWARD_PRECISION) / v.totalShares;
+            v.rewardPool += delegatorsReward;
         }
         if (toOwner > 0) rewardsOwed[v.owner] += toOwner;
         emit ValidatorRewarded(signer, commission, delegatorsReward);

@@ -182,12 +182,11 @@ describe("system-only functions", () => {
   });
 });
 
-/** What _reward credits: commission + the accumulator's rounding remainder to the owner, perShare to delegators. */
+/** What _reward credits: commission to the owner, perShare (floored) to every delegation share. */
 function credit(amount: bigint, commissionBps: bigint, totalShares: bigint) {
   const commission = (amount * commissionBps) / 10_000n;
-  const delegators = amount - commission;
-  const perShare = (delegators * PRECISION) / totalShares;
-  return { toOwner: commission + delegators - (perShare * totalShares) / PRECISION, perShare };
+  const perShare = ((amount - commission) * PRECISION) / totalShares;
+  return { toOwner: commission, perShare };
 }
 
 describe("distributeRewards and claimRewards", () => {
