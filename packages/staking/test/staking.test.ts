@@ -361,6 +361,25 @@ describe("recordMissed (downtime window of 10 blocks, more than 3 misses jails)"
     expect(await jailed(S3)).toBe(true);
   });
 
+  it("counts a signer repeated in one block's list once", async () => {
+    const receipt = await h.system("recordMissed", [[S3, S3, S3, S3, S3]]);
+    expect(events(receipt).map((e) => e.eventName)).toEqual(["BlockMissed"]);
+    expect(await jailed(S3)).toBe(false);
+  });
+
+  it("misses of a jailed-then-unjailed validator start again from zero", async () => {
+    for (let i = 0; i < 4; i++) await h.system("recordMissed", [[S3]]);
+    expect(await jailed(S3)).toBe(true);
+    await endEpochs(2);
+    await h.send(owner3!, "unjail", [S3]);
+    await endEpochs(1);
+    expect((await h.read("getValidators"))[0]).toContain(S3);
+    for (let i = 0; i < 3; i++) await h.system("recordMissed", [[S3]]);
+    expect(await jailed(S3)).toBe(false);
+    await h.system("recordMissed", [[S3]]);
+    expect(await jailed(S3)).toBe(true);
+  });
+
   it("ignores signers outside the active set and does not touch others", async () => {
     await h.send(owner4!, "registerValidator", [S4, 0], 10n * ETHER);
     for (let i = 0; i < 5; i++) await h.system("recordMissed", [[S4, addr(0xdead)]]);
