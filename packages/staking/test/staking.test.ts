@@ -361,6 +361,22 @@ describe("recordMissed (downtime window of 10 blocks, more than 3 misses jails)"
     expect(await jailed(S3)).toBe(true);
   });
 
+  it.each([
+    [9n, true],
+    [10n, false],
+  ])(
+    "a 4th miss %s blocks after the 1st: jailed %s (the window is the last 10 blocks)",
+    async (gap, expected) => {
+      const first = await h.system("recordMissed", [[S3]]);
+      await h.system("recordMissed", [[S3]]);
+      const third = await h.system("recordMissed", [[S3]]);
+      await anvil.testClient.mine({ blocks: Number(first.blockNumber + gap - third.blockNumber - 1n) });
+      const fourth = await h.system("recordMissed", [[S3]]);
+      expect(fourth.blockNumber - first.blockNumber).toBe(gap);
+      expect(await jailed(S3)).toBe(expected);
+    },
+  );
+
   it("counts a signer repeated in one block's list once", async () => {
     const receipt = await h.system("recordMissed", [[S3, S3, S3, S3, S3]]);
     expect(events(receipt).map((e) => e.eventName)).toEqual(["BlockMissed"]);
