@@ -85,13 +85,16 @@ contract Staking {
     /// @notice Wei burned by slashing (sent to address(0)).
     uint256 public totalBurned;
     mapping(address signer => Validator) internal _validators;
+    /// @notice The signer of the validator an owner registered (zero if none).
     mapping(address owner => address signer) public validatorOfOwner;
     mapping(address signer => mapping(address delegator => Delegation)) internal _delegations;
     mapping(address delegator => address[] signers) internal _delegatedTo;
     mapping(address delegator => Unbonding[]) internal _unbondings;
+    /// @notice Settled, unpaid rewards of an account (commission and settled delegator rewards).
     mapping(address account => uint256) public rewardsOwed;
     address[] internal _validatorList;
     address[] internal _activeSigners;
+    /// @notice Consensus power in the current epoch's active set (zero if not in it).
     mapping(address signer => uint256) public activePower;
     mapping(address signer => mapping(uint256 ring => uint256 blockNumber)) internal _missedBlocks;
 
@@ -387,6 +390,12 @@ contract Staking {
 
     /// @notice A validator's registration and state (all zero for an unknown signer).
     /// @param validator The validator's signer address.
+    /// @return owner The address that registered it (receives commission, may unjail).
+    /// @return signer The signer address itself.
+    /// @return totalStake Bonded wei of all its delegations (after slashing).
+    /// @return commissionBps Owner's share of its rewards.
+    /// @return jailed Whether it is jailed (leaves the set at the next epoch end).
+    /// @return jailedUntilEpoch First epoch at which unjail is allowed.
     function validatorInfo(address validator)
         external
         view

@@ -551,7 +551,7 @@ export const stakingStorageLayout = {
       type: "t_mapping(t_address,t_struct(Validator)75_storage)",
     },
     {
-      astId: 117,
+      astId: 118,
       contract: "Staking.sol:Staking",
       label: "validatorOfOwner",
       offset: 0,
@@ -559,7 +559,7 @@ export const stakingStorageLayout = {
       type: "t_mapping(t_address,t_address)",
     },
     {
-      astId: 124,
+      astId: 125,
       contract: "Staking.sol:Staking",
       label: "_delegations",
       offset: 0,
@@ -567,7 +567,7 @@ export const stakingStorageLayout = {
       type: "t_mapping(t_address,t_mapping(t_address,t_struct(Delegation)82_storage))",
     },
     {
-      astId: 129,
+      astId: 130,
       contract: "Staking.sol:Staking",
       label: "_delegatedTo",
       offset: 0,
@@ -575,7 +575,7 @@ export const stakingStorageLayout = {
       type: "t_mapping(t_address,t_array(t_address)dyn_storage)",
     },
     {
-      astId: 135,
+      astId: 136,
       contract: "Staking.sol:Staking",
       label: "_unbondings",
       offset: 0,
@@ -583,7 +583,7 @@ export const stakingStorageLayout = {
       type: "t_mapping(t_address,t_array(t_struct(Unbonding)90_storage)dyn_storage)",
     },
     {
-      astId: 139,
+      astId: 141,
       contract: "Staking.sol:Staking",
       label: "rewardsOwed",
       offset: 0,
@@ -591,7 +591,7 @@ export const stakingStorageLayout = {
       type: "t_mapping(t_address,t_uint256)",
     },
     {
-      astId: 142,
+      astId: 144,
       contract: "Staking.sol:Staking",
       label: "_validatorList",
       offset: 0,
@@ -599,7 +599,7 @@ export const stakingStorageLayout = {
       type: "t_array(t_address)dyn_storage",
     },
     {
-      astId: 145,
+      astId: 147,
       contract: "Staking.sol:Staking",
       label: "_activeSigners",
       offset: 0,
@@ -607,7 +607,7 @@ export const stakingStorageLayout = {
       type: "t_array(t_address)dyn_storage",
     },
     {
-      astId: 149,
+      astId: 152,
       contract: "Staking.sol:Staking",
       label: "activePower",
       offset: 0,
@@ -615,7 +615,7 @@ export const stakingStorageLayout = {
       type: "t_mapping(t_address,t_uint256)",
     },
     {
-      astId: 155,
+      astId: 158,
       contract: "Staking.sol:Staking",
       label: "_missedBlocks",
       offset: 0,
