@@ -259,7 +259,9 @@ export class SequentialExecutor {
     opts: { gasCap: bigint; reportAccessList?: boolean; tracer?: (vm: VM) => void; timeoutMs?: number },
   ): Promise<CallOutput> {
     const run = async (vm: VM): Promise<RunTxResult> => {
-      const gasLimit = input.gas === undefined || input.gas > opts.gasCap ? opts.gasCap : input.gas;
+      // From Osaka on no transaction may have more than EIP-7825's 2^24 gas: neither may a call.
+      const cap = vm.common.isActivatedEIP(7825) && opts.gasCap > 2n ** 24n ? 2n ** 24n : opts.gasCap;
+      const gasLimit = input.gas === undefined || input.gas > cap ? cap : input.gas;
       const from = new Address(input.from ?? ZERO_ADDRESS);
       const fromAccount = await state.getAccount(from);
       const txData: TypedTxData = {

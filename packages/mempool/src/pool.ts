@@ -115,6 +115,7 @@ export class TxPool {
       accountQueue: rest.accountQueue ?? DEFAULTS.accountQueue,
       globalQueue: rest.globalQueue ?? DEFAULTS.globalQueue,
       maxTxBytes: rest.maxTxBytes ?? DEFAULTS.maxTxBytes,
+      nextBlockCommon: rest.nextBlockCommon ?? (() => rest.common),
     };
     this.log = (logger ?? silentLogger).child({ module: "mempool" });
   }
@@ -275,7 +276,7 @@ export class TxPool {
     const p = validateStateless(
       raw,
       {
-        common: this.opts.common,
+        common: this.opts.nextBlockCommon(),
         maxTxBytes: this.opts.maxTxBytes,
         priceLimit: this.opts.priceLimit,
         blockGasLimit: this.opts.blockGasLimit(),

@@ -4,18 +4,20 @@
  * commit). One writer: every block lands in one atomic batch in `commit`.
  */
 import { EventEmitter } from "node:events";
-import { type Block, createBlockFromRLP } from "@ethereumjs/block";
+import type { Block } from "@ethereumjs/block";
 import type { Common, StateManagerInterface } from "@ethereumjs/common";
 import {
   blockBytes,
   buildGenesis,
   chainCommon,
+  decodeBlock,
   decodeProposal,
   decodeReceipts,
   type ExecutedBlock,
   encodeProposal,
   encodeReceipts,
   type GenesisSpec,
+  hardforkAt,
   ParallelExecutor,
   SequentialExecutor,
   type StoredReceipt,
@@ -39,6 +41,7 @@ import {
   type PrepareProposalRequest,
   type ProcessProposalResult,
   type ProposalBytes,
+  type RlpInput,
   rlpDecode,
   rlpEncode,
 } from "@meridian/primitives";
@@ -112,14 +115,25 @@ export type ChainOptions = {
   workers?: number;
 };
 
+/** EIP-7825's per-transaction gas cap (Osaka). */
+const MAX_TX_GAS_EIP7825 = 2n ** 24n;
+
+/** What the chain needs of one fork: its Common and its executors (made when first needed). */
+type ForkRules = {
+  hardfork: string;
+  common: Common;
+  executor: SequentialExecutor;
+  parallel?: ParallelExecutor;
+};
+
+/** The reference executor's calls, each run by the executor of its block's fork. */
+export type ForkedExecutor = Pick<SequentialExecutor, "call" | "estimateGas" | "replay">;
+
 export class Chain extends EventEmitter<ChainEvents> implements Application {
   readonly db: ChainDatabase;
   readonly store: FlatStateStore;
-  readonly common: Common;
-  /** Reference executor: eth_call, gas estimation, traces. */
-  readonly executor: SequentialExecutor;
-  /** Builds and validates blocks, driven by block access lists. */
-  readonly parallel: ParallelExecutor;
+  /** Reference executor: eth_call, gas estimation, traces, each at its block's fork. */
+  readonly executor: ForkedExecutor;
   readonly spec: GenesisSpec;
   readonly genesisHash: Uint8Array;
   private headBlock: Block;
@@ -130,6 +144,11 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
   private readonly executed = new Map<string, ExecutedBlock>();
   private finalized: { exec: ExecutedBlock; commit: CommitInfo } | undefined;
   txSource: ((baseFee: bigint) => TxSource) | undefined;
+  /** Per fork of the schedule: its Common and executors. */
+  private readonly forks = new Map<string, ForkRules>();
+  private readonly parallelOptions: ConstructorParameters<typeof ParallelExecutor>[1];
+  /** Decodes stored and proposed blocks at the fork of their timestamp. */
+  private readonly commonAt = (timestamp: bigint): Common => this.rulesAt(timestamp).common;
 
   private constructor(
     db: ChainDatabase,
@@ -142,13 +161,23 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     this.db = db;
     this.store = new FlatStateStore(db);
     this.spec = spec;
-    this.common = head.common;
-    this.executor = new SequentialExecutor(this.common);
     const workers = opts.workers;
-    this.parallel = new ParallelExecutor(this.common, {
+    this.parallelOptions = {
       ...(workers === undefined ? {} : { workers }),
       logger: opts.logger.child({ module: "executor" }),
-    });
+    };
+    const at = (block: Block) => this.rulesAt(block.header.timestamp);
+    // From Osaka on a transaction may not use more than EIP-7825's 2^24 gas: calls and
+    // estimates are capped there too, as geth caps them.
+    const capped = (block: Block, cap: bigint) =>
+      at(block).common.isActivatedEIP(7825) && cap > MAX_TX_GAS_EIP7825 ? MAX_TX_GAS_EIP7825 : cap;
+    this.executor = {
+      call: (req, block, state, callOpts) =>
+        at(block).executor.call(req, block, state, { ...callOpts, gasCap: capped(block, callOpts.gasCap) }),
+      estimateGas: (req, block, freshState, gasCap, timeoutMs) =>
+        at(block).executor.estimateGas(req, block, freshState, capped(block, gasCap), timeoutMs),
+      replay: (block, ...rest) => at(block).executor.replay(block, ...rest),
+    };
     this.headBlock = head;
     this.genesisHash = genesisHash;
     this.logger = opts.logger;
@@ -163,6 +192,8 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     const db = await ChainDatabase.open(`${opts.datadir}/chaindata`);
     try {
       const common = chainCommon(opts.genesis);
+      const commonAt = (timestamp: bigint) =>
+        chainCommon({ chainId: opts.genesis.chainId, hardfork: hardforkAt(opts.genesis, timestamp) });
       const store = new FlatStateStore(db);
       const genesis = await buildGenesis(opts.genesis, store, common);
       const genesisHash = genesis.block.hash();
@@ -197,7 +228,7 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
       if (!head || !headRlp) {
         throw new MeridianError("the database has no head block", { code: "DATADIR_CORRUPT" });
       }
-      const headBlock = createBlockFromRLP(headRlp, { common, setHardfork: false });
+      const headBlock = decodeBlock(headRlp, commonAt);
       return new Chain(db, opts.genesis, headBlock, genesisHash, opts);
     } catch (err) {
       await db.close();
@@ -207,6 +238,47 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
 
   get head(): Block {
     return this.headBlock;
+  }
+
+  /** The fork, Common and executors of a block with this timestamp (made on first use). */
+  rulesAt(timestamp: bigint): ForkRules {
+    const hardfork = hardforkAt(this.spec, timestamp);
+    let rules = this.forks.get(hardfork);
+    if (!rules) {
+      const common = chainCommon({ chainId: this.spec.chainId, hardfork });
+      rules = { hardfork, common, executor: new SequentialExecutor(common) };
+      this.forks.set(hardfork, rules);
+    }
+    return rules;
+  }
+
+  /** The parallel executor (and its worker threads) of the fork at `timestamp`. */
+  parallelAt(timestamp: bigint): ParallelExecutor {
+    const rules = this.rulesAt(timestamp);
+    rules.parallel ??= new ParallelExecutor(rules.common, this.parallelOptions);
+    return rules.parallel;
+  }
+
+  /** The earliest timestamp the next block can have: one after the head's. */
+  private nextTimestamp(): bigint {
+    const now = BigInt(Math.floor(Date.now() / 1000));
+    const after = this.headBlock.header.timestamp + 1n;
+    return now > after ? now : after;
+  }
+
+  /** The fork the next block will run (the pool admits and RPC decodes transactions by it). */
+  get hardfork(): string {
+    return hardforkAt(this.spec, this.nextTimestamp());
+  }
+
+  /** The Common of the next block's fork. */
+  get common(): Common {
+    return this.rulesAt(this.nextTimestamp()).common;
+  }
+
+  /** Builds and validates the next block, driven by block access lists. */
+  get parallel(): ParallelExecutor {
+    return this.parallelAt(this.nextTimestamp());
   }
 
   lastCommittedHeight(): bigint {
@@ -230,7 +302,7 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     if (hit) return hit;
     const rlp = await this.db.blockRlp(hash);
     if (!rlp) return undefined;
-    const block = createBlockFromRLP(rlp, { common: this.common, setHardfork: false });
+    const block = decodeBlock(rlp, this.commonAt);
     this.blocks.set(k, block);
     return block;
   }
@@ -293,12 +365,13 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     const seconds = BigInt(Math.floor(req.timestampMs / 1000));
     // Timestamps strictly increase even with sub-second block times.
     const timestamp = seconds > parent.header.timestamp ? seconds : parent.header.timestamp + 1n;
-    const exec = await this.parallel.build({
+    const source = this.txSource?.(parent.header.calcNextBaseFee());
+    const exec = await this.parallelAt(timestamp).build({
       parent,
       state: this.headState(),
       timestamp,
       coinbase: req.proposer,
-      txs: this.txSource?.(parent.header.calcNextBaseFee()),
+      txs: source && this.withinForkRules(source, timestamp),
       deadlineMs: Date.now() + 500,
     });
     for (const r of exec.rejected)
@@ -326,16 +399,22 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
   private async executeProposal(proposal: ProposalBytes): Promise<ExecutedBlock> {
     let decoded: ReturnType<typeof decodeProposal>;
     try {
-      decoded = decodeProposal(proposal, this.common);
+      decoded = decodeProposal(proposal, this.commonAt);
     } catch (err) {
       throw new MeridianError("malformed proposal", { code: "INVALID_BLOCK", cause: err });
     }
     const { block, accessList, accessListRlp } = decoded;
     const known = this.executed.get(hex(block.hash()));
     if (known) return known;
-    const exec = await this.parallel.validate(block, accessList, this.headBlock, this.headState(), {
-      accessListRlp,
-    });
+    const exec = await this.parallelAt(block.header.timestamp).validate(
+      block,
+      accessList,
+      this.headBlock,
+      this.headState(),
+      {
+        accessListRlp,
+      },
+    );
     this.executed.set(hex(block.hash()), exec);
     return exec;
   }
@@ -382,8 +461,32 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     this.receipts.set(hex(hash), exec.receipts);
     this.executed.clear();
     this.finalized = undefined;
+    this.retireForksBefore(block);
     this.emit("committed", { block, receipts: exec.receipts, senders: exec.senders, commit });
     return summary(exec);
+  }
+
+  /**
+   * The pool admitted its transactions under the fork of their time; from Osaka on one over
+   * EIP-7825's gas cap can no longer go in a block (the builder would make a block its own
+   * header rules refuse), so it is skipped, with its sender's later ones, for this block.
+   */
+  private withinForkRules(source: TxSource, timestamp: bigint): TxSource {
+    if (!this.rulesAt(timestamp).common.isActivatedEIP(7825)) return source;
+    const fits = (c: ReturnType<TxSource["peek"]>) => c === undefined || c.tx.gasLimit <= MAX_TX_GAS_EIP7825;
+    return {
+      peek: () => {
+        let c = source.peek();
+        while (!fits(c)) {
+          this.logger.debug("builder skipped tx over the EIP-7825 gas cap", { gas: String(c?.tx.gasLimit) });
+          source.pop();
+          c = source.peek();
+        }
+        return c;
+      },
+      shift: () => source.shift(),
+      pop: () => source.pop(),
+    };
   }
 
   private expectNextHeight(height: bigint): void {
@@ -393,19 +496,41 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     }
   }
 
+  /**
+   * Once the head runs a later fork no block of an earlier one is built or validated again:
+   * their parallel executors' worker threads are closed (the sequential ones stay for
+   * calls and traces at old blocks).
+   */
+  private retireForksBefore(head: Block): void {
+    const current = hardforkAt(this.spec, head.header.timestamp);
+    for (const rules of this.forks.values()) {
+      if (rules.hardfork === current || !rules.parallel) continue;
+      const retired = rules.parallel;
+      rules.parallel = undefined;
+      this.logger.info("fork activated", { hardfork: current, number: head.header.number });
+      retired.close().catch((err) => this.logger.warn("closing an earlier fork's executor failed", {}, err));
+    }
+  }
+
   async close(): Promise<void> {
-    await this.parallel.close();
+    for (const rules of this.forks.values()) await rules.parallel?.close();
     await this.db.close();
   }
 }
 
-/** What the genesis header does not commit to but consensus depends on: chain id, fork, validators. */
+/**
+ * What the genesis header does not commit to but consensus depends on: chain id, fork,
+ * validators, and the fork schedule when there is one (a chain without one keeps the
+ * three-field identity its datadir was written with).
+ */
 function chainIdentity(spec: GenesisSpec): Uint8Array {
-  return rlpEncode([
+  const identity: RlpInput[] = [
     bigIntToBytes(spec.chainId),
     spec.hardfork,
     spec.validators.map((v) => [v.address, bigIntToBytes(v.power)]),
-  ]);
+  ];
+  if (spec.schedule.length > 0) identity.push(spec.schedule.map((a) => [a.hardfork, bigIntToBytes(a.time)]));
+  return rlpEncode(identity);
 }
 
 function summary(exec: ExecutedBlock): FinalizedBlock {
