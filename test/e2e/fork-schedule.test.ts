@@ -22,7 +22,7 @@ const ONE_WORD = `0x${"00".repeat(31)}01` as Hex;
 /** One above EIP-7825's cap of 2^24. */
 const BIG_GAS = 2n ** 24n + 1n;
 /** Seconds from start to Osaka: room for the Prague checks, short enough for CI. */
-const OSAKA_DELAY_S = 12;
+const OSAKA_DELAY_S = 20;
 
 let node: NodeHandle;
 let datadir: string;
@@ -91,7 +91,7 @@ describe("fork schedule: Prague, then Osaka at config.osakaTime", () => {
         rpc<{ status: Hex; blockNumber: Hex } | null>(node.rpcUrl, "eth_getTransactionReceipt", [
           sent.result,
         ]).then((r) => r ?? undefined),
-      10_000,
+      15_000,
     );
     expect(receipt.status).toBe("0x1");
     const block = await rpc<{ timestamp: Hex }>(node.rpcUrl, "eth_getBlockByNumber", [

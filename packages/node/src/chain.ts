@@ -115,6 +115,9 @@ export type ChainOptions = {
   workers?: number;
 };
 
+/** How long before a scheduled fork its executor threads are started. */
+const NEXT_FORK_WARM_UP_S = 120n;
+
 /** EIP-7825's per-transaction gas cap (Osaka). */
 const MAX_TX_GAS_EIP7825 = 2n ** 24n;
 
@@ -365,13 +368,12 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     const seconds = BigInt(Math.floor(req.timestampMs / 1000));
     // Timestamps strictly increase even with sub-second block times.
     const timestamp = seconds > parent.header.timestamp ? seconds : parent.header.timestamp + 1n;
-    const source = this.txSource?.(parent.header.calcNextBaseFee());
     const exec = await this.parallelAt(timestamp).build({
       parent,
       state: this.headState(),
       timestamp,
       coinbase: req.proposer,
-      txs: source && this.withinForkRules(source, timestamp),
+      txs: this.txSource?.(parent.header.calcNextBaseFee()),
       deadlineMs: Date.now() + 500,
     });
     for (const r of exec.rejected)
@@ -462,31 +464,9 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     this.executed.clear();
     this.finalized = undefined;
     this.retireForksBefore(block);
+    this.prepareNextFork(block);
     this.emit("committed", { block, receipts: exec.receipts, senders: exec.senders, commit });
     return summary(exec);
-  }
-
-  /**
-   * The pool admitted its transactions under the fork of their time; from Osaka on one over
-   * EIP-7825's gas cap can no longer go in a block (the builder would make a block its own
-   * header rules refuse), so it is skipped, with its sender's later ones, for this block.
-   */
-  private withinForkRules(source: TxSource, timestamp: bigint): TxSource {
-    if (!this.rulesAt(timestamp).common.isActivatedEIP(7825)) return source;
-    const fits = (c: ReturnType<TxSource["peek"]>) => c === undefined || c.tx.gasLimit <= MAX_TX_GAS_EIP7825;
-    return {
-      peek: () => {
-        let c = source.peek();
-        while (!fits(c)) {
-          this.logger.debug("builder skipped tx over the EIP-7825 gas cap", { gas: String(c?.tx.gasLimit) });
-          source.pop();
-          c = source.peek();
-        }
-        return c;
-      },
-      shift: () => source.shift(),
-      pop: () => source.pop(),
-    };
   }
 
   private expectNextHeight(height: bigint): void {
@@ -510,6 +490,20 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
       this.logger.info("fork activated", { hardfork: current, number: head.header.number });
       retired.close().catch((err) => this.logger.warn("closing an earlier fork's executor failed", {}, err));
     }
+  }
+
+  /**
+   * Starts the next fork's parallel executor (its worker threads load the EVM) once its
+   * activation is near, so the first block of the fork is not built against a cold pool and
+   * the builder's deadline.
+   */
+  private prepareNextFork(head: Block): void {
+    const now = head.header.timestamp;
+    const next = this.spec.schedule.find((a) => a.time > now);
+    if (!next || next.time - now > NEXT_FORK_WARM_UP_S || this.rulesAt(next.time).parallel) return;
+    this.parallelAt(next.time)
+      .ready()
+      .catch((err) => this.logger.warn("starting the next fork's executor failed", {}, err));
   }
 
   async close(): Promise<void> {

@@ -60,6 +60,7 @@ import {
   ExecutionError,
   effectiveGasPrice,
   type TxCandidate,
+  txGasCapError,
   validateHeader,
 } from "../executor.ts";
 import { encodeConsensusReceipt, type StoredReceipt, ZERO_BLOOM } from "../receipts.ts";
@@ -818,6 +819,12 @@ export class ParallelExecutor {
         const next = source.peek();
         if (!next) break;
         if (next.tx.gasLimit > gasLimit - gasUsed) {
+          source.pop();
+          continue;
+        }
+        const overCap = txGasCapError(vmCommon, next.tx);
+        if (overCap) {
+          rejected.push({ hash: next.tx.hash(), reason: overCap });
           source.pop();
           continue;
         }
