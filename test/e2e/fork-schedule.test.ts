@@ -128,6 +128,14 @@ describe("fork schedule: Prague, then Osaka at config.osakaTime", () => {
 
       const clz = await callClz();
       expect(clz.error).toBeUndefined();
+      // Fee RPCs work out the next block's blob fee with Osaka's blob schedule.
+      const history = await rpc<{ baseFeePerBlobGas: Hex[] }>(node.rpcUrl, "eth_feeHistory", [
+        "0x2",
+        "latest",
+        [],
+      ]);
+      expect(history.baseFeePerBlobGas).toHaveLength(3);
+      expect(BigInt(await rpc<Hex>(node.rpcUrl, "eth_blobBaseFee"))).toBeGreaterThan(0n);
       // A gas estimate at an Osaka block stays under the cap.
       const estimate = await rpc<Hex>(node.rpcUrl, "eth_estimateGas", [{ to: CLZ_ADDRESS, data: ONE_WORD }]);
       expect(BigInt(estimate)).toBeLessThan(2n ** 24n);

@@ -4,7 +4,7 @@
  * commit). One writer: every block lands in one atomic batch in `commit`.
  */
 import { EventEmitter } from "node:events";
-import type { Block } from "@ethereumjs/block";
+import { type Block, paramsBlock } from "@ethereumjs/block";
 import type { Common, StateManagerInterface } from "@ethereumjs/common";
 import {
   blockBytes,
@@ -249,6 +249,8 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     let rules = this.forks.get(hardfork);
     if (!rules) {
       const common = chainCommon({ chainId: this.spec.chainId, hardfork });
+      // With the header parameters (blob gas schedule, ...), as a decoded block's Common has them.
+      common.updateParams(paramsBlock);
       rules = { hardfork, common, executor: new SequentialExecutor(common) };
       this.forks.set(hardfork, rules);
     }
