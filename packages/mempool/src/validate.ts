@@ -151,7 +151,7 @@ function parseEnvelope(raw: Uint8Array): Scalars {
 }
 
 /** EIP-7825's per-transaction gas cap (geth params.MaxTxGas). */
-const MAX_TX_GAS_EIP7825 = 2n ** 24n;
+export const MAX_TX_GAS_EIP7825 = 2n ** 24n;
 
 function scalar(s: Scalars, index: number | undefined): bigint {
   if (index === undefined) return 0n;
