@@ -485,8 +485,10 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
    */
   private retireForksBefore(head: Block): void {
     const current = hardforkAt(this.spec, head.header.timestamp);
+    const order = [this.spec.hardfork, ...this.spec.schedule.map((a) => a.hardfork)];
     for (const rules of this.forks.values()) {
-      if (rules.hardfork === current || !rules.parallel) continue;
+      // Only earlier forks: the next one's executor may already be warming up.
+      if (order.indexOf(rules.hardfork) >= order.indexOf(current) || !rules.parallel) continue;
       const retired = rules.parallel;
       rules.parallel = undefined;
       this.logger.info("fork activated", { hardfork: current, number: head.header.number });

@@ -98,7 +98,12 @@ describe("fork schedule", () => {
     });
     try {
       const big = 2n ** 24n + 1n;
+      await produceAt(leader, follower, OSAKA_TIME - 2, []);
+      // Osaka is 2 s away: its executor threads start now and stay up until it comes.
+      const osakaExecutor = leader.rulesAt(BigInt(OSAKA_TIME)).parallel;
+      expect(osakaExecutor).toBeDefined();
       await produceAt(leader, follower, OSAKA_TIME - 1, [transfer(leader, 0n, big)]);
+      expect(leader.rulesAt(BigInt(OSAKA_TIME)).parallel).toBe(osakaExecutor);
       expect(leader.head.common.hardfork()).toBe("prague");
       expect(leader.head.transactions).toHaveLength(1);
       // The first block at osakaTime runs Osaka: the builder drops a transaction over the cap.
@@ -107,11 +112,13 @@ describe("fork schedule", () => {
         transfer(leader, 1n, 21_000n),
       ]);
       expect(leader.head.common.hardfork()).toBe("osaka");
+      // Prague's executor threads are closed once the head runs Osaka.
+      expect(leader.rulesAt(BigInt(GENESIS_TIME)).parallel).toBeUndefined();
       expect(leader.head.transactions.map((tx) => tx.gasLimit)).toEqual([21_000n]);
       expect(bytesToHex(follower.head.hash())).toBe(bytesToHex(leader.head.hash()));
       // Stored blocks decode at their own fork.
-      expect((await follower.blockByNumber(1n))?.common.hardfork()).toBe("prague");
-      expect((await follower.blockByNumber(2n))?.common.hardfork()).toBe("osaka");
+      expect((await follower.blockByNumber(2n))?.common.hardfork()).toBe("prague");
+      expect((await follower.blockByNumber(3n))?.common.hardfork()).toBe("osaka");
     } finally {
       await leader.close();
       await follower.close();
