@@ -29,6 +29,8 @@ let datadir: string;
 let osakaTime: number;
 const alice = privateKeyToAccount(DEV_KEYS[0] as Hex);
 
+type ForkConfig = { activationTime: number; precompiles: Record<string, string> };
+type EthConfig = { current: ForkConfig; next: ForkConfig | null; last: ForkConfig | null };
 type NodeInfo = { hardfork: string; forkSchedule: { hardfork: string; time: number }[] };
 
 beforeAll(async () => {
@@ -79,6 +81,11 @@ describe("fork schedule: Prague, then Osaka at config.osakaTime", () => {
       { hardfork: "prague", time: expect.any(Number) },
       { hardfork: "osaka", time: osakaTime },
     ]);
+    const config = await rpc<EthConfig>(node.rpcUrl, "eth_config");
+    expect(config.current.activationTime).toBe(0);
+    expect(config.current.precompiles.P256VERIFY).toBeUndefined();
+    expect(config.next?.activationTime).toBe(osakaTime);
+    expect(config.next?.precompiles.P256VERIFY).toBe("0x0000000000000000000000000000000000000100");
     const clz = await callClz();
     expect(clz.error?.message).toMatch(/invalid opcode/);
 
@@ -125,6 +132,9 @@ describe("fork schedule: Prague, then Osaka at config.osakaTime", () => {
 
       const info = await rpc<NodeInfo>(node.rpcUrl, "meridian_nodeInfo");
       expect(info.hardfork).toBe("osaka");
+      const config = await rpc<EthConfig>(node.rpcUrl, "eth_config");
+      expect(config.current.activationTime).toBe(osakaTime);
+      expect(config.next).toBeNull();
 
       const clz = await callClz();
       expect(clz.error).toBeUndefined();
