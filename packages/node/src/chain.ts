@@ -215,21 +215,32 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
       }
       const stored = await db.genesisHash();
       const identity = await db.meta("chain");
-      if (
-        !stored ||
-        !equalBytes(stored, genesisHash) ||
-        !identity ||
-        !equalBytes(identity, chainIdentity(opts.genesis))
-      ) {
+      const head = await db.head();
+      const headRlp = head && (await db.blockRlp(head.hash));
+      const wanted = chainIdentity(opts.genesis);
+      const sameIdentity = identity !== undefined && equalBytes(identity, wanted);
+      // A schedule may change for forks the head has not reached, as geth allows.
+      const rescheduled =
+        !sameIdentity &&
+        identity !== undefined &&
+        headRlp !== undefined &&
+        sameBeforeHead(identity, opts.genesis, blockTimestamp(headRlp));
+      if (!stored || !equalBytes(stored, genesisHash) || !(sameIdentity || rescheduled)) {
         throw new MeridianError("the data directory was initialised from a different genesis", {
           code: "GENESIS_MISMATCH",
           details: `database genesis ${stored ? bytesToHex(stored) : "(none)"}, genesis file ${bytesToHex(genesisHash)}; use the original genesis file or a new data directory`,
         });
       }
-      const head = await db.head();
-      const headRlp = head && (await db.blockRlp(head.hash));
       if (!head || !headRlp) {
         throw new MeridianError("the database has no head block", { code: "DATADIR_CORRUPT" });
+      }
+      if (rescheduled) {
+        const batch = db.batch();
+        ChainDatabase.putMeta(batch, "chain", wanted);
+        await db.write(batch);
+        opts.logger.info("fork schedule changed for forks after the head", {
+          schedule: opts.genesis.schedule.map((a) => `${a.hardfork}@${a.time}`).join(", "),
+        });
       }
       const headBlock = decodeBlock(headRlp, commonAt);
       return new Chain(db, opts.genesis, headBlock, genesisHash, opts);
@@ -514,6 +525,47 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     for (const rules of this.forks.values()) await rules.parallel?.close();
     await this.db.close();
   }
+}
+
+/** A block's timestamp (header field 11) from its RLP. */
+function blockTimestamp(rlp: Uint8Array): bigint {
+  const [header] = expectList(rlpDecode(rlp), "block");
+  return bytesToBigInt(expectBytes(expectList(header as never, "header")[11], "timestamp"));
+}
+
+/**
+ * Whether a stored chain identity and `spec` describe the same chain up to `headTime`: the same
+ * chain id, genesis fork and validators, and the same activations at or before the head. Only
+ * forks still ahead may be added, moved or dropped.
+ */
+function sameBeforeHead(stored: Uint8Array, spec: GenesisSpec, headTime: bigint): boolean {
+  let fields: ReturnType<typeof expectList>;
+  try {
+    fields = expectList(rlpDecode(stored), "chain identity");
+  } catch {
+    return false;
+  }
+  const [chainId, hardfork, validators, schedule] = fields;
+  const base = rlpEncode([chainId, hardfork, validators] as RlpInput[]);
+  if (!equalBytes(base, chainIdentity({ ...spec, schedule: [] }))) return false;
+  const past = (list: { hardfork: string; time: bigint }[]) =>
+    list
+      .filter((a) => a.time <= headTime)
+      .map((a) => `${a.hardfork}@${a.time}`)
+      .join();
+  let storedSchedule: { hardfork: string; time: bigint }[] = [];
+  try {
+    storedSchedule = (schedule === undefined ? [] : expectList(schedule, "schedule")).map((a) => {
+      const [fork, time] = expectList(a, "activation", 2);
+      return {
+        hardfork: new TextDecoder().decode(expectBytes(fork, "fork")),
+        time: bytesToBigInt(expectBytes(time, "time")),
+      };
+    });
+  } catch {
+    return false;
+  }
+  return past(storedSchedule) === past(spec.schedule);
 }
 
 /**

@@ -125,7 +125,7 @@ describe("fork schedule", () => {
     }
   }, 60_000);
 
-  it("keeps the identity a schedule-less datadir was written with, and refuses a changed schedule", async () => {
+  it("keeps the identity a schedule-less datadir was written with", async () => {
     const datadir = await tempDir();
     const spec = parseGenesis(pragueOnly);
     const chain = await Chain.open({ datadir, genesis: spec, logger: silentLogger, workers: 0 });
@@ -140,7 +140,6 @@ describe("fork schedule", () => {
       spec.validators.map((v) => [v.address, bigIntToBytes(v.power)]),
     ]);
     expect(bytesToHex(stored as Uint8Array)).toBe(bytesToHex(before));
-    // The same genesis opens again; one with Osaka scheduled is another chain.
     const again = await Chain.open({
       datadir,
       genesis: parseGenesis(pragueOnly),
@@ -148,8 +147,61 @@ describe("fork schedule", () => {
       workers: 0,
     });
     await again.close();
+    // Another chain id is another chain.
     await expect(
-      Chain.open({ datadir, genesis: parseGenesis(scheduled), logger: silentLogger, workers: 0 }),
+      Chain.open({
+        datadir,
+        genesis: parseGenesis({ ...pragueOnly, chainId: 7332 }),
+        logger: silentLogger,
+        workers: 0,
+      }),
     ).rejects.toMatchObject({ code: "GENESIS_MISMATCH" });
+  });
+
+  it("lets a Prague chain schedule Osaka after its head, not at or before it", async () => {
+    const datadir = await tempDir();
+    const other = await tempDir();
+    const leader = await Chain.open({
+      datadir,
+      genesis: parseGenesis(pragueOnly),
+      logger: silentLogger,
+      workers: 1,
+    });
+    const follower = await Chain.open({
+      datadir: other,
+      genesis: parseGenesis(pragueOnly),
+      logger: silentLogger,
+      workers: 1,
+    });
+    await produceAt(leader, follower, GENESIS_TIME + 50, []);
+    await leader.close();
+    await follower.close();
+    // The head is at GENESIS_TIME + 50: Osaka at or before it would rewrite history.
+    const late = { ...pragueOnly, config: { osakaTime: GENESIS_TIME + 50 } };
+    await expect(
+      Chain.open({ datadir, genesis: parseGenesis(late), logger: silentLogger, workers: 0 }),
+    ).rejects.toMatchObject({ code: "GENESIS_MISMATCH" });
+    // Osaka after the head: the chain upgrades when its timestamps reach it.
+    const upgraded = await Chain.open({
+      datadir,
+      genesis: parseGenesis(scheduled),
+      logger: silentLogger,
+      workers: 0,
+    });
+    try {
+      expect(upgraded.head.header.number).toBe(1n);
+      expect(upgraded.rulesAt(BigInt(OSAKA_TIME)).hardfork).toBe("osaka");
+      expect(upgraded.rulesAt(BigInt(OSAKA_TIME - 1)).hardfork).toBe("prague");
+    } finally {
+      await upgraded.close();
+    }
+    // Dropping Osaka again is allowed while the head has not reached it.
+    const reverted = await Chain.open({
+      datadir,
+      genesis: parseGenesis(pragueOnly),
+      logger: silentLogger,
+      workers: 0,
+    });
+    await reverted.close();
   });
 });
