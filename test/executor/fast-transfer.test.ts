@@ -125,6 +125,30 @@ describe("transfer fast path", () => {
     );
   });
 
+  it("sends an Osaka transfer over EIP-7825's 2^24 gas cap to the EVM path, which refuses it", async () => {
+    expect(chain.common.isActivatedEIP(7825)).toBe(true);
+    // Built with Prague rules (a pool admits it before the fork), built into a block under Osaka.
+    const prague = chain.common.copy();
+    prague.setHardfork("prague");
+    const over = createFeeMarket1559Tx(
+      {
+        nonce: 0n,
+        to: recipient(0, 4),
+        value: 1n,
+        gasLimit: 2n ** 24n + 1n,
+        maxFeePerGas: 10n * chain.genesis.header.calcNextBaseFee(),
+        maxPriorityFeePerGas: 1n,
+        chainId: chain.common.chainId(),
+      },
+      { common: prague },
+    ).sign(chain.keys[0] as Uint8Array);
+    const before = { ...fast.mainThreadRuns };
+    const built = await build(fast, [over]);
+    expect(built.block.transactions).toHaveLength(0);
+    expect(built.rejected.map((r) => r.reason).join()).toMatch(/EIP-7825|gas limit/i);
+    expect(fast.mainThreadRuns.fast - before.fast).toBe(0);
+  });
+
   it("takes the fast path for plain transfers (a block of them needs no EVM call)", async () => {
     const txs = toTxs(
       [1, 2, 3].map((from) => ({

@@ -11,11 +11,27 @@ import { type Block, createBlockFromRLP } from "@ethereumjs/block";
 import { Common, Mainnet } from "@ethereumjs/common";
 import { Account, Address, KECCAK256_RLP, type KZG } from "@ethereumjs/util";
 import { encodeReceipts, type StoredReceipt } from "@meridian/executor";
-import { bigIntToBytes, bytesToBigInt, bytesToHex, hexToBytes, keccak256 } from "@meridian/primitives";
+import {
+  bigIntToBytes,
+  bytesToBigInt,
+  bytesToHex,
+  hexToBytes,
+  keccak256,
+  type RlpDecoded,
+  rlpDecode,
+} from "@meridian/primitives";
 import { FlatStateManager, FlatStateStore } from "@meridian/state";
 import { ChainDatabase } from "@meridian/storage";
+import { rejectionCategory, rejectionMatches } from "./exceptions.ts";
 import type { BlockExecutor, ExecutorFactory } from "./executors.ts";
-import { type CaseRef, caseId, type FixtureAccount, type FixtureCase, networkHardfork } from "./fixtures.ts";
+import {
+  type CaseRef,
+  caseId,
+  type FixtureAccount,
+  type FixtureCase,
+  networkHardfork,
+  scheduleHardfork,
+} from "./fixtures.ts";
 
 /** One difference between what the fixture expects and what Meridian produced. */
 export type Diff = { path: string; expected: string; actual: string };
@@ -179,21 +195,31 @@ export type RunCaseOptions = {
 export async function runCase(ref: CaseRef, fixture: FixtureCase, opts: RunCaseOptions): Promise<CaseResult> {
   const id = caseId(ref);
   const base = { id, file: ref.rel, name: ref.name };
-  const fork = networkHardfork(fixture.network);
-  if ("skip" in fork) return { ...base, status: "skipped", reason: fork.skip };
+  const schedule = networkHardfork(fixture.network);
+  if ("skip" in schedule) return { ...base, status: "skipped", reason: schedule.skip };
   const started = performance.now();
   const diffs: Diff[] = [];
   let error: string | undefined;
   const dir = await mkdtemp(join(opts.tmpRoot, "case-"));
-  const common = new Common({ chain: Mainnet, hardfork: fork.hardfork, customCrypto: { kzg: opts.kzg } });
-  const executors = opts.factory(common);
-  const chain: ChainContext = { dir, opened: 0, fixture, common };
+  // One Common (fixed at its fork) and one executor set per fork of the schedule, made on first use.
+  const forks = new Map<string, { common: Common; executors: BlockExecutor[] }>();
+  const forkAt = (time: bigint) => {
+    const hardfork = scheduleHardfork(schedule, time);
+    let f = forks.get(hardfork);
+    if (!f) {
+      const common = new Common({ chain: Mainnet, hardfork, customCrypto: { kzg: opts.kzg } });
+      f = { common, executors: opts.factory(common) };
+      forks.set(hardfork, f);
+    }
+    return f;
+  };
+  const chain: ChainContext = { dir, opened: 0, fixture, forkAt };
   try {
-    await runBlocks(chain, executors, diffs);
+    await runBlocks(chain, diffs);
   } catch (err) {
     error = `runner error: ${oneLine((err as Error).stack ?? String(err))}`;
   } finally {
-    for (const e of executors) await e.close?.();
+    for (const f of forks.values()) for (const e of f.executors) await e.close?.();
     await chain.db?.close();
     await rm(dir, { recursive: true, force: true });
   }
@@ -210,7 +236,8 @@ type ChainContext = {
   dir: string;
   opened: number;
   fixture: FixtureCase;
-  common: Common;
+  /** The Common and executors of the fork a block with this timestamp runs at. */
+  forkAt: (time: bigint) => { common: Common; executors: BlockExecutor[] };
   db?: ChainDatabase;
   store?: FlatStateStore;
 };
@@ -226,7 +253,8 @@ async function openGenesis(chain: ChainContext, diffs: Diff[]): Promise<Block | 
   const store = new FlatStateStore(db);
   chain.db = db;
   chain.store = store;
-  const { fixture, common } = chain;
+  const { fixture } = chain;
+  const { common } = chain.forkAt(blockTimestamp(hexToBytes(fixture.genesisRLP)));
   const pre = new FlatStateManager(store, KECCAK256_RLP);
   await putAccounts(pre, fixture.pre);
   const preRoot = bytesToHex(await pre.getStateRoot());
@@ -253,15 +281,24 @@ async function openGenesis(chain: ChainContext, diffs: Diff[]): Promise<Block | 
   return genesis;
 }
 
-async function runBlocks(chain: ChainContext, executors: BlockExecutor[], diffs: Diff[]): Promise<void> {
-  const { fixture, common } = chain;
+/** A block's timestamp (header field 11), read before decoding so the block decodes at its fork. */
+function blockTimestamp(rlp: Uint8Array): bigint {
+  const block = rlpDecode(rlp) as RlpDecoded[];
+  const header = block[0];
+  const time = Array.isArray(header) ? header[11] : undefined;
+  if (!(time instanceof Uint8Array)) throw new Error("block RLP has no header timestamp");
+  return bytesToBigInt(time);
+}
+
+async function runBlocks(chain: ChainContext, diffs: Diff[]): Promise<void> {
+  const { fixture } = chain;
   const genesis = await openGenesis(chain, diffs);
   if (!genesis) return;
   let head = genesis;
   const known = new Map<string, Block>([[bytesToHex(genesis.hash()), genesis]]);
   const touched = new Set<string>(Object.keys(fixture.pre).map((a) => bytesToHex(hexToBytes(a))));
   const blockHash = (n: bigint) => (chain.db as ChainDatabase).canonicalHash(n);
-  const reference = executors[0] as BlockExecutor;
+  const referenceAt = (b: Block) => chain.forkAt(b.header.timestamp).executors[0] as BlockExecutor;
   const freshAt = (parent: Block) => () =>
     new FlatStateManager(chain.store as FlatStateStore, parent.header.stateRoot);
 
@@ -278,7 +315,11 @@ async function runBlocks(chain: ChainContext, executors: BlockExecutor[], diffs:
     let tip = genesis;
     for (const b of branch) {
       const fresh = freshAt(tip);
-      const r = await reference.execute(b, tip, fresh(), { rules: "ethereum", blockHash, freshState: fresh });
+      const r = await referenceAt(b).execute(b, tip, fresh(), {
+        rules: "ethereum",
+        blockHash,
+        freshState: fresh,
+      });
       await commitBlock(chain.db as ChainDatabase, chain.store as FlatStateStore, b, r.state, r.receipts);
       tip = b;
     }
@@ -292,8 +333,12 @@ async function runBlocks(chain: ChainContext, executors: BlockExecutor[], diffs:
     const outcomes: { name: string; outcome: Outcome }[] = [];
     let rejected: string | undefined;
     const previousHead = head;
+    let executors: BlockExecutor[] = [];
     try {
-      block = createBlockFromRLP(hexToBytes(fb.rlp), { common, setHardfork: false });
+      const rlp = hexToBytes(fb.rlp);
+      const fork = chain.forkAt(blockTimestamp(rlp));
+      executors = fork.executors;
+      block = createBlockFromRLP(rlp, { common: fork.common, setHardfork: false });
     } catch (err) {
       rejected = `decode: ${oneLine((err as Error).message)}`;
     }
@@ -341,6 +386,12 @@ async function runBlocks(chain: ChainContext, executors: BlockExecutor[], diffs:
           path: `${label} import`,
           expected: "valid block accepted",
           actual: `rejected: ${rejected}`,
+        });
+      } else if (!rejectionMatches(fb.expectException as string, rejected)) {
+        diffs.push({
+          path: `${label} rejection category`,
+          expected: `${fb.expectException}`,
+          actual: `${rejectionCategory(rejected)} rejection: ${rejected}`,
         });
       }
       continue;

@@ -80,6 +80,7 @@ const NETWORKS: Record<string, string> = {
   Shanghai: Hardfork.Shanghai,
   Cancun: Hardfork.Cancun,
   Prague: Hardfork.Prague,
+  Osaka: Hardfork.Osaka,
 };
 
 const PRE_MERGE = new Set([
@@ -99,12 +100,42 @@ const PRE_MERGE = new Set([
   "GrayGlacier",
 ]);
 
-/** The hardfork a fixture runs at, or why the runner skips it. */
-export function networkHardfork(network: string): { hardfork: string } | { skip: string } {
+/**
+ * The hardforks a fixture runs at: `forks[i]` applies from timestamp `forks[i].fromTime` on
+ * (the first from 0). One entry for a single-fork network; two for a timestamp transition
+ * such as `PragueToOsakaAtTime15k` (Prague before timestamp 15,000, Osaka from it).
+ */
+export type NetworkSchedule = { forks: { hardfork: string; fromTime: bigint }[] };
+
+/** The hardfork of a block with timestamp `time` under `schedule`. */
+export function scheduleHardfork(schedule: NetworkSchedule, time: bigint): string {
+  let fork = schedule.forks[0]?.hardfork as string;
+  for (const f of schedule.forks) if (time >= f.fromTime) fork = f.hardfork;
+  return fork;
+}
+
+/** The hardfork(s) a fixture runs at, or why the runner skips it. */
+export function networkHardfork(network: string): NetworkSchedule | { skip: string } {
   const hardfork = NETWORKS[network];
-  if (hardfork) return { hardfork };
+  if (hardfork) return { forks: [{ hardfork, fromTime: 0n }] };
+  const transition = /^(\w+?)To(\w+)AtTime(\d+)k$/.exec(network);
+  if (transition) {
+    const [, fromName = "", toName = "", thousands = "0"] = transition;
+    const from = NETWORKS[fromName];
+    const to = NETWORKS[toName];
+    // Only transitions between proof-of-stake forks this runner knows; Paris→Shanghai is the first.
+    if (from && to && from !== Hardfork.Paris) {
+      return {
+        forks: [
+          { hardfork: from, fromTime: 0n },
+          { hardfork: to, fromTime: BigInt(thousands) * 1000n },
+        ],
+      };
+    }
+    return { skip: `transition network ${network}: not a transition between forks the runner knows` };
+  }
   if (/To.+At/.test(network)) {
-    return { skip: `transition network ${network}: the runner executes every block at one hardfork` };
+    return { skip: `transition network ${network}: block-number transitions are pre-merge, out of scope` };
   }
   if (PRE_MERGE.has(network)) {
     return {

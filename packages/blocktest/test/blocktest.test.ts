@@ -148,7 +148,7 @@ describe("runBlocktests", () => {
       c.lastblockhash = `0x${"22".repeat(32)}`;
     });
     const skipFile = tampered("transition", (c) => {
-      c.network = "ShanghaiToCancunAtTime15k";
+      c.network = "OsakaToBPO1AtTime15k";
     });
     const summary = await runBlocktests({
       paths: [file, skipFile],

@@ -71,13 +71,34 @@ export type DecodeBlockOptions = {
   lazyTransactions?: boolean;
 };
 
-/** Decodes block RLP (same rules as @ethereumjs createBlockFromRLP); malformed input is a DecodeError. */
-export function decodeBlock(bytes: Uint8Array, common: Common, options: DecodeBlockOptions = {}): Block {
-  if (common.isActivatedEIP(7934) && bytes.length > common.param("maxRlpBlockSize"))
-    throw new DecodeError(`block of ${bytes.length} bytes exceeds the EIP-7934 limit`);
+/** The Common of the fork a block with this timestamp runs (a chain with a fork schedule). */
+export type CommonAt = (timestamp: bigint) => Common;
+
+/** Header field 11: the block's timestamp, read before the header is built so the fork is known. */
+function headerTimestamp(header: RlpDecoded | undefined): bigint {
+  const time = Array.isArray(header) ? header[11] : undefined;
+  if (!(time instanceof Uint8Array)) throw new DecodeError("block: header has no timestamp");
+  let n = 0n;
+  for (const b of time) n = (n << 8n) | BigInt(b);
+  return n;
+}
+
+/**
+ * Decodes block RLP (same rules as @ethereumjs createBlockFromRLP); malformed input is a DecodeError.
+ * `common` is one fork's Common, or a schedule giving the Common for the block's timestamp.
+ */
+export function decodeBlock(
+  bytes: Uint8Array,
+  commonOrSchedule: Common | CommonAt,
+  options: DecodeBlockOptions = {},
+): Block {
   const values = rlpDecode(bytes, bytes.length);
   if (!Array.isArray(values) || !Array.isArray(values[1]))
     throw new DecodeError("block: expected an rlp list with a transaction list");
+  const common =
+    typeof commonOrSchedule === "function" ? commonOrSchedule(headerTimestamp(values[0])) : commonOrSchedule;
+  if (common.isActivatedEIP(7934) && bytes.length > common.param("maxRlpBlockSize"))
+    throw new DecodeError(`block of ${bytes.length} bytes exceeds the EIP-7934 limit`);
   const body = values[1];
   let block: Block;
   try {

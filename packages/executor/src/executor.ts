@@ -209,6 +209,12 @@ export class SequentialExecutor {
         source.pop();
         continue;
       }
+      const overCap = txGasCapError(vm.common, next.tx);
+      if (overCap) {
+        rejected.push({ hash: next.tx.hash(), reason: overCap });
+        source.pop();
+        continue;
+      }
       try {
         const result = await builder.addTransaction(next.tx, { allowNoBlobs: req.allowBlobTxs === true });
         receipts.push(receiptOf(next.tx, next.sender, result, baseFee));
@@ -286,7 +292,10 @@ export class SequentialExecutor {
     opts: { gasCap: bigint; reportAccessList?: boolean; tracer?: (vm: VM) => void; timeoutMs?: number },
   ): Promise<CallOutput> {
     const run = async (vm: VM): Promise<RunTxResult> => {
-      const gasLimit = input.gas === undefined || input.gas > opts.gasCap ? opts.gasCap : input.gas;
+      // From Osaka on no transaction may have more than EIP-7825's 2^24 gas: neither may a call.
+      const cap =
+        vm.common.isActivatedEIP(7825) && opts.gasCap > MAX_TX_GAS_EIP7825 ? MAX_TX_GAS_EIP7825 : opts.gasCap;
+      const gasLimit = input.gas === undefined || input.gas > cap ? cap : input.gas;
       const from = new Address(input.from ?? ZERO_ADDRESS);
       const fromAccount = await state.getAccount(from);
       const txData: TypedTxData = {
@@ -466,5 +475,18 @@ export class SequentialExecutor {
     });
   }
 }
+
+/**
+ * EIP-7825 (Osaka): why `tx` may not go in a block of `common`'s fork, or undefined. A
+ * transaction object built under an earlier fork (a pool admits it before the switch) is not
+ * checked by @ethereumjs when it runs, but the block made from it would fail to build.
+ */
+export function txGasCapError(common: Common, tx: TypedTransaction): string | undefined {
+  if (!common.isActivatedEIP(7825) || tx.gasLimit <= MAX_TX_GAS_EIP7825) return undefined;
+  return `transaction gas limit too high (cap: ${MAX_TX_GAS_EIP7825}, tx: ${tx.gasLimit})`;
+}
+
+/** EIP-7825's per-transaction gas cap. */
+const MAX_TX_GAS_EIP7825 = 2n ** 24n;
 
 export type { Message };

@@ -24,9 +24,15 @@ export type GenesisAccount = {
   storage: Map<string, Uint8Array>;
 };
 
+/** A fork that activates at the first block whose timestamp reaches `time` (geth's `config.<fork>Time`). */
+export type ForkActivation = { hardfork: string; time: bigint };
+
 export type GenesisSpec = {
   chainId: bigint;
+  /** The fork the genesis block (and every block before the first scheduled activation) runs. */
   hardfork: string;
+  /** Later forks, in order, each with its activation timestamp (after the genesis timestamp). */
+  schedule: ForkActivation[];
   timestamp: bigint;
   gasLimit: bigint;
   baseFeePerGas: bigint;
@@ -40,7 +46,21 @@ export type GenesisSpec = {
   alloc: Map<string, GenesisAccount>;
 };
 
-const SUPPORTED_FORKS = new Set<string>([Hardfork.Cancun, Hardfork.Prague]);
+/** The forks a Meridian chain can run, in activation order. */
+const FORK_ORDER: readonly string[] = [Hardfork.Cancun, Hardfork.Prague, Hardfork.Osaka];
+const SUPPORTED_FORKS = new Set<string>(FORK_ORDER);
+/** geth's genesis `config` key for each fork's activation timestamp. */
+const FORK_TIME_KEYS: Record<string, string> = {
+  [Hardfork.Prague]: "pragueTime",
+  [Hardfork.Osaka]: "osakaTime",
+};
+
+/** The fork a block with timestamp `time` runs under the genesis' schedule. */
+export function hardforkAt(spec: Pick<GenesisSpec, "hardfork" | "schedule">, time: bigint): string {
+  let fork = spec.hardfork;
+  for (const a of spec.schedule) if (time >= a.time) fork = a.hardfork;
+  return fork;
+}
 
 export function parseGenesis(json: unknown, source = "genesis"): GenesisSpec {
   const fail = (path: string, reason: string): never => {
@@ -64,9 +84,50 @@ export function parseGenesis(json: unknown, source = "genesis"): GenesisSpec {
       fail(path, `expected ${length} bytes, got ${bytes.length}`);
     return bytes;
   };
-  const hardfork = g.hardfork === undefined ? Hardfork.Prague : g.hardfork;
+  const timestamp = quantity("timestamp", g.timestamp, 0n);
+  const config = g.config ?? {};
+  if (typeof config !== "object" || config === null || Array.isArray(config))
+    fail("config", "expected an object");
+  // Activation times given in `config` (geth's pragueTime, osakaTime), in fork order.
+  const times: { hardfork: string; key: string; time: bigint }[] = [];
+  for (const fork of FORK_ORDER) {
+    const key = FORK_TIME_KEYS[fork];
+    const raw = key === undefined ? undefined : (config as Record<string, unknown>)[key];
+    if (key === undefined || raw === undefined || raw === null) continue;
+    const time = quantity(`config.${key}`, raw);
+    const before = times.at(-1);
+    if (before && time < before.time) fail(`config.${key}`, `must not be before config.${before.key}`);
+    times.push({ hardfork: fork, key, time });
+  }
+  // The genesis fork: `hardfork` if given, else the last fork active at the genesis timestamp
+  // (Prague when the schedule starts later or is absent, as before schedules existed).
+  let hardfork: unknown = g.hardfork;
+  if (hardfork === undefined) {
+    hardfork = Hardfork.Prague;
+    for (const t of times) if (t.time <= timestamp) hardfork = t.hardfork;
+    const prague = times.find((t) => t.hardfork === Hardfork.Prague);
+    if (prague && prague.time > timestamp) hardfork = Hardfork.Cancun;
+  }
   if (typeof hardfork !== "string" || !SUPPORTED_FORKS.has(hardfork)) {
     fail("hardfork", `expected one of ${[...SUPPORTED_FORKS].join(", ")}, got ${JSON.stringify(hardfork)}`);
+  }
+  const genesisFork = FORK_ORDER.indexOf(hardfork as string);
+  const schedule: ForkActivation[] = [];
+  for (const t of times) {
+    const later = FORK_ORDER.indexOf(t.hardfork) > genesisFork;
+    if (later && t.time <= timestamp) {
+      fail(
+        `config.${t.key}`,
+        `${t.time} is not after the genesis timestamp ${timestamp} but hardfork is ${hardfork}`,
+      );
+    }
+    if (!later && t.time > timestamp) {
+      fail(
+        `config.${t.key}`,
+        `${t.time} is after the genesis timestamp ${timestamp} but hardfork ${hardfork} includes it`,
+      );
+    }
+    if (later) schedule.push({ hardfork: t.hardfork, time: t.time });
   }
   const chainId = quantity("chainId", g.chainId);
   if (chainId === 0n) fail("chainId", "must not be 0");
@@ -112,7 +173,8 @@ export function parseGenesis(json: unknown, source = "genesis"): GenesisSpec {
   return {
     chainId,
     hardfork: hardfork as string,
-    timestamp: quantity("timestamp", g.timestamp, 0n),
+    schedule,
+    timestamp,
     gasLimit: quantity("gasLimit", g.gasLimit, 30_000_000n),
     baseFeePerGas: quantity("baseFeePerGas", g.baseFeePerGas, 1_000_000_000n),
     extraData: data("extraData", g.extraData, undefined, new Uint8Array(0)),
@@ -126,7 +188,7 @@ export function parseGenesis(json: unknown, source = "genesis"): GenesisSpec {
 }
 
 /**
- * The chain's Common, with the KZG of kzg.ts installed for EIP-4844 (point evaluation precompile
+ * The chain's Common at one fork (the genesis fork unless `hardfork` says another), with the KZG of kzg.ts installed for EIP-4844 (point evaluation precompile
  * 0x0a) and Meridian's keccak256 (about twice as fast as the default) for the EVM's SHA3, blooms
  * and transaction and header hashes.
  */

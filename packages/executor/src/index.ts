@@ -1,5 +1,6 @@
 export {
   blockBytes,
+  type CommonAt,
   type DecodeBlockOptions,
   decodeBlock,
   transactionBytes,
@@ -17,8 +18,8 @@ export type {
   TxSource,
 } from "./executor.ts";
 export { ExecutionError, effectiveGasPrice, SequentialExecutor } from "./executor.ts";
-export type { GenesisAccount, GenesisSpec } from "./genesis.ts";
-export { buildGenesis, chainCommon, GenesisError, parseGenesis } from "./genesis.ts";
+export type { ForkActivation, GenesisAccount, GenesisSpec } from "./genesis.ts";
+export { buildGenesis, chainCommon, GenesisError, hardforkAt, parseGenesis } from "./genesis.ts";
 export type { BlockRules, ExecutedHeaderFields } from "./header-rules.ts";
 export {
   BlockRuleCode,

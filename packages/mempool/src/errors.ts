@@ -14,6 +14,8 @@ export const TxErrors = {
   invalidChainId: "invalid chain id",
   invalidSender: "invalid sender",
   gasLimit: "exceeds block gas limit",
+  /** EIP-7825 (Osaka): geth appends ` (cap: 16777216, tx: <gas>)`. */
+  gasLimitTooHigh: "transaction gas limit too high",
   tipAboveFeeCap: "max priority fee per gas higher than max fee per gas",
   intrinsicGas: "intrinsic gas too low",
   floorDataGas: "insufficient gas for floor data gas cost",

@@ -11,7 +11,7 @@ import type {
   TxPoolOptions,
   TxPoolStatus,
 } from "./types.ts";
-import { type PreparedTx, validateStateless } from "./validate.ts";
+import { MAX_TX_GAS_EIP7825, type PreparedTx, validateStateless } from "./validate.ts";
 
 const DEFAULTS = {
   priceLimit: 1n,
@@ -115,6 +115,7 @@ export class TxPool {
       accountQueue: rest.accountQueue ?? DEFAULTS.accountQueue,
       globalQueue: rest.globalQueue ?? DEFAULTS.globalQueue,
       maxTxBytes: rest.maxTxBytes ?? DEFAULTS.maxTxBytes,
+      nextBlockCommon: rest.nextBlockCommon ?? (() => rest.common),
     };
     this.log = (logger ?? silentLogger).child({ module: "mempool" });
   }
@@ -206,6 +207,8 @@ export class TxPool {
         if (e !== undefined) this.unlink(e);
       }
       const gasLimit = this.opts.blockGasLimit();
+      // From the fork that brings EIP-7825 on, what was admitted above its cap can never go in.
+      const txGasCap = this.opts.nextBlockCommon().isActivatedEIP(7825) ? MAX_TX_GAS_EIP7825 : undefined;
       const accounts = [...this.accounts.values()];
       const states = await Promise.all(accounts.map((a) => this.state.getAccount(a.address)));
       const wasPending = new Set<Entry>();
@@ -221,7 +224,9 @@ export class TxPool {
                 ? "insufficient funds"
                 : e.gasLimit > gasLimit
                   ? "exceeds block gas limit"
-                  : undefined;
+                  : txGasCap !== undefined && e.gasLimit > txGasCap
+                    ? "transaction gas limit too high"
+                    : undefined;
           if (reason !== undefined) {
             this.unlink(e);
             this.log.debug("dropped tx", { hash: e.hashHex, reason });
@@ -275,7 +280,7 @@ export class TxPool {
     const p = validateStateless(
       raw,
       {
-        common: this.opts.common,
+        common: this.opts.nextBlockCommon(),
         maxTxBytes: this.opts.maxTxBytes,
         priceLimit: this.opts.priceLimit,
         blockGasLimit: this.opts.blockGasLimit(),

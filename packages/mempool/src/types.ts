@@ -8,8 +8,13 @@ export interface PoolStateView {
 }
 
 export type TxPoolOptions = {
-  /** Chain id + hardfork (Prague) used for decoding and validation. */
+  /** Chain id + hardfork used for decoding and validation. */
   common: Common;
+  /**
+   * The Common of the next block, where a fork schedule switches the rules (EIP-7825's gas
+   * cap from Osaka on, say); called for each admission. Default: `common`.
+   */
+  nextBlockCommon?: () => Common;
   /** Gas limit of the next block. */
   blockGasLimit: () => bigint;
   /** Base fee of the next block; prices eviction and promotion. */

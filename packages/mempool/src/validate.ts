@@ -150,6 +150,9 @@ function parseEnvelope(raw: Uint8Array): Scalars {
   return { type, fields: decoded, layout };
 }
 
+/** EIP-7825's per-transaction gas cap (geth params.MaxTxGas). */
+export const MAX_TX_GAS_EIP7825 = 2n ** 24n;
+
 function scalar(s: Scalars, index: number | undefined): bigint {
   if (index === undefined) return 0n;
   return bytesToBigInt(s.fields[index] as Uint8Array);
@@ -214,6 +217,10 @@ export function validateStateless(
   const gasLimit = scalar(env, layout.gas);
   if (gasLimit > ctx.blockGasLimit) {
     throw new TxRejectedError(TxErrors.gasLimit, `gas ${gasLimit}, block gas limit ${ctx.blockGasLimit}`);
+  }
+  // EIP-7825 (Osaka): a per-transaction gas cap of 2^24, checked where geth's ValidateTransaction does.
+  if (ctx.common.isActivatedEIP(7825) && gasLimit > MAX_TX_GAS_EIP7825) {
+    throw new TxRejectedError(`${TxErrors.gasLimitTooHigh} (cap: ${MAX_TX_GAS_EIP7825}, tx: ${gasLimit})`);
   }
   const maxFee = scalar(env, layout.maxFee);
   const tip = scalar(env, layout.tip);

@@ -3,6 +3,7 @@
  * server calls. Latest-state reads go to the flat store (the hot path);
  * older blocks are read from the Merkle-Patricia trie at their state root.
  */
+
 import { EventEmitter } from "node:events";
 import type { Block } from "@ethereumjs/block";
 import type { StateManagerInterface } from "@ethereumjs/common";
@@ -30,6 +31,7 @@ import type {
 } from "@meridian/rpc";
 import { stateProof } from "@meridian/state";
 import type { Chain, CommittedBlock } from "./chain.ts";
+import { type EthConfig, ethConfig } from "./eth-config.ts";
 
 export type BackendOptions = {
   clientVersion: string;
@@ -476,6 +478,15 @@ export class NodeBackend implements RpcBackend {
   }
   nodeStatus(): Record<string, unknown> {
     return this.opts.status();
+  }
+
+  chainConfig(): EthConfig {
+    return ethConfig(
+      this.chain.spec,
+      this.chain.genesisHash,
+      this.chain.head.header.timestamp,
+      (time) => this.chain.rulesAt(time).common,
+    );
   }
 }
 

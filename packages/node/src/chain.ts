@@ -4,18 +4,20 @@
  * commit). One writer: every block lands in one atomic batch in `commit`.
  */
 import { EventEmitter } from "node:events";
-import { type Block, createBlockFromRLP } from "@ethereumjs/block";
+import { type Block, paramsBlock } from "@ethereumjs/block";
 import type { Common, StateManagerInterface } from "@ethereumjs/common";
 import {
   blockBytes,
   buildGenesis,
   chainCommon,
+  decodeBlock,
   decodeProposal,
   decodeReceipts,
   type ExecutedBlock,
   encodeProposal,
   encodeReceipts,
   type GenesisSpec,
+  hardforkAt,
   ParallelExecutor,
   SequentialExecutor,
   type StoredReceipt,
@@ -39,6 +41,7 @@ import {
   type PrepareProposalRequest,
   type ProcessProposalResult,
   type ProposalBytes,
+  type RlpInput,
   rlpDecode,
   rlpEncode,
 } from "@meridian/primitives";
@@ -115,14 +118,28 @@ export type ChainOptions = {
   workers?: number;
 };
 
+/** How long before a scheduled fork its executor threads are started. */
+const NEXT_FORK_WARM_UP_S = 120n;
+
+/** EIP-7825's per-transaction gas cap (Osaka). */
+const MAX_TX_GAS_EIP7825 = 2n ** 24n;
+
+/** What the chain needs of one fork: its Common and its executors (made when first needed). */
+type ForkRules = {
+  hardfork: string;
+  common: Common;
+  executor: SequentialExecutor;
+  parallel?: ParallelExecutor;
+};
+
+/** The reference executor's calls, each run by the executor of its block's fork. */
+export type ForkedExecutor = Pick<SequentialExecutor, "call" | "estimateGas" | "replay">;
+
 export class Chain extends EventEmitter<ChainEvents> implements Application {
   readonly db: ChainDatabase;
   readonly store: FlatStateStore;
-  readonly common: Common;
-  /** Reference executor: eth_call, gas estimation, traces. */
-  readonly executor: SequentialExecutor;
-  /** Builds and validates blocks, driven by block access lists. */
-  readonly parallel: ParallelExecutor;
+  /** Reference executor: eth_call, gas estimation, traces, each at its block's fork. */
+  readonly executor: ForkedExecutor;
   readonly spec: GenesisSpec;
   readonly genesisHash: Uint8Array;
   private headBlock: Block;
@@ -138,6 +155,11 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
   private readonly executed = new Map<string, ExecutedBlock>();
   private finalized: { exec: ExecutedBlock; commit: CommitInfo } | undefined;
   txSource: ((baseFee: bigint) => TxSource) | undefined;
+  /** Per fork of the schedule: its Common and executors. */
+  private readonly forks = new Map<string, ForkRules>();
+  private readonly parallelOptions: ConstructorParameters<typeof ParallelExecutor>[1];
+  /** Decodes stored and proposed blocks at the fork of their timestamp. */
+  private readonly commonAt = (timestamp: bigint): Common => this.rulesAt(timestamp).common;
 
   private constructor(
     db: ChainDatabase,
@@ -150,13 +172,23 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     this.db = db;
     this.store = new FlatStateStore(db);
     this.spec = spec;
-    this.common = head.common;
-    this.executor = new SequentialExecutor(this.common);
     const workers = opts.workers;
-    this.parallel = new ParallelExecutor(this.common, {
+    this.parallelOptions = {
       ...(workers === undefined ? {} : { workers }),
       logger: opts.logger.child({ module: "executor" }),
-    });
+    };
+    const at = (block: Block) => this.rulesAt(block.header.timestamp);
+    // From Osaka on a transaction may not use more than EIP-7825's 2^24 gas: calls and
+    // estimates are capped there too, as geth caps them.
+    const capped = (block: Block, cap: bigint) =>
+      at(block).common.isActivatedEIP(7825) && cap > MAX_TX_GAS_EIP7825 ? MAX_TX_GAS_EIP7825 : cap;
+    this.executor = {
+      call: (req, block, state, callOpts) =>
+        at(block).executor.call(req, block, state, { ...callOpts, gasCap: capped(block, callOpts.gasCap) }),
+      estimateGas: (req, block, freshState, gasCap, timeoutMs) =>
+        at(block).executor.estimateGas(req, block, freshState, capped(block, gasCap), timeoutMs),
+      replay: (block, ...rest) => at(block).executor.replay(block, ...rest),
+    };
     this.headBlock = head;
     this.genesisHash = genesisHash;
     this.logger = opts.logger;
@@ -171,6 +203,8 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     const db = await ChainDatabase.open(`${opts.datadir}/chaindata`);
     try {
       const common = chainCommon(opts.genesis);
+      const commonAt = (timestamp: bigint) =>
+        chainCommon({ chainId: opts.genesis.chainId, hardfork: hardforkAt(opts.genesis, timestamp) });
       const store = new FlatStateStore(db);
       const genesis = await buildGenesis(opts.genesis, store, common);
       const genesisHash = genesis.block.hash();
@@ -189,23 +223,34 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
       }
       const stored = await db.genesisHash();
       const identity = await db.meta("chain");
-      if (
-        !stored ||
-        !equalBytes(stored, genesisHash) ||
-        !identity ||
-        !equalBytes(identity, chainIdentity(opts.genesis))
-      ) {
+      const head = await db.head();
+      const headRlp = head && (await db.blockRlp(head.hash));
+      const wanted = chainIdentity(opts.genesis);
+      const sameIdentity = identity !== undefined && equalBytes(identity, wanted);
+      // A schedule may change for forks the head has not reached, as geth allows.
+      const rescheduled =
+        !sameIdentity &&
+        identity !== undefined &&
+        headRlp !== undefined &&
+        sameBeforeHead(identity, opts.genesis, blockTimestamp(headRlp));
+      if (!stored || !equalBytes(stored, genesisHash) || !(sameIdentity || rescheduled)) {
         throw new MeridianError("the data directory was initialised from a different genesis", {
           code: "GENESIS_MISMATCH",
           details: `database genesis ${stored ? bytesToHex(stored) : "(none)"}, genesis file ${bytesToHex(genesisHash)}; use the original genesis file or a new data directory`,
         });
       }
-      const head = await db.head();
-      const headRlp = head && (await db.blockRlp(head.hash));
       if (!head || !headRlp) {
         throw new MeridianError("the database has no head block", { code: "DATADIR_CORRUPT" });
       }
-      const headBlock = createBlockFromRLP(headRlp, { common, setHardfork: false });
+      if (rescheduled) {
+        const batch = db.batch();
+        ChainDatabase.putMeta(batch, "chain", wanted);
+        await db.write(batch);
+        opts.logger.info("fork schedule changed for forks after the head", {
+          schedule: opts.genesis.schedule.map((a) => `${a.hardfork}@${a.time}`).join(", "),
+        });
+      }
+      const headBlock = decodeBlock(headRlp, commonAt);
       return new Chain(db, opts.genesis, headBlock, genesisHash, opts);
     } catch (err) {
       await db.close();
@@ -215,6 +260,49 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
 
   get head(): Block {
     return this.headBlock;
+  }
+
+  /** The fork, Common and executors of a block with this timestamp (made on first use). */
+  rulesAt(timestamp: bigint): ForkRules {
+    const hardfork = hardforkAt(this.spec, timestamp);
+    let rules = this.forks.get(hardfork);
+    if (!rules) {
+      const common = chainCommon({ chainId: this.spec.chainId, hardfork });
+      // With the header parameters (blob gas schedule, ...), as a decoded block's Common has them.
+      common.updateParams(paramsBlock);
+      rules = { hardfork, common, executor: new SequentialExecutor(common) };
+      this.forks.set(hardfork, rules);
+    }
+    return rules;
+  }
+
+  /** The parallel executor (and its worker threads) of the fork at `timestamp`. */
+  parallelAt(timestamp: bigint): ParallelExecutor {
+    const rules = this.rulesAt(timestamp);
+    rules.parallel ??= new ParallelExecutor(rules.common, this.parallelOptions);
+    return rules.parallel;
+  }
+
+  /** The earliest timestamp the next block can have: one after the head's. */
+  private nextTimestamp(): bigint {
+    const now = BigInt(Math.floor(Date.now() / 1000));
+    const after = this.headBlock.header.timestamp + 1n;
+    return now > after ? now : after;
+  }
+
+  /** The fork the next block will run (the pool admits and RPC decodes transactions by it). */
+  get hardfork(): string {
+    return hardforkAt(this.spec, this.nextTimestamp());
+  }
+
+  /** The Common of the next block's fork. */
+  get common(): Common {
+    return this.rulesAt(this.nextTimestamp()).common;
+  }
+
+  /** Builds and validates the next block, driven by block access lists. */
+  get parallel(): ParallelExecutor {
+    return this.parallelAt(this.nextTimestamp());
   }
 
   lastCommittedHeight(): bigint {
@@ -238,7 +326,7 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     if (hit) return hit;
     const rlp = await this.db.blockRlp(hash);
     if (!rlp) return undefined;
-    const block = createBlockFromRLP(rlp, { common: this.common, setHardfork: false });
+    const block = decodeBlock(rlp, this.commonAt);
     this.blocks.set(k, block);
     return block;
   }
@@ -333,7 +421,7 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     const seconds = BigInt(Math.floor(req.timestampMs / 1000));
     // Timestamps strictly increase even with sub-second block times.
     const timestamp = seconds > parent.header.timestamp ? seconds : parent.header.timestamp + 1n;
-    const exec = await this.parallel.build({
+    const exec = await this.parallelAt(timestamp).build({
       parent,
       state: this.headState(),
       timestamp,
@@ -367,7 +455,7 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
   private async executeProposal(proposal: ProposalBytes): Promise<ExecutedBlock> {
     let decoded: ReturnType<typeof decodeProposal>;
     try {
-      decoded = decodeProposal(proposal, this.common);
+      decoded = decodeProposal(proposal, this.commonAt);
     } catch (err) {
       throw new MeridianError("malformed proposal", { code: "INVALID_BLOCK", cause: err });
     }
@@ -375,10 +463,16 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     const known = this.executed.get(hex(block.hash()));
     if (known) return known;
     const parent = this.headBlock;
-    const exec = await this.parallel.validate(block, accessList, parent, this.headState(), {
-      accessListRlp,
-      blockHash: this.blockHashLookup(parent.header.number + 1n),
-    });
+    const exec = await this.parallelAt(block.header.timestamp).validate(
+      block,
+      accessList,
+      parent,
+      this.headState(),
+      {
+        accessListRlp,
+        blockHash: this.blockHashLookup(parent.header.number + 1n),
+      },
+    );
     this.executed.set(hex(block.hash()), exec);
     return exec;
   }
@@ -426,6 +520,8 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     this.receipts.set(hex(hash), exec.receipts);
     this.executed.clear();
     this.finalized = undefined;
+    this.retireForksBefore(block);
+    this.prepareNextFork(block);
     this.emit("committed", { block, receipts: exec.receipts, senders: exec.senders, commit });
     return summary(exec);
   }
@@ -437,19 +533,98 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     }
   }
 
+  /**
+   * Once the head runs a later fork no block of an earlier one is built or validated again:
+   * their parallel executors' worker threads are closed (the sequential ones stay for
+   * calls and traces at old blocks).
+   */
+  private retireForksBefore(head: Block): void {
+    const current = hardforkAt(this.spec, head.header.timestamp);
+    const order = [this.spec.hardfork, ...this.spec.schedule.map((a) => a.hardfork)];
+    for (const rules of this.forks.values()) {
+      // Only earlier forks: the next one's executor may already be warming up.
+      if (order.indexOf(rules.hardfork) >= order.indexOf(current) || !rules.parallel) continue;
+      const retired = rules.parallel;
+      rules.parallel = undefined;
+      this.logger.info("fork activated", { hardfork: current, number: head.header.number });
+      retired.close().catch((err) => this.logger.warn("closing an earlier fork's executor failed", {}, err));
+    }
+  }
+
+  /**
+   * Starts the next fork's parallel executor (its worker threads load the EVM) once its
+   * activation is near, so the first block of the fork is not built against a cold pool and
+   * the builder's deadline.
+   */
+  private prepareNextFork(head: Block): void {
+    const now = head.header.timestamp;
+    const next = this.spec.schedule.find((a) => a.time > now);
+    if (!next || next.time - now > NEXT_FORK_WARM_UP_S || this.rulesAt(next.time).parallel) return;
+    this.parallelAt(next.time)
+      .ready()
+      .catch((err) => this.logger.warn("starting the next fork's executor failed", {}, err));
+  }
+
   async close(): Promise<void> {
-    await this.parallel.close();
+    for (const rules of this.forks.values()) await rules.parallel?.close();
     await this.db.close();
   }
 }
 
-/** What the genesis header does not commit to but consensus depends on: chain id, fork, validators. */
+/** A block's timestamp (header field 11) from its RLP. */
+function blockTimestamp(rlp: Uint8Array): bigint {
+  const [header] = expectList(rlpDecode(rlp), "block");
+  return bytesToBigInt(expectBytes(expectList(header as never, "header")[11], "timestamp"));
+}
+
+/**
+ * Whether a stored chain identity and `spec` describe the same chain up to `headTime`: the same
+ * chain id, genesis fork and validators, and the same activations at or before the head. Only
+ * forks still ahead may be added, moved or dropped.
+ */
+function sameBeforeHead(stored: Uint8Array, spec: GenesisSpec, headTime: bigint): boolean {
+  let fields: ReturnType<typeof expectList>;
+  try {
+    fields = expectList(rlpDecode(stored), "chain identity");
+  } catch {
+    return false;
+  }
+  const [chainId, hardfork, validators, schedule] = fields;
+  const base = rlpEncode([chainId, hardfork, validators] as RlpInput[]);
+  if (!equalBytes(base, chainIdentity({ ...spec, schedule: [] }))) return false;
+  const past = (list: { hardfork: string; time: bigint }[]) =>
+    list
+      .filter((a) => a.time <= headTime)
+      .map((a) => `${a.hardfork}@${a.time}`)
+      .join();
+  let storedSchedule: { hardfork: string; time: bigint }[] = [];
+  try {
+    storedSchedule = (schedule === undefined ? [] : expectList(schedule, "schedule")).map((a) => {
+      const [fork, time] = expectList(a, "activation", 2);
+      return {
+        hardfork: new TextDecoder().decode(expectBytes(fork, "fork")),
+        time: bytesToBigInt(expectBytes(time, "time")),
+      };
+    });
+  } catch {
+    return false;
+  }
+  return past(storedSchedule) === past(spec.schedule);
+}
+
+/**
+ * What the genesis header does not commit to but consensus depends on: chain id, fork,
+ * validators, and the fork schedule when there is one (a chain without one keeps the
+ * three-field identity its datadir was written with).
+ */
 function chainIdentity(spec: GenesisSpec): Uint8Array {
-  return rlpEncode([
+  const identity: RlpInput[] = [
     bigIntToBytes(spec.chainId),
     spec.hardfork,
     spec.validators.map((v) => [v.address, bigIntToBytes(v.power)]),
-  ]);
+  ];
+  if (spec.schedule.length > 0) identity.push(spec.schedule.map((a) => [a.hardfork, bigIntToBytes(a.time)]));
+  return rlpEncode(identity);
 }
 
 function summary(exec: ExecutedBlock): FinalizedBlock {

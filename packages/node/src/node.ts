@@ -4,7 +4,7 @@
  * knows every package.
  */
 import { readFile } from "node:fs/promises";
-import { type GenesisSpec, parseGenesis } from "@meridian/executor";
+import { type GenesisSpec, hardforkAt, parseGenesis } from "@meridian/executor";
 import { TxPool } from "@meridian/mempool";
 import { bytesToHex, type Logger, MeridianError, privateKeyToAddress } from "@meridian/primitives";
 import { type RpcServer, startRpcServer } from "@meridian/rpc";
@@ -82,6 +82,7 @@ export async function startNode(
       },
       {
         common: chain.common,
+        nextBlockCommon: () => chain.common,
         blockGasLimit: () => chain.head.header.gasLimit,
         baseFee: () => chain.head.header.calcNextBaseFee(),
         ...config.txpool,
@@ -117,6 +118,14 @@ export async function startNode(
       logger.warn("no validator key: running as a non-producing full node");
     }
 
+    // The head block's fork and the genesis' schedule (geth reports the schedule as config.<fork>Time).
+    const forkStatus = () => ({
+      hardfork: hardforkAt(genesis, chain.head.header.timestamp),
+      forkSchedule: [
+        { hardfork: genesis.hardfork, time: Number(genesis.timestamp) },
+        ...genesis.schedule.map((a) => ({ hardfork: a.hardfork, time: Number(a.time) })),
+      ],
+    });
     const status = () => ({
       clientVersion: `${CLIENT_NAME}/v${CLIENT_VERSION}/node-${process.version}`,
       chainId: `0x${genesis.chainId.toString(16)}`,
@@ -128,6 +137,7 @@ export async function startNode(
       },
       validator: validator ? bytesToHex(validator) : null,
       producing: producer !== undefined,
+      ...forkStatus(),
       blockTimeMs,
       txpool: pool.status(),
       peers: 0,

@@ -180,6 +180,8 @@ export interface RpcBackend {
   accounts(): Uint8Array[];
   /** meridian_nodeInfo and friends: plain JSON. */
   nodeStatus(): Record<string, unknown>;
+  /** eth_config (EIP-7910): the current, next and last fork configurations; absent: method not served. */
+  chainConfig?(): unknown;
 
   on<E extends keyof BackendEvents>(event: E, listener: BackendEvents[E]): void;
   off<E extends keyof BackendEvents>(event: E, listener: BackendEvents[E]): void;

@@ -736,6 +736,8 @@ export class RpcHandler {
       "meridian_status",
       noArgs(() => b.nodeStatus()),
     );
+    const chainConfig = b.chainConfig?.bind(b);
+    if (chainConfig) m.set("eth_config", noArgs(chainConfig));
   }
 
   private formatPool(pool: TxPoolContent["pending"]): Record<string, Record<string, RpcTransactionJson>> {

@@ -27,7 +27,7 @@ import {
   rlpEncode,
   rlpListBounds,
 } from "@meridian/primitives";
-import { decodeBlock } from "../block-rlp.ts";
+import { type CommonAt, decodeBlock } from "../block-rlp.ts";
 
 /** What one transaction read: an account (nonce, balance, code) and/or some of its slots. */
 export type AccountRead = {
@@ -399,7 +399,7 @@ export function encodeProposal(
  * list's entries (decoded as validation reaches them: see ReceivedAccessList) and the
  * transactions' fields (their objects are built on first use: see DecodeBlockOptions).
  */
-export function decodeProposal(bytes: Uint8Array, common: Common): Proposal {
+export function decodeProposal(bytes: Uint8Array, common: Common | CommonAt): Proposal {
   const [blockRlp, listRlp] = expectList(rlpDecode(bytes, MAX_ACCESS_LIST_BYTES), "proposal", 2);
   const blockBytes = expectBytes(blockRlp, "proposal block");
   const accessListRlp = expectBytes(listRlp, "proposal access list");

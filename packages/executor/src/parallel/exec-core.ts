@@ -172,8 +172,13 @@ export function wireReceipt(r: RunTxResult): WireReceipt {
 const MAX_UINT256 = (1n << 256n) - 1n;
 /** Stands for the all-zero bloom of a receipt without logs in checked results (the receiver puts it back). */
 const LEAN_BLOOM = new Uint8Array(0);
-/** EIPs whose rules the transfer fast path does not implement: with any of them active it stays off. */
-const FAST_PATH_UNSUPPORTED = [7825, 7864, 7928, 8037];
+/**
+ * EIPs whose rules the transfer fast path does not implement: with any of them active it stays
+ * off. EIP-7825 (Osaka's 2^24 transaction gas cap) is implemented: a transfer over the cap
+ * takes the EVM path, which refuses it.
+ */
+const FAST_PATH_UNSUPPORTED = [7864, 7928, 8037];
+const MAX_TX_GAS_EIP7825 = 2n ** 24n;
 
 /** True when `tx` is a plain value transfer the fast path may handle (its state still has to agree). */
 function isPlainTransfer(tx: TypedTransaction): boolean {
@@ -195,6 +200,8 @@ export class BatchExecutor {
    * receipt (property-tested against sequential execution), a fraction of the cost.
    */
   fastTransfers: boolean;
+  /** EIP-7825's per-transaction gas cap when active (Osaka). */
+  private readonly maxTxGas: bigint | undefined;
   /** Transactions this executor ran, by path (tests and diagnostics). */
   readonly runs = { fast: 0, evm: 0 };
   private vm: VM | undefined;
@@ -216,6 +223,7 @@ export class BatchExecutor {
       (opts.fastTransfers ?? true) &&
       common.isActivatedEIP(1559) &&
       !FAST_PATH_UNSUPPORTED.some((eip) => common.isActivatedEIP(eip));
+    this.maxTxGas = common.isActivatedEIP(7825) ? MAX_TX_GAS_EIP7825 : undefined;
   }
 
   private async getVM(): Promise<VM> {
@@ -257,7 +265,11 @@ export class BatchExecutor {
       const recovered = (tx as unknown as TxCache).cache.senderPubKey === undefined;
       const caller = tx.getSenderAddress();
       from = caller.bytes;
-      if (this.fastTransfers && isPlainTransfer(tx)) {
+      if (
+        this.fastTransfers &&
+        isPlainTransfer(tx) &&
+        (this.maxTxGas === undefined || tx.gasLimit <= this.maxTxGas)
+      ) {
         const receipt = await this.transfer(tx, caller, block);
         if (receipt) {
           this.runs.fast++;

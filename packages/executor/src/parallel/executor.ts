@@ -60,6 +60,7 @@ import {
   ExecutionError,
   effectiveGasPrice,
   type TxCandidate,
+  txGasCapError,
 } from "../executor.ts";
 import {
   type BlockRules,
@@ -815,6 +816,12 @@ export class ParallelExecutor {
         const next = source.peek();
         if (!next) break;
         if (next.tx.gasLimit > gasLimit - gasUsed) {
+          source.pop();
+          continue;
+        }
+        const overCap = txGasCapError(vmCommon, next.tx);
+        if (overCap) {
+          rejected.push({ hash: next.tx.hash(), reason: overCap });
           source.pop();
           continue;
         }
