@@ -56,6 +56,8 @@ export type CommittedBlock = {
   receipts: StoredReceipt[];
   senders: Uint8Array[];
   commit: CommitInfo;
+  /** From the first build or validation of this height's block to its commit being durable. */
+  seconds: number;
 };
 
 export type ChainEvents = { committed: [CommittedBlock] };
@@ -88,12 +90,19 @@ export function encodeCommitInfo(c: CommitInfo): Uint8Array {
     bigIntToBytes(BigInt(c.round)),
     c.proposer,
     c.signatures.map((s) => [s.validator, s.signature, bigIntToBytes(BigInt(s.timestampMs))]),
+    ...(c.valueId ? [c.valueId] : []),
   ]);
 }
 
 export function decodeCommitInfo(bytes: Uint8Array): CommitInfo {
-  const [h, r, p, sigs] = expectList(rlpDecode(bytes), "commit info", 4);
+  const fields = expectList(rlpDecode(bytes), "commit info");
+  if (fields.length !== 4 && fields.length !== 5)
+    throw new MeridianError(`commit info: expected 4 or 5 fields, got ${fields.length}`, {
+      code: "CORRUPT_DB",
+    });
+  const [h, r, p, sigs, valueId] = fields;
   return {
+    ...(valueId === undefined ? {} : { valueId: expectBytes(valueId, "valueId") }),
     height: bytesToBigInt(expectBytes(h, "height")),
     round: Number(bytesToBigInt(expectBytes(r, "round"))),
     proposer: expectBytes(p, "proposer"),
@@ -154,6 +163,8 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
   /** Executed but not yet committed proposals, by block hash. */
   private readonly executed = new Map<string, ExecutedBlock>();
   private finalized: { exec: ExecutedBlock; commit: CommitInfo } | undefined;
+  /** performance.now() when the next height's first proposal was built or validated. */
+  private heightStartedMs: number | undefined;
   txSource: ((baseFee: bigint) => TxSource) | undefined;
   /** Per fork of the schedule: its Common and executors. */
   private readonly forks = new Map<string, ForkRules>();
@@ -417,6 +428,7 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
 
   async prepareProposal(req: PrepareProposalRequest): Promise<ProposalBytes> {
     this.expectNextHeight(req.height);
+    this.heightStartedMs ??= performance.now();
     const parent = this.headBlock;
     const seconds = BigInt(Math.floor(req.timestampMs / 1000));
     // Timestamps strictly increase even with sub-second block times.
@@ -442,10 +454,22 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     return bytes;
   }
 
-  async processProposal(height: bigint, proposal: ProposalBytes): Promise<ProcessProposalResult> {
+  async processProposal(
+    height: bigint,
+    proposal: ProposalBytes,
+    proposer?: Uint8Array,
+  ): Promise<ProcessProposalResult> {
     try {
       this.expectNextHeight(height);
       const exec = await this.executeProposal(proposal);
+      // The block's miner is the validator that proposed it (fees and the commit agree).
+      const coinbase = exec.block.header.coinbase.bytes;
+      if (proposer !== undefined && !equalBytes(coinbase, proposer)) {
+        return {
+          accept: false,
+          reason: `coinbase ${bytesToHex(coinbase)} is not the proposer ${bytesToHex(proposer)}`,
+        };
+      }
       return { accept: true, blockHash: exec.block.hash() };
     } catch (err) {
       return { accept: false, reason: (err as Error).message };
@@ -462,6 +486,7 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     const { block, accessList, accessListRlp } = decoded;
     const known = this.executed.get(hex(block.hash()));
     if (known) return known;
+    this.heightStartedMs ??= performance.now();
     const parent = this.headBlock;
     const exec = await this.parallelAt(block.header.timestamp).validate(
       block,
@@ -522,7 +547,9 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     this.finalized = undefined;
     this.retireForksBefore(block);
     this.prepareNextFork(block);
-    this.emit("committed", { block, receipts: exec.receipts, senders: exec.senders, commit });
+    const seconds = (performance.now() - (this.heightStartedMs ?? performance.now())) / 1000;
+    this.heightStartedMs = undefined;
+    this.emit("committed", { block, receipts: exec.receipts, senders: exec.senders, commit, seconds });
     return summary(exec);
   }
 

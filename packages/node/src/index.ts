@@ -5,4 +5,4 @@ export * from "./keystore.ts";
 export * from "./logger.ts";
 export * from "./metrics.ts";
 export * from "./node.ts";
-export * from "./producer.ts";
+export * from "./validator.ts";

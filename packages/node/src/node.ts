@@ -4,7 +4,13 @@
  * knows every package.
  */
 import { readFile } from "node:fs/promises";
-import { type GenesisSpec, hardforkAt, parseGenesis } from "@meridian/executor";
+import {
+  type GenesisSpec,
+  hardforkAt,
+  parseGenesis,
+  transactionCount,
+  transactionHashes,
+} from "@meridian/executor";
 import { TxPool } from "@meridian/mempool";
 import { bytesToHex, type Logger, MeridianError, privateKeyToAddress } from "@meridian/primitives";
 import { type RpcServer, startRpcServer } from "@meridian/rpc";
@@ -12,7 +18,7 @@ import { NodeBackend } from "./backend.ts";
 import { Chain } from "./chain.ts";
 import { genesisPath, type NodeConfig } from "./config.ts";
 import { type Metrics, type MetricsServer, startMetricsServer } from "./metrics.ts";
-import { BlockProducer } from "./producer.ts";
+import { type RunningValidator, startValidator } from "./validator.ts";
 
 export const CLIENT_NAME = "Meridian";
 export const CLIENT_VERSION = "0.1.0";
@@ -93,30 +99,34 @@ export async function startNode(
     // Executor threads load the EVM once; do it before serving so the first block is not slow.
     await chain.warmUp();
 
-    const validator = config.validator.privateKey
-      ? privateKeyToAddress(config.validator.privateKey)
-      : undefined;
+    const validatorKey = config.validator.privateKey;
+    const validator = validatorKey ? privateKeyToAddress(validatorKey) : undefined;
     const blockTimeMs = config.producer.blockTimeMs ?? genesis.blockTimeMs;
     const emptyBlocks = config.producer.emptyBlocks ?? genesis.emptyBlocks;
-    let producer: BlockProducer | undefined;
-    if (config.producer.enabled && validator) {
-      if (!genesis.validators.some((v) => bytesToHex(v.address) === bytesToHex(validator))) {
-        throw new MeridianError(`validator ${bytesToHex(validator)} is not in the genesis validator set`, {
-          code: "NOT_A_VALIDATOR",
-        });
-      }
-      producer = new BlockProducer({
-        chain,
-        pool,
-        proposer: validator,
-        blockTimeMs,
-        emptyBlocks,
-        logger,
-        metrics,
-      });
-    } else if (config.producer.enabled) {
+    let consensus: RunningValidator | undefined;
+    if (config.producer.enabled && !validatorKey) {
       logger.warn("no validator key: running as a non-producing full node");
     }
+    // What follows a committed block, whoever drives the chain: the pool drops what the block
+    // included, metrics and the log line.
+    chain.on("committed", ({ block, seconds }) => {
+      const header = block.header;
+      const txCount = transactionCount(block);
+      void pool
+        .onBlockCommitted(transactionHashes(block))
+        .then(() => metrics.setTxpool(pool.status()))
+        .catch((err: unknown) =>
+          logger.error("txpool update after a block failed", { height: header.number }, err),
+        );
+      metrics.observeBlock({ height: header.number, txCount, gasUsed: header.gasUsed, seconds });
+      logger.info("committed block", {
+        height: header.number,
+        hash: bytesToHex(block.hash()),
+        txs: txCount,
+        gas: header.gasUsed,
+        ms: Math.round(seconds * 1000),
+      });
+    });
 
     // The head block's fork and the genesis' schedule (geth reports the schedule as config.<fork>Time).
     const forkStatus = () => ({
@@ -136,7 +146,7 @@ export async function startNode(
         timestamp: `0x${chain.head.header.timestamp.toString(16)}`,
       },
       validator: validator ? bytesToHex(validator) : null,
-      producing: producer !== undefined,
+      producing: consensus !== undefined,
       ...forkStatus(),
       blockTimeMs,
       txpool: pool.status(),
@@ -187,10 +197,20 @@ export async function startNode(
       closers.push(() => server.close());
       logger.info("metrics listening", { url: `${metricsServer.url}/metrics` });
     }
-    if (producer) {
-      const p = producer;
-      p.start();
-      closers.push(() => p.stop());
+    // The validator starts last: blocks are produced once RPC and metrics can see them.
+    if (config.producer.enabled && validatorKey) {
+      consensus = await startValidator({
+        chain,
+        pool,
+        genesis,
+        datadir: config.datadir,
+        privateKey: validatorKey,
+        blockTimeMs,
+        emptyBlocks,
+        logger,
+      });
+      const running = consensus;
+      closers.push(() => running.stop());
     }
     logger.info("node started", {
       chainId: genesis.chainId,

@@ -24,7 +24,12 @@ export type CommitInfo = {
   height: bigint;
   round: number;
   proposer: Uint8Array;
-  /** Signatures of the validators that precommitted (empty on the timer-driven devnet). */
+  /**
+   * What the precommits signed: consensus' id of the decided value (keccak256 of the proposal
+   * bytes). Absent in blocks written before the node ran consensus.
+   */
+  valueId?: Uint8Array;
+  /** Signatures of the validators that precommitted the value (+2/3 of the voting power). */
   signatures: readonly CommitSignature[];
 };
 
