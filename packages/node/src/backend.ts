@@ -9,6 +9,7 @@ import type { Block } from "@ethereumjs/block";
 import type { StateManagerInterface } from "@ethereumjs/common";
 import { createTxFromRLP, type TypedTransaction } from "@ethereumjs/tx";
 import { Account, Address } from "@ethereumjs/util";
+import { StaticValidatorSets, type ValidatorSetSource } from "@meridian/consensus";
 import { callTracer, effectiveGasPrice, type StoredReceipt, structLogger } from "@meridian/executor";
 import type { TxPool } from "@meridian/mempool";
 import { bytesToHex, hexKey as hex, hexToBytes, MeridianError } from "@meridian/primitives";
@@ -32,6 +33,7 @@ import type {
 import { stateProof } from "@meridian/state";
 import type { Chain, CommittedBlock } from "./chain.ts";
 import { type EthConfig, ethConfig } from "./eth-config.ts";
+import { genesisValidatorSet } from "./validator.ts";
 
 export type BackendOptions = {
   clientVersion: string;
@@ -44,7 +46,25 @@ export type BackendOptions = {
   /** Suggested priority fee (eth_maxPriorityFeePerGas). */
   suggestedTip: bigint;
   status: () => Record<string, unknown>;
+  /** Each height's validator set (meridian_getValidators); default: the genesis set, never updated. */
+  validatorSets?: ValidatorSetSource;
 };
+
+/** meridian_getValidators entry; quantities in hex, a negative priority with a leading minus. */
+export type ValidatorJson = { address: string; votingPower: string; proposerPriority: string };
+/** meridian_getCommit: `valueId` is what the precommits signed (keccak256 of the proposal bytes). */
+export type CommitJson = {
+  height: string;
+  round: string;
+  blockHash: string;
+  valueId: string | null;
+  proposer: string;
+  signatures: { validator: string; signature: string }[];
+};
+
+function signedQuantity(n: bigint): string {
+  return n < 0n ? `-0x${(-n).toString(16)}` : `0x${n.toString(16)}`;
+}
 
 function headerNotFound(): never {
   throw new MeridianError("header not found", { code: "HEADER_NOT_FOUND" });
@@ -57,11 +77,13 @@ export class NodeBackend implements RpcBackend {
   private readonly chain: Chain;
   private readonly pool: TxPool;
   private readonly opts: BackendOptions;
+  private readonly validatorSets: ValidatorSetSource;
 
   constructor(chain: Chain, pool: TxPool, opts: BackendOptions) {
     this.chain = chain;
     this.pool = pool;
     this.opts = opts;
+    this.validatorSets = opts.validatorSets ?? new StaticValidatorSets(genesisValidatorSet(chain.spec));
     this.chainId = chain.spec.chainId;
     this.clientVersion = opts.clientVersion;
     this.events.setMaxListeners(0);
@@ -478,6 +500,34 @@ export class NodeBackend implements RpcBackend {
   }
   nodeStatus(): Record<string, unknown> {
     return this.opts.status();
+  }
+
+  /** The set that decided `block` (the genesis block: the set of height 1, which it starts). */
+  validatorsOf(block: Block): ValidatorJson[] {
+    const height = block.header.number > 0n ? block.header.number : 1n;
+    const set = this.validatorSets.at(height);
+    return set.validators.map((v, i) => ({
+      address: bytesToHex(v.address),
+      votingPower: signedQuantity(BigInt(v.power)),
+      proposerPriority: signedQuantity(BigInt(set.priorities[i] ?? 0)),
+    }));
+  }
+
+  /** The precommits stored with `block`; null for the genesis block and blocks without signatures. */
+  async commitOf(block: Block): Promise<CommitJson | null> {
+    const info = await this.chain.commitInfo(block.header.number);
+    if (info === undefined || info.signatures.length === 0) return null;
+    return {
+      height: signedQuantity(info.height),
+      round: signedQuantity(BigInt(info.round)),
+      blockHash: bytesToHex(block.hash()),
+      valueId: info.valueId ? bytesToHex(info.valueId) : null,
+      proposer: bytesToHex(info.proposer),
+      signatures: info.signatures.map((s) => ({
+        validator: bytesToHex(s.validator),
+        signature: bytesToHex(s.signature),
+      })),
+    };
   }
 
   chainConfig(): EthConfig {

@@ -182,6 +182,10 @@ export interface RpcBackend {
   nodeStatus(): Record<string, unknown>;
   /** eth_config (EIP-7910): the current, next and last fork configurations; absent: method not served. */
   chainConfig?(): unknown;
+  /** meridian_getValidators: the validator set that decided `block` (plain JSON); absent: not served. */
+  validatorsOf?(block: Block): unknown;
+  /** meridian_getCommit: the commit (+2/3 precommit signatures) stored with `block`, null if none; absent: not served. */
+  commitOf?(block: Block): Promise<unknown>;
 
   on<E extends keyof BackendEvents>(event: E, listener: BackendEvents[E]): void;
   off<E extends keyof BackendEvents>(event: E, listener: BackendEvents[E]): void;

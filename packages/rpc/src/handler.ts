@@ -738,6 +738,21 @@ export class RpcHandler {
     );
     const chainConfig = b.chainConfig?.bind(b);
     if (chainConfig) m.set("eth_config", noArgs(chainConfig));
+    // Consensus data by block (default latest); null for a block not (yet) committed.
+    const validatorsOf = b.validatorsOf?.bind(b);
+    if (validatorsOf)
+      m.set("meridian_getValidators", async (p) => {
+        arity(p, 1);
+        const block = await this.blockFor(opt(p, 0, parseBlockNumberOrTag) ?? { tag: "latest" });
+        return block === undefined ? null : validatorsOf(block);
+      });
+    const commitOf = b.commitOf?.bind(b);
+    if (commitOf)
+      m.set("meridian_getCommit", async (p) => {
+        arity(p, 1);
+        const block = await this.blockFor(opt(p, 0, parseBlockNumberOrTag) ?? { tag: "latest" });
+        return block === undefined ? null : commitOf(block);
+      });
   }
 
   private formatPool(pool: TxPoolContent["pending"]): Record<string, Record<string, RpcTransactionJson>> {
