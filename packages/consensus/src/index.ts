@@ -5,7 +5,6 @@ export type {
   PrepareValueRequest,
   ProcessValueRequest,
 } from "./application.ts";
-export { fromApplication } from "./application.ts";
 export { recoverProposal, recoverVote } from "./codec/verify.ts";
 export type { UnverifiedProposal, UnverifiedVote, WireMessage } from "./codec/wire.ts";
 export {

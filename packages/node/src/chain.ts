@@ -26,6 +26,7 @@ import {
   transactionHashes,
 } from "@meridian/executor";
 import {
+  type AppInfo,
   type Application,
   bigIntToBytes,
   bytesToBigInt,
@@ -34,16 +35,20 @@ import {
   equalBytes,
   expectBytes,
   expectList,
+  type FinalizeBlockRequest,
+  type FinalizeBlockResult,
   type FinalizedBlock,
   hexKey as hex,
   type Logger,
   MeridianError,
   type PrepareProposalRequest,
-  type ProcessProposalResult,
+  type ProcessProposalRequest,
   type ProposalBytes,
+  type RlpDecoded,
   type RlpInput,
   rlpDecode,
   rlpEncode,
+  type SignedVoteData,
 } from "@meridian/primitives";
 import { FlatStateManager, FlatStateStore, historicalState } from "@meridian/state";
 import { ChainDatabase } from "@meridian/storage";
@@ -84,37 +89,79 @@ class Lru<V> {
   }
 }
 
+/** A signed vote inside stored misbehaviour: [type, height, round, valueId ("" = nil), validator, signature]. */
+function encodeVoteData(v: SignedVoteData): RlpInput {
+  return [
+    bigIntToBytes(BigInt(v.type)),
+    bigIntToBytes(v.height),
+    bigIntToBytes(BigInt(v.round)),
+    v.valueId ?? new Uint8Array(0),
+    v.validator,
+    v.signature,
+  ];
+}
+
+function decodeVoteData(item: RlpDecoded): SignedVoteData {
+  const [t, h, r, id, validator, signature] = expectList(item, "vote", 6);
+  const type = Number(bytesToBigInt(expectBytes(t, "type")));
+  if (type !== 1 && type !== 2) throw new MeridianError(`stored vote type ${type}`, { code: "CORRUPT_DB" });
+  const valueId = expectBytes(id, "valueId");
+  return {
+    type,
+    height: bytesToBigInt(expectBytes(h, "height")),
+    round: Number(bytesToBigInt(expectBytes(r, "round"))),
+    valueId: valueId.length === 0 ? null : valueId,
+    validator: expectBytes(validator, "validator"),
+    signature: expectBytes(signature, "signature"),
+  };
+}
+
+/**
+ * RLP([height, round, proposer, [[validator, signature, 0]…], valueId?, [[voteA, voteB]…]?]).
+ * The signature's third field (a timestamp, always 0) keeps the format blocks were first
+ * stored with; blocks from before consensus have only the first four fields.
+ */
 export function encodeCommitInfo(c: CommitInfo): Uint8Array {
+  const misbehavior = c.misbehavior ?? [];
+  const tail: RlpInput[] = [];
+  if (c.valueId !== undefined || misbehavior.length > 0) tail.push(c.valueId ?? new Uint8Array(0));
+  if (misbehavior.length > 0)
+    tail.push(misbehavior.map((m) => [encodeVoteData(m.voteA), encodeVoteData(m.voteB)]));
   return rlpEncode([
     bigIntToBytes(c.height),
     bigIntToBytes(BigInt(c.round)),
     c.proposer,
-    c.signatures.map((s) => [s.validator, s.signature, bigIntToBytes(BigInt(s.timestampMs))]),
-    ...(c.valueId ? [c.valueId] : []),
+    c.signatures.map((s) => [s.validator, s.signature, new Uint8Array(0)]),
+    ...tail,
   ]);
 }
 
 export function decodeCommitInfo(bytes: Uint8Array): CommitInfo {
   const fields = expectList(rlpDecode(bytes), "commit info");
-  if (fields.length !== 4 && fields.length !== 5)
-    throw new MeridianError(`commit info: expected 4 or 5 fields, got ${fields.length}`, {
+  if (fields.length < 4 || fields.length > 6)
+    throw new MeridianError(`commit info: expected 4 to 6 fields, got ${fields.length}`, {
       code: "CORRUPT_DB",
     });
-  const [h, r, p, sigs, valueId] = fields;
-  return {
-    ...(valueId === undefined ? {} : { valueId: expectBytes(valueId, "valueId") }),
+  const [h, r, p, sigs, valueIdField, misbehaviorField] = fields;
+  const info: CommitInfo = {
     height: bytesToBigInt(expectBytes(h, "height")),
     round: Number(bytesToBigInt(expectBytes(r, "round"))),
     proposer: expectBytes(p, "proposer"),
-    signatures: expectList(sigs as never, "signatures").map((s) => {
-      const [v, sig, ts] = expectList(s, "signature", 3);
-      return {
-        validator: expectBytes(v, "validator"),
-        signature: expectBytes(sig, "signature"),
-        timestampMs: Number(bytesToBigInt(expectBytes(ts, "timestamp"))),
-      };
+    signatures: expectList(sigs as RlpDecoded, "signatures").map((s) => {
+      const [v, sig] = expectList(s, "signature", 3);
+      return { validator: expectBytes(v, "validator"), signature: expectBytes(sig, "signature") };
     }),
   };
+  if (valueIdField !== undefined) {
+    const valueId = expectBytes(valueIdField, "valueId");
+    if (valueId.length > 0) info.valueId = valueId;
+  }
+  if (misbehaviorField !== undefined)
+    info.misbehavior = expectList(misbehaviorField, "misbehavior").map((m) => {
+      const [a, b] = expectList(m, "evidence", 2);
+      return { voteA: decodeVoteData(a as RlpDecoded), voteB: decodeVoteData(b as RlpDecoded) };
+    });
+  return info;
 }
 
 export type ChainOptions = {
@@ -316,6 +363,11 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     return this.parallelAt(this.nextTimestamp());
   }
 
+  info(): AppInfo {
+    const header = this.headBlock.header;
+    return { height: header.number, blockHash: this.headBlock.hash(), appHash: header.stateRoot };
+  }
+
   lastCommittedHeight(): bigint {
     return this.headBlock.header.number;
   }
@@ -455,16 +507,15 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
   }
 
   async processProposal(
-    height: bigint,
-    proposal: ProposalBytes,
-    proposer?: Uint8Array,
-  ): Promise<ProcessProposalResult> {
+    req: ProcessProposalRequest,
+  ): Promise<{ accept: true; blockHash: Uint8Array } | { accept: false; reason: string }> {
+    const { proposer } = req;
     try {
-      this.expectNextHeight(height);
-      const exec = await this.executeProposal(proposal);
+      this.expectNextHeight(req.height);
+      const exec = await this.executeProposal(req.value);
       // The block's miner is the validator that proposed it (fees and the commit agree).
       const coinbase = exec.block.header.coinbase.bytes;
-      if (proposer !== undefined && !equalBytes(coinbase, proposer)) {
+      if (!equalBytes(coinbase, proposer)) {
         return {
           accept: false,
           reason: `coinbase ${bytesToHex(coinbase)} is not the proposer ${bytesToHex(proposer)}`,
@@ -502,16 +553,29 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     return exec;
   }
 
-  async finalizeBlock(height: bigint, proposal: ProposalBytes, commit: CommitInfo): Promise<FinalizedBlock> {
-    this.expectNextHeight(height);
-    const exec = await this.executeProposal(proposal);
+  /** The decision with its commit and misbehaviour; the validator set never changes (no staking hook yet). */
+  async finalizeBlock(req: FinalizeBlockRequest): Promise<FinalizedBlock & FinalizeBlockResult> {
+    this.expectNextHeight(req.height);
+    const exec = await this.executeProposal(req.value);
+    const commit: CommitInfo = {
+      height: req.height,
+      round: req.round,
+      proposer: req.proposer,
+      valueId: req.commit.valueId,
+      signatures: req.commit.signatures.map((s) => ({ validator: s.validator, signature: s.signature })),
+    };
+    if (req.misbehavior.length > 0) commit.misbehavior = req.misbehavior;
     this.finalized = { exec, commit };
-    return summary(exec);
+    return { ...summary(exec), validatorUpdates: [] };
   }
 
-  async commit(): Promise<FinalizedBlock> {
+  async commit(height?: bigint): Promise<FinalizedBlock> {
     const f = this.finalized;
     if (!f) throw new MeridianError("commit without a finalised block", { code: "NOTHING_TO_COMMIT" });
+    if (height !== undefined && height !== f.exec.block.header.number)
+      throw new MeridianError(`commit of height ${height}, finalised ${f.exec.block.header.number}`, {
+        code: "WRONG_HEIGHT",
+      });
     const { exec, commit } = f;
     const block = exec.block;
     const hash = block.hash();

@@ -7,7 +7,6 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import {
-  type ConsensusApplication,
   ConsensusDriver,
   type ConsensusParams,
   defaultConsensusParams,
@@ -22,7 +21,18 @@ import {
 } from "@meridian/consensus";
 import type { GenesisSpec } from "@meridian/executor";
 import type { TxPool } from "@meridian/mempool";
-import { bytesToHex, type Logger, MeridianError } from "@meridian/primitives";
+import {
+  type AppInfo,
+  type Application,
+  bytesToHex,
+  type FinalizeBlockRequest,
+  type FinalizeBlockResult,
+  type Logger,
+  MeridianError,
+  type PrepareProposalRequest,
+  type ProcessProposalRequest,
+  type ProcessProposalResult,
+} from "@meridian/primitives";
 import type { Chain } from "./chain.ts";
 
 /** Where a validator keeps its consensus files inside the datadir. */
@@ -80,10 +90,11 @@ const EMPTY_POOL_POLL_MS = 25;
 const noPeers: Transport = { broadcast() {}, send() {} };
 
 /**
- * Adapts the Chain to the driver's interface. Finalize and commit calls are tracked so `stop`
- * can wait for a block being written before the chain's database closes.
+ * The Chain as the driver sees it, plus what a validator adds: with empty blocks off the
+ * proposer waits for a pending transaction, and finalize and commit calls are tracked so
+ * `stop` can wait for a block being written before the chain's database closes.
  */
-class ChainConsensusApp implements ConsensusApplication {
+class ValidatorApplication implements Application {
   private stopped = false;
   private readonly work = new Set<Promise<unknown>>();
   private readonly opts: ValidatorOptions;
@@ -91,11 +102,15 @@ class ChainConsensusApp implements ConsensusApplication {
     this.opts = opts;
   }
 
+  info(): AppInfo {
+    return this.opts.chain.info();
+  }
+
   lastCommittedHeight(): bigint {
     return this.opts.chain.lastCommittedHeight();
   }
 
-  async prepareProposal(req: Parameters<ConsensusApplication["prepareProposal"]>[0]): Promise<Uint8Array> {
+  async prepareProposal(req: PrepareProposalRequest): Promise<Uint8Array> {
     const { chain, pool, emptyBlocks } = this.opts;
     while (!emptyBlocks && pool.status().pending === 0) {
       if (this.stopped) throw new MeridianError("validator stopped", { code: "NODE_STOPPING" });
@@ -103,54 +118,36 @@ class ChainConsensusApp implements ConsensusApplication {
     }
     // Waiting for transactions took wall time: the block carries the time it is built at.
     return chain.prepareProposal({
-      height: req.height,
+      ...req,
       timestampMs: emptyBlocks ? req.timestampMs : Math.max(req.timestampMs, Date.now()),
-      proposer: req.proposer,
       maxBytes: Math.min(req.maxBytes, MAX_PROPOSAL_BYTES),
     });
   }
 
-  async processProposal(req: Parameters<ConsensusApplication["processProposal"]>[0]): Promise<boolean> {
-    const verdict = await this.opts.chain.processProposal(req.height, req.value, req.proposer);
+  async processProposal(req: ProcessProposalRequest): Promise<ProcessProposalResult> {
+    const verdict = await this.opts.chain.processProposal(req);
     if (!verdict.accept)
       this.opts.logger.warn("proposal rejected", {
         height: req.height,
         round: req.round,
         reason: verdict.reason,
       });
-    return verdict.accept;
+    return verdict;
   }
 
-  finalizeBlock(req: Parameters<ConsensusApplication["finalizeBlock"]>[0]) {
-    return this.tracked(async () => {
-      await this.opts.chain.finalizeBlock(req.height, req.value, {
-        height: req.height,
-        round: req.round,
-        proposer: req.proposer,
-        valueId: req.commit.valueId,
-        signatures: req.commit.signatures.map((s) => ({
-          validator: s.validator,
-          signature: s.signature,
-          timestampMs: 0,
-        })),
-      });
-      return { validatorUpdates: [] };
-    });
+  finalizeBlock(req: FinalizeBlockRequest): Promise<FinalizeBlockResult> {
+    return this.tracked(() => this.opts.chain.finalizeBlock(req));
   }
 
-  commit(_height: bigint): Promise<void> {
-    return this.tracked(async () => {
-      await this.opts.chain.commit();
-    });
+  commit(height: bigint): Promise<unknown> {
+    return this.tracked(() => this.opts.chain.commit(height));
   }
 
   private tracked<T>(run: () => Promise<T>): Promise<T> {
     const p = run();
     this.work.add(p);
-    void p.then(
-      () => this.work.delete(p),
-      () => this.work.delete(p),
-    );
+    const done = () => this.work.delete(p);
+    void p.then(done, done);
     return p;
   }
 
@@ -180,7 +177,7 @@ export async function startValidator(opts: ValidatorOptions): Promise<RunningVal
   }
   const chainId = consensusChainId(genesis);
   const wal = await FileWal.open(paths.wal);
-  const app = new ChainConsensusApp(opts);
+  const app = new ValidatorApplication(opts);
   const driver = new ConsensusDriver({
     chainId,
     params: consensusParamsFor(opts.blockTimeMs),

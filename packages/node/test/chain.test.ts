@@ -8,6 +8,7 @@ import { parseGenesis, type TxSource } from "@meridian/executor";
 import { bytesToHex, keccak256, privateKeyToAddress, silentLogger } from "@meridian/primitives";
 import { afterAll, describe, expect, it } from "vitest";
 import { Chain } from "../src/chain.ts";
+import { decision } from "./decision.ts";
 
 const genesisJson = JSON.parse(
   readFileSync(new URL("../../../genesis/devnet.json", import.meta.url), "utf8"),
@@ -35,13 +36,14 @@ async function produce(chain: Chain, txs: TypedTransaction[] = []): Promise<void
   const height = chain.lastCommittedHeight() + 1n;
   const proposal = await chain.prepareProposal({
     height,
+    round: 0,
     timestampMs: Date.now(),
     proposer: ADDR0,
     maxBytes: 1 << 24,
   });
-  const verdict = await chain.processProposal(height, proposal);
+  const verdict = await chain.processProposal({ height, round: 0, proposer: ADDR0, value: proposal });
   expect(verdict.accept).toBe(true);
-  await chain.finalizeBlock(height, proposal, { height, round: 0, proposer: ADDR0, signatures: [] });
+  await chain.finalizeBlock(decision(height, proposal, ADDR0));
   await chain.commit();
 }
 
@@ -142,18 +144,23 @@ describe("Chain", () => {
     leader.txSource = () => queue(txs);
     const proposal = await leader.prepareProposal({
       height: 1n,
+      round: 0,
       timestampMs: Date.now(),
       proposer: ADDR0,
       maxBytes: 1 << 24,
     });
     // The follower never built this block: it decodes and validates it in parallel.
-    const verdict = await follower.processProposal(1n, proposal);
+    const verdict = await follower.processProposal({
+      height: 1n,
+      round: 0,
+      proposer: ADDR0,
+      value: proposal,
+    });
     expect(verdict.accept).toBe(true);
-    const commit = { height: 1n, round: 0, proposer: ADDR0, signatures: [] };
-    await follower.finalizeBlock(1n, proposal, commit);
+    await follower.finalizeBlock(decision(1n, proposal, ADDR0));
     const done = await follower.commit();
     expect(done.txCount).toBe(2);
-    await leader.finalizeBlock(1n, proposal, commit);
+    await leader.finalizeBlock(decision(1n, proposal, ADDR0));
     await leader.commit();
     expect(bytesToHex(follower.head.hash())).toBe(bytesToHex(leader.head.hash()));
     expect(bytesToHex(follower.head.header.stateRoot)).toBe(bytesToHex(leader.head.header.stateRoot));
@@ -184,16 +191,21 @@ describe("Chain", () => {
     const height = 1n;
     const good = await chain.prepareProposal({
       height,
+      round: 0,
       timestampMs: Date.now(),
       proposer: ADDR0,
       maxBytes: 1 << 24,
     });
     const bad = good.slice();
     bad[bad.length - 40] = (bad[bad.length - 40] as number) ^ 0xff;
-    const verdict = await chain.processProposal(height, bad);
+    const verdict = await chain.processProposal({ height, round: 0, proposer: ADDR0, value: bad });
     expect(verdict.accept).toBe(false);
-    expect((await chain.processProposal(height, Uint8Array.of(0xc0))).accept).toBe(false);
-    expect((await chain.processProposal(5n, good)).accept).toBe(false);
+    expect(
+      (await chain.processProposal({ height, round: 0, proposer: ADDR0, value: Uint8Array.of(0xc0) })).accept,
+    ).toBe(false);
+    expect((await chain.processProposal({ height: 5n, round: 0, proposer: ADDR0, value: good })).accept).toBe(
+      false,
+    );
     expect(chain.lastCommittedHeight()).toBe(0n);
     await chain.close();
   });
@@ -223,6 +235,58 @@ describe("Chain", () => {
     expect(await chain.db.logBlocks(contract, 0n, 10n, 100)).toEqual([3n]);
     expect(await chain.db.logBlocks(topic, 0n, 10n, 100)).toEqual([3n]);
     expect(await chain.db.logBlocks(keccak256(topic), 0n, 10n, 100)).toEqual([]);
+    await chain.close();
+  });
+
+  it("as the consensus application: refuses a proposal whose coinbase is not its proposer, stores commit and misbehaviour, reports info", async () => {
+    const datadir = await tempDir();
+    const chain = await Chain.open({ datadir, genesis: parseGenesis(genesisJson), logger: silentLogger });
+    const proposal = await chain.prepareProposal({
+      height: 1n,
+      round: 0,
+      timestampMs: Date.now(),
+      proposer: ADDR0,
+      maxBytes: 1 << 24,
+    });
+    const other = new Uint8Array(20).fill(9);
+    const verdict = await chain.processProposal({ height: 1n, round: 0, proposer: other, value: proposal });
+    expect(verdict).toMatchObject({
+      accept: false,
+      reason: expect.stringMatching(/coinbase .* is not the proposer/),
+    });
+    const vote = (valueId: Uint8Array | null) => ({
+      type: 2 as const,
+      height: 1n,
+      round: 0,
+      valueId,
+      validator: ADDR0,
+      signature: new Uint8Array(65).fill(3),
+    });
+    const request = decision(1n, proposal, ADDR0);
+    const signatures = [{ validator: ADDR0, signature: new Uint8Array(65).fill(7) }];
+    const misbehavior = [{ voteA: vote(null), voteB: vote(new Uint8Array(32).fill(5)) }];
+    const result = await chain.finalizeBlock({
+      ...request,
+      round: 2,
+      commit: { ...request.commit, round: 2, signatures },
+      misbehavior,
+    });
+    expect(result.validatorUpdates).toEqual([]);
+    await expect(chain.commit(2n)).rejects.toMatchObject({ code: "WRONG_HEIGHT" });
+    await chain.commit(1n);
+    const stored = await chain.commitInfo(1n);
+    expect(stored).toEqual({
+      height: 1n,
+      round: 2,
+      proposer: ADDR0,
+      valueId: keccak256(proposal),
+      signatures,
+      misbehavior,
+    });
+    const info = chain.info();
+    expect(info.height).toBe(1n);
+    expect(bytesToHex(info.blockHash)).toBe(bytesToHex(chain.head.hash()));
+    expect(bytesToHex(info.appHash)).toBe(bytesToHex(chain.head.header.stateRoot));
     await chain.close();
   });
 });

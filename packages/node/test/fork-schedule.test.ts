@@ -15,6 +15,7 @@ import {
 import { ChainDatabase } from "@meridian/storage";
 import { afterAll, describe, expect, it } from "vitest";
 import { Chain } from "../src/chain.ts";
+import { decision } from "./decision.ts";
 
 const devnet = JSON.parse(readFileSync(new URL("../../../genesis/devnet.json", import.meta.url), "utf8"));
 const KEY0 = hexToBytes("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80");
@@ -68,15 +69,15 @@ async function produceAt(
   const height = leader.lastCommittedHeight() + 1n;
   const proposal = await leader.prepareProposal({
     height,
+    round: 0,
     timestampMs: time * 1000,
     proposer: ADDR0,
     maxBytes: 1 << 24,
   });
-  const verdict = await follower.processProposal(height, proposal);
+  const verdict = await follower.processProposal({ height, round: 0, proposer: ADDR0, value: proposal });
   expect(verdict).toMatchObject({ accept: true });
-  const commit = { height, round: 0, proposer: ADDR0, signatures: [] };
   for (const c of [leader, follower]) {
-    await c.finalizeBlock(height, proposal, commit);
+    await c.finalizeBlock(decision(height, proposal, ADDR0));
     await c.commit();
   }
 }

@@ -1,23 +1,82 @@
 /**
- * The application interface consensus drives, in the spirit of ABCI++.
- * Consensus never imports the executor: it sees only this contract. A proposal
- * is opaque bytes to consensus (an RLP-encoded block plus whatever the
- * executor attaches, e.g. an access list); the application owns its meaning.
+ * The application interface consensus drives, in the spirit of ABCI++ — the one interface
+ * between `@meridian/consensus` (which calls it `ConsensusApplication`) and the node's Chain.
+ * Consensus never imports the executor: it sees only this contract. A proposal is opaque bytes
+ * to consensus (an RLP-encoded block plus whatever the executor attaches, e.g. an access list);
+ * the application owns its meaning. Consensus names a value by its id, keccak256 of the bytes.
  */
 export type ProposalBytes = Uint8Array;
 
+/** What a restarted node needs to resume consensus (ABCI Info): the last committed block. */
+export type AppInfo = {
+  /** Height of the last committed block (0 is genesis); consensus resumes at the next one. */
+  height: bigint;
+  blockHash: Uint8Array;
+  /** The state root after that block. */
+  appHash: Uint8Array;
+};
+
 export type PrepareProposalRequest = {
   height: bigint;
+  round: number;
+  /** The round's proposer (this node's validator); the block's coinbase. */
+  proposer: Uint8Array;
   /** Milliseconds since the epoch, chosen by the proposer. */
   timestampMs: number;
-  proposer: Uint8Array;
   /** Upper bound on the encoded proposal size. */
   maxBytes: number;
 };
 
+export type ProcessProposalRequest = {
+  height: bigint;
+  round: number;
+  /** The round's proposer, who signed the proposal. */
+  proposer: Uint8Array;
+  value: ProposalBytes;
+};
+
 export type ProcessProposalResult =
-  | { accept: true; blockHash: Uint8Array }
+  | { accept: true; blockHash?: Uint8Array }
   | { accept: false; reason: string };
+
+/** One validator's precommit for the decided value. */
+export type CommitSignature = { validator: Uint8Array; signature: Uint8Array };
+
+/** +2/3 of the voting power precommitted `valueId` at (height, round): the proof a block is final. */
+export type DecidedCommit = {
+  height: bigint;
+  round: number;
+  valueId: Uint8Array;
+  signatures: readonly CommitSignature[];
+};
+
+/** A signed vote as consensus sees it (type 1 prevote, 2 precommit; null value id: nil). */
+export type SignedVoteData = {
+  type: 1 | 2;
+  height: bigint;
+  round: number;
+  valueId: Uint8Array | null;
+  validator: Uint8Array;
+  signature: Uint8Array;
+};
+
+/** Verified misbehaviour: two votes of one validator for one height, round and type. */
+export type DuplicateVoteMisbehavior = { voteA: SignedVoteData; voteB: SignedVoteData };
+
+export type FinalizeBlockRequest = {
+  height: bigint;
+  round: number;
+  proposer: Uint8Array;
+  value: ProposalBytes;
+  commit: DecidedCommit;
+  /** Verified equivocations to record with the block. */
+  misbehavior: readonly DuplicateVoteMisbehavior[];
+};
+
+/** A change of the next height's validator set; power 0 removes the validator. */
+export type ValidatorUpdate = { address: Uint8Array; power: number };
+
+export type FinalizeBlockResult = { validatorUpdates: readonly ValidatorUpdate[] };
 
 /** Consensus data stored alongside the block: who proposed, which round, and the commit. */
 export type CommitInfo = {
@@ -31,21 +90,26 @@ export type CommitInfo = {
   valueId?: Uint8Array;
   /** Signatures of the validators that precommitted the value (+2/3 of the voting power). */
   signatures: readonly CommitSignature[];
+  /** Equivocations the block records (finalizeBlock's misbehaviour). */
+  misbehavior?: readonly DuplicateVoteMisbehavior[];
 };
-
-export type CommitSignature = { validator: Uint8Array; signature: Uint8Array; timestampMs: number };
 
 export type FinalizedBlock = { height: bigint; hash: Uint8Array; txCount: number; gasUsed: bigint };
 
 export interface Application {
-  /** Builds a proposal for `height` from the mempool. */
-  prepareProposal(req: PrepareProposalRequest): Promise<ProposalBytes>;
-  /** Validates a proposal by re-executing it; never changes committed state. */
-  processProposal(height: bigint, proposal: ProposalBytes): Promise<ProcessProposalResult>;
-  /** Executes (or reuses the result of processing) the decided proposal, without persisting it. */
-  finalizeBlock(height: bigint, proposal: ProposalBytes, commit: CommitInfo): Promise<FinalizedBlock>;
-  /** Persists the finalised block in one atomic batch and makes it the head. */
-  commit(): Promise<FinalizedBlock>;
-  /** Height of the last committed block (0 is genesis). */
+  /** The last committed block: where consensus resumes (WAL replay) after a restart. */
+  info(): AppInfo;
+  /** Height of the last committed block (0 is genesis); `info().height`. */
   lastCommittedHeight(): bigint;
+  /** Builds a proposal for `height` (the mempool's transactions for a block). */
+  prepareProposal(req: PrepareProposalRequest): Promise<ProposalBytes>;
+  /** valid(v): re-executes the proposal; never changes committed state. */
+  processProposal(req: ProcessProposalRequest): Promise<ProcessProposalResult>;
+  /**
+   * Executes (or reuses the result of processing) the decided proposal with its commit and
+   * misbehaviour, without persisting it; returns changes to the next height's validator set.
+   */
+  finalizeBlock(req: FinalizeBlockRequest): Promise<FinalizeBlockResult>;
+  /** Persists the finalised block of `height` in one atomic batch and makes it the head. */
+  commit(height: bigint): Promise<unknown>;
 }

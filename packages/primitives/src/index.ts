@@ -1,11 +1,19 @@
 export type {
+  AppInfo,
   Application,
   CommitInfo,
   CommitSignature,
+  DecidedCommit,
+  DuplicateVoteMisbehavior,
+  FinalizeBlockRequest,
+  FinalizeBlockResult,
   FinalizedBlock,
   PrepareProposalRequest,
+  ProcessProposalRequest,
   ProcessProposalResult,
   ProposalBytes,
+  SignedVoteData,
+  ValidatorUpdate,
 } from "./application.ts";
 export type { Hex } from "./bytes.ts";
 export {

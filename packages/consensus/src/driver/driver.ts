@@ -1,4 +1,4 @@
-import { equalBytes, hexKey, keccak256, type Logger, silentLogger } from "@meridian/primitives";
+import { bytesToHex, equalBytes, hexKey, keccak256, type Logger, silentLogger } from "@meridian/primitives";
 import type { ConsensusApplication } from "../application.ts";
 import { recoverProposal, recoverVote } from "../codec/verify.ts";
 import {
@@ -132,14 +132,21 @@ export class ConsensusDriver {
 
   /** Starts at the height after the application's last block, replaying that height's WAL. */
   async start(): Promise<void> {
-    const height = this.opts.app.lastCommittedHeight() + 1n;
+    const info = this.opts.app.info();
+    const height = info.height + 1n;
     const validators = this.opts.validatorSets.at(height);
     const logged = await this.opts.wal.inputsFor(height);
     const marker = await this.opts.wal.lastEndHeight();
     if (marker?.proof) this.proofs.set(marker.height, marker.proof);
     this.applyStep({ type: "StartHeight", height, validators }, true);
     for (const input of logged) this.applyStep(input, true);
-    if (logged.length > 0) this.logger.info("consensus WAL replayed", { height, inputs: logged.length });
+    if (logged.length > 0)
+      this.logger.info("consensus WAL replayed", {
+        height,
+        inputs: logged.length,
+        lastBlockHash: bytesToHex(info.blockHash),
+        appHash: bytesToHex(info.appHash),
+      });
     for (const effect of resumeEffects(this.state)) this.perform(effect);
     this.scheduleGossip();
   }
@@ -328,11 +335,23 @@ export class ConsensusDriver {
         this.track(
           app.processProposal({ height: effect.height, round: effect.round, proposer, value: effect.value }),
         ).then(
-          (valid) =>
+          (verdict) => {
+            if (!verdict.accept)
+              this.logger.debug("proposal rejected by the application", {
+                height: effect.height,
+                round: effect.round,
+                reason: verdict.reason,
+              });
             this.enqueue(
-              { type: "ProposalValidated", height: effect.height, valueId: effect.valueId, valid },
+              {
+                type: "ProposalValidated",
+                height: effect.height,
+                valueId: effect.valueId,
+                valid: verdict.accept,
+              },
               false,
-            ),
+            );
+          },
           (err) => {
             this.logger.warn("processProposal failed; treating the value as invalid", {}, err);
             this.enqueue(

@@ -1,3 +1,4 @@
+import { type AppInfo, keccak256, type ProcessProposalResult } from "@meridian/primitives";
 import type {
   ConsensusApplication,
   FinalizeRequest,
@@ -45,13 +46,21 @@ export class FakeApplication implements ConsensusApplication {
     return BigInt(this.chain.length);
   }
 
+  info(): AppInfo {
+    const last = this.chain.at(-1);
+    const blockHash = last === undefined ? new Uint8Array(32) : keccak256(last);
+    return { height: this.lastCommittedHeight(), blockHash, appHash: blockHash };
+  }
+
   async prepareProposal(req: PrepareValueRequest): Promise<Uint8Array> {
     const valid = !this.opts.byzantine || this.opts.rng.chance(0.5);
     return makeValue(this.opts.rng, req.height, valid);
   }
 
-  async processProposal(req: ProcessValueRequest): Promise<boolean> {
-    return this.opts.byzantine || isValidValue(req.value, req.height);
+  async processProposal(req: ProcessValueRequest): Promise<ProcessProposalResult> {
+    return this.opts.byzantine || isValidValue(req.value, req.height)
+      ? { accept: true }
+      : { accept: false, reason: "invalid value" };
   }
 
   async finalizeBlock(req: FinalizeRequest): Promise<FinalizeResult> {
