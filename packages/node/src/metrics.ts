@@ -17,6 +17,8 @@ export type Metrics = {
   blockProcessSeconds: Histogram;
   txpoolPending: Gauge;
   txpoolQueued: Gauge;
+  /** Consensus messages from peers the driver dropped, by reason (malformed, bad-signature, …). */
+  consensusMessagesDropped: Counter<"reason">;
   rpcRequestsTotal: Counter<"method" | "status">;
   rpcRequestSeconds: Histogram<"method">;
   /** One JSON-RPC call; `ok` false when it answered with an error object. */
@@ -81,6 +83,12 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     help: "Non-executable (future nonce) transactions in the pool",
     registers,
   });
+  const consensusMessagesDropped = new Counter<"reason">({
+    name: "meridian_consensus_messages_dropped_total",
+    help: "Consensus messages from peers dropped by reason (malformed, bad-signature, unknown-validator, future-height, bad-value)",
+    labelNames: ["reason"],
+    registers,
+  });
   const rpcRequestsTotal = new Counter<"method" | "status">({
     name: "meridian_rpc_requests_total",
     help: "JSON-RPC calls by method and outcome (ok | error)",
@@ -112,6 +120,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     blockProcessSeconds,
     txpoolPending,
     txpoolQueued,
+    consensusMessagesDropped,
     rpcRequestsTotal,
     rpcRequestSeconds,
     observeRpc(method, seconds, ok) {

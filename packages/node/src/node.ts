@@ -201,13 +201,14 @@ export async function startNode(
     if (config.producer.enabled && validatorKey) {
       consensus = await startValidator({
         chain,
-        pool,
+        hasPendingTransactions: () => pool.status().pending > 0,
         genesis,
         datadir: config.datadir,
         privateKey: validatorKey,
         blockTimeMs,
         emptyBlocks,
         logger,
+        metrics: { messageDropped: (reason: string) => metrics.consensusMessagesDropped.inc({ reason }) },
       });
       const running = consensus;
       closers.push(() => running.stop());

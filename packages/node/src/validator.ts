@@ -8,23 +8,32 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import {
   ConsensusDriver,
+  type ConsensusMetrics,
   type ConsensusParams,
+  type DuplicateVoteEvidence,
+  decodeEvidence,
   defaultConsensusParams,
   EvidencePool,
+  encodeEvidence,
   FileSignerStateStore,
   FileWal,
+  recoverVote,
   Signer,
   StaticValidatorSets,
   SystemScheduler,
   type Transport,
   ValidatorSet,
+  type ValidatorSetSource,
+  verifyEvidence,
 } from "@meridian/consensus";
 import type { GenesisSpec } from "@meridian/executor";
-import type { TxPool } from "@meridian/mempool";
 import {
   type AppInfo,
   type Application,
   bytesToHex,
+  type DuplicateVoteMisbehavior,
+  expectBytes,
+  expectList,
   type FinalizeBlockRequest,
   type FinalizeBlockResult,
   type Logger,
@@ -32,6 +41,9 @@ import {
   type PrepareProposalRequest,
   type ProcessProposalRequest,
   type ProcessProposalResult,
+  type RlpDecoded,
+  rlpDecode,
+  rlpEncode,
 } from "@meridian/primitives";
 import type { Chain } from "./chain.ts";
 
@@ -64,21 +76,27 @@ export function consensusParamsFor(blockTimeMs: number): ConsensusParams {
 
 export type ValidatorOptions = {
   chain: Chain;
-  pool: TxPool;
   genesis: GenesisSpec;
   datadir: string;
   privateKey: Uint8Array;
   blockTimeMs: number;
   /** False: the proposer waits for a pending transaction before it proposes (CometBFT create_empty_blocks = false). */
   emptyBlocks: boolean;
+  /** Whether the mempool has a transaction to include (asked only with empty blocks off). */
+  hasPendingTransactions?: () => boolean;
   logger: Logger;
   /** Peers; none until p2p exists. */
   transport?: Transport;
+  /** Dropped-message counters (the node's prom-client registry). */
+  metrics?: ConsensusMetrics;
+  /** Timeouts; default: `consensusParamsFor(blockTimeMs)`. */
+  params?: ConsensusParams;
 };
 
 export type RunningValidator = {
   readonly driver: ConsensusDriver;
   readonly address: Uint8Array;
+  readonly evidencePool: EvidencePool;
   stop(): Promise<void>;
 };
 
@@ -86,20 +104,62 @@ export type RunningValidator = {
 const MAX_PROPOSAL_BYTES = 16 * 1024 * 1024;
 /** How often a proposer with nothing to propose looks at the pool again. */
 const EMPTY_POOL_POLL_MS = 25;
+/** Equivocations one value may carry. */
+export const MAX_EVIDENCE_PER_VALUE = 64;
+/** Evidence older than this many heights is neither admitted to the pool nor accepted in a value. */
+export const EVIDENCE_MAX_AGE_HEIGHTS = 100_000n;
 
 const noPeers: Transport = { broadcast() {}, send() {} };
 
 /**
- * The Chain as the driver sees it, plus what a validator adds: with empty blocks off the
- * proposer waits for a pending transaction, and finalize and commit calls are tracked so
- * `stop` can wait for a block being written before the chain's database closes.
+ * A consensus value: RLP([chain proposal, [evidence…]]). The chain's proposal (block and
+ * access list) is opaque here; the evidence list is consensus' wire encoding of each
+ * equivocation (`encodeEvidence`), so every validator records the same misbehaviour.
  */
-class ValidatorApplication implements Application {
+export function encodeValue(proposal: Uint8Array, evidence: readonly DuplicateVoteMisbehavior[]): Uint8Array {
+  return rlpEncode([proposal, evidence.map((e) => encodeEvidence(e as DuplicateVoteEvidence))]);
+}
+
+/** Splits a value into the chain's proposal and its evidence; signatures are recovered, not yet verified. */
+export function decodeValue(
+  chainId: string,
+  value: Uint8Array,
+): { proposal: Uint8Array; evidence: DuplicateVoteEvidence[] } {
+  let fields: RlpDecoded[];
+  try {
+    fields = expectList(rlpDecode(value), "consensus value", 2);
+  } catch (err) {
+    throw new MeridianError("malformed consensus value", { code: "INVALID_BLOCK", cause: err });
+  }
+  const proposal = expectBytes(fields[0] as RlpDecoded, "proposal");
+  const items = expectList(fields[1] as RlpDecoded, "evidence");
+  if (items.length > MAX_EVIDENCE_PER_VALUE)
+    throw new MeridianError(`value carries ${items.length} evidence, at most ${MAX_EVIDENCE_PER_VALUE}`, {
+      code: "INVALID_BLOCK",
+    });
+  const evidence = items.map((item) => {
+    const raw = decodeEvidence(expectBytes(item, "evidence"));
+    return { voteA: recoverVote(chainId, raw.voteA), voteB: recoverVote(chainId, raw.voteB) };
+  });
+  return { proposal, evidence };
+}
+
+/**
+ * The Chain as the driver sees it, plus what a validator adds: values carry the pending
+ * evidence (checked by every validator in processProposal and recorded by finalizeBlock);
+ * with empty blocks off the proposer waits for a pending transaction; finalize and commit
+ * calls are tracked so `stop` can wait for a block being written before the database closes.
+ */
+export class ValidatorApplication implements Application {
   private stopped = false;
   private readonly work = new Set<Promise<unknown>>();
   private readonly opts: ValidatorOptions;
-  constructor(opts: ValidatorOptions) {
+  private readonly chainId: string;
+  private readonly validatorSets: ValidatorSetSource;
+  constructor(opts: ValidatorOptions, chainId: string, validatorSets: ValidatorSetSource) {
     this.opts = opts;
+    this.chainId = chainId;
+    this.validatorSets = validatorSets;
   }
 
   info(): AppInfo {
@@ -111,21 +171,31 @@ class ValidatorApplication implements Application {
   }
 
   async prepareProposal(req: PrepareProposalRequest): Promise<Uint8Array> {
-    const { chain, pool, emptyBlocks } = this.opts;
-    while (!emptyBlocks && pool.status().pending === 0) {
+    const { chain, emptyBlocks, hasPendingTransactions } = this.opts;
+    const evidence = (req.misbehavior ?? []).slice(0, MAX_EVIDENCE_PER_VALUE);
+    // Evidence alone is worth a block; otherwise wait for a transaction.
+    while (!emptyBlocks && evidence.length === 0 && !(hasPendingTransactions?.() ?? true)) {
       if (this.stopped) throw new MeridianError("validator stopped", { code: "NODE_STOPPING" });
       await new Promise((resolve) => setTimeout(resolve, EMPTY_POOL_POLL_MS));
     }
     // Waiting for transactions took wall time: the block carries the time it is built at.
-    return chain.prepareProposal({
+    const proposal = await chain.prepareProposal({
       ...req,
       timestampMs: emptyBlocks ? req.timestampMs : Math.max(req.timestampMs, Date.now()),
-      maxBytes: Math.min(req.maxBytes, MAX_PROPOSAL_BYTES),
+      maxBytes: Math.min(req.maxBytes, MAX_PROPOSAL_BYTES) - 64 * 1024,
     });
+    return encodeValue(proposal, evidence);
   }
 
   async processProposal(req: ProcessProposalRequest): Promise<ProcessProposalResult> {
-    const verdict = await this.opts.chain.processProposal(req);
+    let verdict: ProcessProposalResult;
+    try {
+      const { proposal, evidence } = decodeValue(this.chainId, req.value);
+      for (const e of evidence) this.checkEvidence(e, req.height);
+      verdict = await this.opts.chain.processProposal({ ...req, value: proposal });
+    } catch (err) {
+      verdict = { accept: false, reason: (err as Error).message };
+    }
     if (!verdict.accept)
       this.opts.logger.warn("proposal rejected", {
         height: req.height,
@@ -135,8 +205,22 @@ class ValidatorApplication implements Application {
     return verdict;
   }
 
+  /** Evidence in a value must be of an earlier height, not too old, and verify against that height's set. */
+  private checkEvidence(e: DuplicateVoteEvidence, height: bigint): void {
+    const at = e.voteA.height;
+    if (at >= height || at + EVIDENCE_MAX_AGE_HEIGHTS < height)
+      throw new MeridianError(`evidence of height ${at} in a value of height ${height}`, {
+        code: "INVALID_EVIDENCE",
+      });
+    verifyEvidence(this.validatorSets.at(at), this.chainId, e);
+  }
+
   finalizeBlock(req: FinalizeBlockRequest): Promise<FinalizeBlockResult> {
-    return this.tracked(() => this.opts.chain.finalizeBlock(req));
+    return this.tracked(async () => {
+      const { proposal, evidence } = decodeValue(this.chainId, req.value);
+      const result = await this.opts.chain.finalizeBlock({ ...req, value: proposal, misbehavior: evidence });
+      return { validatorUpdates: result.validatorUpdates, misbehavior: evidence };
+    });
   }
 
   commit(height: bigint): Promise<unknown> {
@@ -176,19 +260,22 @@ export async function startValidator(opts: ValidatorOptions): Promise<RunningVal
     );
   }
   const chainId = consensusChainId(genesis);
+  const validatorSets = new StaticValidatorSets(validators);
+  const evidencePool = new EvidencePool({ chainId, maxAgeHeights: EVIDENCE_MAX_AGE_HEIGHTS });
   const wal = await FileWal.open(paths.wal);
-  const app = new ValidatorApplication(opts);
+  const app = new ValidatorApplication(opts, chainId, validatorSets);
   const driver = new ConsensusDriver({
     chainId,
-    params: consensusParamsFor(opts.blockTimeMs),
+    params: opts.params ?? consensusParamsFor(opts.blockTimeMs),
     signer,
     wal,
     app,
     transport: opts.transport ?? noPeers,
     scheduler: new SystemScheduler(),
-    validatorSets: new StaticValidatorSets(validators),
-    evidencePool: new EvidencePool({ chainId, maxAgeHeights: 100_000n }),
+    validatorSets,
+    evidencePool,
     logger: logger.child({ module: "consensus" }),
+    ...(opts.metrics ? { metrics: opts.metrics } : {}),
   });
   try {
     await driver.start();
@@ -204,6 +291,7 @@ export async function startValidator(opts: ValidatorOptions): Promise<RunningVal
   return {
     driver,
     address: signer.address,
+    evidencePool,
     async stop() {
       await driver.stop();
       await app.stop();

@@ -25,6 +25,11 @@ export type PrepareProposalRequest = {
   timestampMs: number;
   /** Upper bound on the encoded proposal size. */
   maxBytes: number;
+  /**
+   * Verified equivocations not yet recorded in a block: the application puts them in the
+   * value (consensus cannot: the value is opaque to it) so every validator records them.
+   */
+  misbehavior?: readonly DuplicateVoteMisbehavior[];
 };
 
 export type ProcessProposalRequest = {
@@ -69,14 +74,21 @@ export type FinalizeBlockRequest = {
   proposer: Uint8Array;
   value: ProposalBytes;
   commit: DecidedCommit;
-  /** Verified equivocations to record with the block. */
+  /**
+   * Verified equivocations this node holds. An application that carries evidence inside its
+   * values records the value's evidence instead and reports it in the result.
+   */
   misbehavior: readonly DuplicateVoteMisbehavior[];
 };
 
 /** A change of the next height's validator set; power 0 removes the validator. */
 export type ValidatorUpdate = { address: Uint8Array; power: number };
 
-export type FinalizeBlockResult = { validatorUpdates: readonly ValidatorUpdate[] };
+export type FinalizeBlockResult = {
+  validatorUpdates: readonly ValidatorUpdate[];
+  /** The equivocations the block recorded, when not `misbehavior` of the request. */
+  misbehavior?: readonly DuplicateVoteMisbehavior[];
+};
 
 /** Consensus data stored alongside the block: who proposed, which round, and the commit. */
 export type CommitInfo = {

@@ -23,7 +23,7 @@ import {
   VoteType,
 } from "../types.ts";
 import type { ValidatorSet } from "../validator-set.ts";
-import type { Scheduler, TimerHandle, Transport } from "./interfaces.ts";
+import type { ConsensusMetrics, DropReason, Scheduler, TimerHandle, Transport } from "./interfaces.ts";
 import type { ValidatorSetSource } from "./validator-sets.ts";
 import type { DecisionProof, LoggedInput, Wal } from "./wal.ts";
 
@@ -65,6 +65,8 @@ export type DriverOptions = {
   validatorSets: ValidatorSetSource;
   evidencePool: EvidencePool;
   logger?: Logger;
+  /** Counters for dropped messages; none by default. */
+  metrics?: ConsensusMetrics;
   observer?: DriverObserver;
   recover?: MessageRecoverer;
   maxValueBytes?: number;
@@ -160,15 +162,25 @@ export class ConsensusDriver {
     await this.idle;
   }
 
-  /** A consensus message from `peer`. Malformed or badly signed messages are dropped. */
+  /**
+   * A consensus message from `peer`. Malformed, oversized, badly signed messages, messages of
+   * strangers and of heights beyond the catch-up window are dropped: counted, logged at debug,
+   * and the peer penalised through the transport. Nothing a peer sends throws.
+   */
   receive(bytes: Uint8Array, peer: string): void {
     if (this.stopped) return;
+    let decoded: WireMessage;
+    try {
+      decoded = decodeMessage(bytes, this.opts.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES);
+    } catch (err) {
+      this.drop(peer, "malformed", err);
+      return;
+    }
     let message: SignedMessage;
     try {
-      const decoded = decodeMessage(bytes, this.opts.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES);
       message = this.recover(this.opts.chainId, bytes, decoded);
     } catch (err) {
-      this.logger.debug("dropped consensus message", { peer, error: String(err) });
+      this.drop(peer, "bad-signature", err);
       return;
     }
     const height = message.type === "proposal" ? message.proposal.height : message.vote.height;
@@ -176,14 +188,45 @@ export class ConsensusDriver {
       this.answerLaggingPeer(peer, height);
       return;
     }
+    const ahead = BigInt(this.opts.catchUpHeights ?? 16);
+    if (height > this.state.height + ahead) {
+      this.drop(peer, "future-height", `height ${height} at ${this.state.height}`);
+      return;
+    }
+    const signer = message.type === "proposal" ? message.proposal.proposer : message.vote.validator;
+    let validators: ValidatorSet | null;
+    try {
+      validators = height === this.state.height ? this.state.validators : this.opts.validatorSets.at(height);
+    } catch {
+      validators = null; // a set not known yet (validator updates): the core checks it on arrival
+    }
+    if (validators !== null && !validators.has(signer)) {
+      this.drop(peer, "unknown-validator", bytesToHex(signer));
+      return;
+    }
+    if (
+      message.type === "proposal" &&
+      !equalBytes(keccak256(message.proposal.value), message.proposal.valueId)
+    ) {
+      this.drop(peer, "bad-value", `height ${height}`);
+      return;
+    }
     if (height > this.state.height) {
       this.bufferFuture(height, bytes, peer);
       return;
     }
-    if (message.type === "proposal") {
-      if (!equalBytes(keccak256(message.proposal.value), message.proposal.valueId)) return;
-      this.enqueue({ type: "Proposal", proposal: message.proposal }, false);
-    } else this.enqueue({ type: "Vote", vote: message.vote }, false);
+    if (message.type === "proposal") this.enqueue({ type: "Proposal", proposal: message.proposal }, false);
+    else this.enqueue({ type: "Vote", vote: message.vote }, false);
+  }
+
+  private drop(peer: string, reason: DropReason, detail: unknown): void {
+    this.opts.metrics?.messageDropped(reason);
+    this.logger.debug("dropped consensus message", { peer, reason, detail: String(detail) });
+    try {
+      this.opts.transport.penalize?.(peer, reason);
+    } catch (err) {
+      this.logger.warn("transport penalize failed", { peer }, err);
+    }
   }
 
   /**
@@ -191,8 +234,10 @@ export class ConsensusDriver {
    * several heights at once), and, once we are behind, stops waiting out the commit timeout.
    */
   private bufferFuture(height: bigint, bytes: Uint8Array, peer: string): void {
-    const ahead = BigInt(this.opts.catchUpHeights ?? 16);
-    if (height > this.state.height + ahead || this.futureCount >= MAX_FUTURE_MESSAGES) return;
+    if (this.futureCount >= MAX_FUTURE_MESSAGES) {
+      this.drop(peer, "future-height", "future buffer full");
+      return;
+    }
     const list = this.future.get(height);
     if (list === undefined) this.future.set(height, [{ bytes, peer }]);
     else list.push({ bytes, peer });
@@ -313,6 +358,7 @@ export class ConsensusDriver {
             proposer,
             timestampMs: this.opts.scheduler.now(),
             maxBytes: this.opts.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES,
+            misbehavior: this.opts.evidencePool.pending(),
           }),
         ).then(
           (value) =>
@@ -449,7 +495,8 @@ export class ConsensusDriver {
           misbehavior,
         });
         await app.commit(height);
-        evidencePool.markCommitted(misbehavior);
+        // Evidence a value carries is what the block recorded; else what we passed in.
+        evidencePool.markCommitted((result.misbehavior ?? misbehavior) as readonly DuplicateVoteEvidence[]);
         nextValidators =
           result.validatorUpdates.length > 0 ? current.update(result.validatorUpdates) : current.next();
       } else {
