@@ -1,8 +1,8 @@
 /**
- * `meridian keys new|list|import`. Key material never reaches stdout, stderr
- * or logs: only addresses and file paths are printed.
+ * `meridian keys new|list|import|export-signing-state|import-signing-state`. Key material
+ * never reaches stdout, stderr or logs: only addresses, file paths and signing heights.
  */
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { bytesToHex, privateKeyToAddress, randomPrivateKey } from "@meridian/primitives";
 import { cliError, parsePrivateKeyHex, toChecksumAddress } from "./common.ts";
@@ -81,4 +81,41 @@ export async function runKeysList(opts: KeysOptions & { json?: boolean }): Promi
     return;
   }
   for (const e of entries) process.stdout.write(`${e.address}  ${e.path}\n`);
+}
+
+export type SigningStateOptions = { datadir?: string; file?: string };
+
+const STEP_NAMES: Record<number, string> = { 1: "propose", 2: "prevote", 3: "precommit" };
+
+function describeHrs(s: { height: bigint | string; round: number; step: number }): string {
+  return `height ${s.height} round ${s.round} step ${STEP_NAMES[s.step] ?? s.step}`;
+}
+
+/** Writes the validator's last signed state (JSON) to --file, or stdout. */
+export async function runExportSigningState(opts: SigningStateOptions): Promise<void> {
+  const node = await loadNodeApi();
+  const datadir = resolve(opts.datadir ?? node.defaultConfig("node").datadir);
+  const json = await node.exportValidatorSigningState(datadir);
+  if (json === null)
+    throw cliError(`no signing state in ${datadir} (the validator never signed)`, "SIGNER_STATE_MISSING");
+  const state = JSON.parse(json) as { height: string; round: number; step: number };
+  if (opts.file) {
+    await writeFile(opts.file, `${json}\n`, { mode: 0o600 });
+    process.stderr.write(`Exported signing state (${describeHrs(state)}) to ${opts.file}\n`);
+  } else process.stdout.write(`${json}\n`);
+}
+
+/** Installs exported signing state into --datadir; refuses state older than what it holds. */
+export async function runImportSigningState(opts: SigningStateOptions): Promise<void> {
+  if (!opts.file) throw cliError("--file is required", "CONFIG_INVALID");
+  const node = await loadNodeApi();
+  const datadir = resolve(opts.datadir ?? node.defaultConfig("node").datadir);
+  let json: string;
+  try {
+    json = await readFile(opts.file, "utf8");
+  } catch (err) {
+    throw cliError(`cannot read signing state file ${opts.file}`, "SIGNER_STATE_INVALID", err);
+  }
+  const state = await node.importValidatorSigningState(datadir, json);
+  process.stdout.write(`Imported signing state: ${describeHrs(state)}\n`);
 }

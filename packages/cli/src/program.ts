@@ -3,7 +3,14 @@ import { registerBlocktestCommand } from "@meridian/blocktest/command";
 import { Command, CommanderError } from "commander";
 import { formatError, intArg, packageVersion, wantsDebug } from "./common.ts";
 import { runInit } from "./init.ts";
-import { runKeysImport, runKeysList, runKeysNew, SCRYPT_N_ENV } from "./keys.ts";
+import {
+  runExportSigningState,
+  runImportSigningState,
+  runKeysImport,
+  runKeysList,
+  runKeysNew,
+  SCRYPT_N_ENV,
+} from "./keys.ts";
 import { addNodeOptions, HELP_DEFAULTS } from "./options.ts";
 import { runDevnet, runStart } from "./run.ts";
 import { runStatus } from "./status.ts";
@@ -82,6 +89,18 @@ export function buildProgram(): Command {
     .action(async (file: string, opts: { datadir?: string; keystoreDir?: string; password?: string }) =>
       runKeysImport(file, opts),
     );
+  keys
+    .command("export-signing-state")
+    .description("print the validator's last signed height/round/step (to move it to another machine)")
+    .option("--datadir <dir>", `data directory (default: ${HELP_DEFAULTS.datadir.node})`)
+    .option("--file <file>", "write the JSON here instead of stdout")
+    .action(async (opts: { datadir?: string; file?: string }) => runExportSigningState(opts));
+  keys
+    .command("import-signing-state")
+    .description("install exported signing state; refuses state older than the data directory's")
+    .option("--datadir <dir>", `data directory (default: ${HELP_DEFAULTS.datadir.node})`)
+    .requiredOption("--file <file>", "JSON written by export-signing-state")
+    .action(async (opts: { datadir?: string; file?: string }) => runImportSigningState(opts));
 
   program
     .command("status")

@@ -3,12 +3,22 @@
  * users and `npm run meridian` do.
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { FileSignerStateStore, Signer, VoteType } from "@meridian/consensus";
 import { decryptKeystore, parseConfigToml } from "@meridian/node";
 import { afterAll, describe, expect, it } from "vitest";
 
@@ -516,4 +526,56 @@ describe.skipIf(!NODE_READY || !existsSync(DEVNET_GENESIS))("init + start (real 
     expect(stdout + stderr).not.toContain("validator-pw");
     expect(stdout + stderr).not.toContain(DEV_ACCOUNTS[0]?.privateKey.slice(2));
   }, 120_000);
+});
+
+describe.skipIf(!NODE_READY)("keys export-signing-state / import-signing-state", () => {
+  const key = Uint8Array.from(Buffer.from((DEV_ACCOUNTS[1]?.privateKey ?? "").slice(2), "hex"));
+  const statePath = (datadir: string) => join(datadir, "consensus", "signer-state.json");
+  async function signAt(datadir: string, height: bigint): Promise<void> {
+    const signer = await Signer.open(key, new FileSignerStateStore(statePath(datadir)));
+    await signer.signVote("7331", {
+      type: VoteType.Precommit,
+      height,
+      round: 1,
+      valueId: new Uint8Array(32).fill(1),
+    });
+  }
+
+  it("moves a validator's signing state and refuses to move it backwards", async () => {
+    const dir = tmp();
+    const [from, to] = [join(dir, "from"), join(dir, "to")];
+    for (const d of [from, to]) mkdirSync(join(d, "consensus"), { recursive: true });
+    await signAt(from, 10n);
+    const file = join(dir, "state.json");
+
+    const exported = await run(["keys", "export-signing-state", "--datadir", from, "--file", file]);
+    expect(exported.code).toBe(0);
+    expect(exported.stderr).toContain("height 10 round 1 step precommit");
+    expect(JSON.parse(readFileSync(file, "utf8"))).toMatchObject({ height: "10", round: 1, step: 3 });
+    const toStdout = await run(["keys", "export-signing-state", "--datadir", from]);
+    expect(JSON.parse(toStdout.stdout)).toEqual(JSON.parse(readFileSync(file, "utf8")));
+
+    const imported = await run(["keys", "import-signing-state", "--datadir", to, "--file", file]);
+    expect(imported.code).toBe(0);
+    expect(imported.stdout).toContain("Imported signing state: height 10 round 1 step precommit");
+    expect(readFileSync(statePath(to), "utf8")).toBe(readFileSync(statePath(from), "utf8"));
+
+    // The new machine signs on; the old state must not overwrite it.
+    await signAt(to, 12n);
+    const before = readFileSync(statePath(to), "utf8");
+    const older = await run(["keys", "import-signing-state", "--datadir", to, "--file", file]);
+    expect(older.code).not.toBe(0);
+    expect(older.stderr).toMatch(/older than the current one/);
+    expect(older.stderr).toContain("CONSENSUS_DOUBLE_SIGN");
+    expect(readFileSync(statePath(to), "utf8")).toBe(before);
+
+    const missing = await run(["keys", "export-signing-state", "--datadir", join(dir, "empty")]);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toContain("SIGNER_STATE_MISSING");
+    const garbage = join(dir, "garbage.json");
+    writeFileSync(garbage, "{not json");
+    const bad = await run(["keys", "import-signing-state", "--datadir", to, "--file", garbage]);
+    expect(bad.code).not.toBe(0);
+    expect(readFileSync(statePath(to), "utf8")).toBe(before);
+  });
 });

@@ -15,8 +15,10 @@ import {
   defaultConsensusParams,
   EvidencePool,
   encodeEvidence,
+  exportSigningState,
   FileSignerStateStore,
   FileWal,
+  importSigningState,
   recoverVote,
   Signer,
   StaticValidatorSets,
@@ -298,4 +300,23 @@ export async function startValidator(opts: ValidatorOptions): Promise<RunningVal
       await wal.close();
     },
   };
+}
+
+/** What `meridian keys export-signing-state` prints: the validator's last signed HRS, or null if it never signed. */
+export async function exportValidatorSigningState(datadir: string): Promise<string | null> {
+  return exportSigningState(new FileSignerStateStore(consensusPaths(datadir).signerState));
+}
+
+/**
+ * Installs signing state exported on another machine (moving a validator). Refuses state older
+ * than the datadir's own: signing again below it could sign a second, different vote.
+ */
+export async function importValidatorSigningState(
+  datadir: string,
+  json: string,
+): Promise<{ height: bigint; round: number; step: number }> {
+  const paths = consensusPaths(datadir);
+  await mkdir(paths.dir, { recursive: true });
+  const state = await importSigningState(new FileSignerStateStore(paths.signerState), json);
+  return { height: state.height, round: state.round, step: state.step };
 }
