@@ -6,6 +6,13 @@ import { type Block, createBlock } from "@ethereumjs/block";
 import { Common, createCustomCommon, Hardfork, Mainnet } from "@ethereumjs/common";
 import { Account, Address, KECCAK256_RLP } from "@ethereumjs/util";
 import { hexToBytes, isHex, keccak256, MeridianError } from "@meridian/primitives";
+import {
+  type GenesisValidator,
+  STAKING_ADDRESS,
+  type StakingParams,
+  selectActiveSet,
+  stakingGenesisAccount,
+} from "@meridian/staking";
 import { FlatStateManager, type FlatStateStore } from "@meridian/state";
 import { memoizeParamsUpdates } from "./common-params.ts";
 import { kzg } from "./kzg.ts";
@@ -44,7 +51,15 @@ export type GenesisSpec = {
   emptyBlocks: boolean;
   /** Lower-case 0x address → account. */
   alloc: Map<string, GenesisAccount>;
+  /**
+   * Proof of stake (the genesis' `staking` section): the staking contract's params and the
+   * genesis validators. When present, `alloc` holds the contract at STAKING_ADDRESS and
+   * `validators` is the contract's epoch-0 set (power = stake / powerUnit).
+   */
+  staking?: GenesisStaking;
 };
+
+export type GenesisStaking = { params: StakingParams; validators: GenesisValidator[] };
 
 /** The forks a Meridian chain can run, in activation order. */
 const FORK_ORDER: readonly string[] = [Hardfork.Cancun, Hardfork.Prague, Hardfork.Osaka];
@@ -131,8 +146,10 @@ export function parseGenesis(json: unknown, source = "genesis"): GenesisSpec {
   }
   const chainId = quantity("chainId", g.chainId);
   if (chainId === 0n) fail("chainId", "must not be 0");
+  // On a staking chain the set comes from the stakes, so `validators` may be left out.
+  const stakingChain = g.staking !== undefined && g.staking !== null;
   const validatorsRaw = g.validators ?? [];
-  if (!Array.isArray(validatorsRaw) || validatorsRaw.length === 0)
+  if (!Array.isArray(validatorsRaw) || (validatorsRaw.length === 0 && !stakingChain))
     fail("validators", "expected a non-empty array");
   const validators = (validatorsRaw as unknown[]).map((v, i) => {
     const o = (typeof v === "object" && v !== null ? v : {}) as Record<string, unknown>;
@@ -170,6 +187,43 @@ export function parseGenesis(json: unknown, source = "genesis"): GenesisSpec {
       storage,
     });
   }
+  let validatorSet = validators;
+  let staking: GenesisStaking | undefined;
+  if (g.staking !== undefined && g.staking !== null) {
+    staking = parseStaking(g.staking, quantity, data, fail);
+    let account: ReturnType<typeof stakingGenesisAccount>;
+    try {
+      account = stakingGenesisAccount(staking.params, staking.validators);
+    } catch (err) {
+      return fail("staking", err instanceof Error ? err.message : String(err));
+    }
+    const key = STAKING_ADDRESS.slice(2).toLowerCase();
+    if (alloc.has(key)) fail(`alloc.${STAKING_ADDRESS}`, "the staking section owns this account");
+    const storage = new Map<string, Uint8Array>();
+    for (const [slot, value] of Object.entries(account.storage)) storage.set(slot, hexToBytes(value));
+    alloc.set(key, { balance: account.balance, nonce: 0n, code: hexToBytes(account.code), storage });
+    const derived = selectActiveSet(staking.params, staking.validators).map((v) => ({
+      address: hexToBytes(v.signer),
+      power: v.power,
+    }));
+    if (derived.length === 0) fail("staking.validators", "no validator has minStake: the set would be empty");
+    // A `validators` list beside `staking` must be exactly the contract's set (same order).
+    if (g.validators !== undefined) {
+      const same =
+        validators.length === derived.length &&
+        validators.every(
+          (v, i) =>
+            v.power === derived[i]?.power &&
+            Buffer.from(v.address).equals(Buffer.from(derived[i]?.address ?? new Uint8Array())),
+        );
+      if (!same)
+        fail(
+          "validators",
+          "differs from the staking contract's epoch-0 set (stake-descending, power = stake / powerUnit); omit it or make it match",
+        );
+    }
+    validatorSet = derived;
+  }
   return {
     chainId,
     hardfork: hardfork as string,
@@ -180,11 +234,79 @@ export function parseGenesis(json: unknown, source = "genesis"): GenesisSpec {
     extraData: data("extraData", g.extraData, undefined, new Uint8Array(0)),
     mixHash: data("mixHash", g.mixHash, 32, new Uint8Array(32)),
     coinbase: data("coinbase", g.coinbase, 20, new Uint8Array(20)),
-    validators,
+    validators: validatorSet,
     blockTimeMs,
     emptyBlocks: emptyBlocks as boolean,
     alloc,
+    ...(staking ? { staking } : {}),
   };
+}
+
+/** Defaults for the staking params a genesis leaves out (the devnet's choices). */
+const STAKING_DEFAULTS = {
+  powerUnit: 10n ** 18n,
+  issuancePerBlock: 0n,
+  epochLength: 16n,
+  unbondingEpochs: 2n,
+  jailEpochs: 2n,
+  downtimeWindow: 16n,
+  maxValidators: 100n,
+  downtimeMaxMissedBps: 5000n,
+  slashFractionBps: 500n,
+  proposerBonusBps: 1000n,
+} as const;
+
+function parseStaking(
+  raw: unknown,
+  quantity: (path: string, v: unknown, dflt?: bigint) => bigint,
+  data: (path: string, v: unknown, length?: number) => Uint8Array,
+  fail: (path: string, reason: string) => never,
+): GenesisStaking {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) fail("staking", "expected an object");
+  const s = raw as Record<string, unknown>;
+  const q = (name: keyof typeof STAKING_DEFAULTS | "minStake") =>
+    quantity(`staking.${name}`, s[name], name === "minStake" ? undefined : STAKING_DEFAULTS[name]);
+  const small = (
+    name: "maxValidators" | "downtimeMaxMissedBps" | "slashFractionBps" | "proposerBonusBps",
+  ) => {
+    const v = q(name);
+    if (v > 0xffff_ffffn) fail(`staking.${name}`, "too large");
+    return Number(v);
+  };
+  const params: StakingParams = {
+    minStake: q("minStake"),
+    powerUnit: q("powerUnit"),
+    issuancePerBlock: q("issuancePerBlock"),
+    epochLength: q("epochLength"),
+    unbondingEpochs: q("unbondingEpochs"),
+    jailEpochs: q("jailEpochs"),
+    downtimeWindow: q("downtimeWindow"),
+    maxValidators: small("maxValidators"),
+    downtimeMaxMissedBps: small("downtimeMaxMissedBps"),
+    slashFractionBps: small("slashFractionBps"),
+    proposerBonusBps: small("proposerBonusBps"),
+  };
+  const list = s.validators;
+  if (!Array.isArray(list) || list.length === 0) fail("staking.validators", "expected a non-empty array");
+  const address = (path: string, v: unknown): `0x${string}` =>
+    `0x${Buffer.from(data(path, v, 20)).toString("hex")}`;
+  const validators = (list as unknown[]).map((v, i): GenesisValidator => {
+    const p = `staking.validators[${i}]`;
+    const o = (typeof v === "object" && v !== null ? v : fail(p, "expected an object")) as Record<
+      string,
+      unknown
+    >;
+    const signer = address(`${p}.signer`, o.signer);
+    const commission = quantity(`${p}.commissionBps`, o.commissionBps, 0n);
+    if (commission > 10_000n) fail(`${p}.commissionBps`, "expected 0..10000");
+    return {
+      owner: o.owner === undefined ? signer : address(`${p}.owner`, o.owner),
+      signer,
+      commissionBps: Number(commission),
+      stake: quantity(`${p}.stake`, o.stake),
+    };
+  });
+  return { params, validators };
 }
 
 /**

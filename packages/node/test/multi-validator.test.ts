@@ -122,6 +122,8 @@ beforeAll(async () => {
   const keys = Array.from({ length: N }, () => new Uint8Array(randomBytes(32)));
   genesis = parseGenesis({
     ...genesisJson,
+    // Four random keys with fixed powers: a chain without the staking section.
+    staking: undefined,
     validators: keys.map((k) => ({ address: bytesToHex(privateKeyToAddress(k)), power: 1 })),
   });
   for (const [i, key] of keys.entries()) {
