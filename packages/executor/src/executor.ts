@@ -24,6 +24,12 @@ import {
   transactionsRootOf,
 } from "./header-rules.ts";
 import type { StoredReceipt } from "./receipts.ts";
+import {
+  runStakingEpilogue,
+  runStakingPrologue,
+  type StakingBlockCalls,
+  stakingContextBlock,
+} from "./staking-calls.ts";
 import { useFastTries } from "./tries.ts";
 import { VmPool } from "./vm-pool.ts";
 
@@ -70,6 +76,8 @@ export type BuildRequest = {
   allowBlobTxs?: boolean;
   /** Canonical block hash by number for BLOCKHASH; without it BLOCKHASH yields zero. */
   blockHash?: (number: bigint) => Promise<Uint8Array | undefined>;
+  /** On a proof-of-stake chain: the block's staking system calls (see staking-calls.ts). */
+  staking?: StakingBlockCalls;
 };
 
 /** A withdrawal as in the block body: amount in Gwei. */
@@ -110,6 +118,8 @@ export type ExecuteOptions = {
   rules?: BlockRules;
   /** Canonical block hash by number for BLOCKHASH; without it BLOCKHASH yields zero. */
   blockHash?: (number: bigint) => Promise<Uint8Array | undefined>;
+  /** On a proof-of-stake chain: the block's staking system calls (see staking-calls.ts). */
+  staking?: StakingBlockCalls;
 };
 
 function blockHashSource(
@@ -198,6 +208,15 @@ export class SequentialExecutor {
     const senders: Uint8Array[] = [];
     const rejected: { hash: Uint8Array; reason: string }[] = [];
     const gasLimit = headerData.gasLimit as bigint;
+    const stakingBlock =
+      req.staking &&
+      stakingContextBlock(vm.common, {
+        number: parent.header.number + 1n,
+        timestamp: req.timestamp,
+        coinbase: req.coinbase,
+        gasLimit,
+      });
+    if (req.staking && stakingBlock) await runStakingPrologue(vm, stakingBlock, req.staking);
     const source = req.txs;
     while (source) {
       if (req.maxTxs !== undefined && receipts.length >= req.maxTxs) break;
@@ -225,6 +244,7 @@ export class SequentialExecutor {
         source.pop();
       }
     }
+    if (req.staking && stakingBlock) await runStakingEpilogue(vm, stakingBlock, req.staking);
     const { block } = await builder.build();
     await systemCalls.verify();
     return { block, receipts, senders, state, rejected };
@@ -245,8 +265,20 @@ export class SequentialExecutor {
     checkTransactionsRoot(h, transactionsRootOf(block));
     const vm = await this.vmFor(state, opts.blockHash && blockHashSource(opts.blockHash));
     const systemCalls = checkRequestSystemCalls(vm, h.number);
+    // The staking calls touch only the staking contract (and the issuance its balance), never the
+    // EIP-4788/2935/7002/7251 contracts runBlock calls: running them around runBlock gives the
+    // state the builder's order (prologue, staking, txs, endEpoch, requests) gives.
+    const stakingBlock =
+      opts.staking &&
+      stakingContextBlock(vm.common, {
+        number: h.number,
+        timestamp: h.timestamp,
+        coinbase: h.coinbase.bytes,
+        gasLimit: h.gasLimit,
+      });
     let result: Awaited<ReturnType<typeof runBlock>>;
     try {
+      if (opts.staking && stakingBlock) await runStakingPrologue(vm, stakingBlock, opts.staking);
       // `generate`: the VM computes the header fields and leaves comparing them to checkExecutedHeader.
       result = await runBlock(vm, {
         block,
@@ -254,6 +286,10 @@ export class SequentialExecutor {
         skipBlockValidation: true,
         skipHardForkValidation: true,
       });
+      if (opts.staking && stakingBlock) {
+        await runStakingEpilogue(vm, stakingBlock, opts.staking);
+        if (opts.staking.endEpoch) result.stateRoot = await state.getStateRoot();
+      }
     } catch (err) {
       if (err instanceof ExecutionError) throw err;
       return rejectBlock(h.number, BlockRuleCode.invalidBlock, (err as Error).message);

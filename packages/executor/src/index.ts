@@ -58,5 +58,12 @@ export type {
 export { ParallelExecutor } from "./parallel/executor.ts";
 export type { LogTuple, StoredLog, StoredReceipt } from "./receipts.ts";
 export { decodeReceipts, encodeConsensusReceipt, encodeReceipts } from "./receipts.ts";
+export {
+  runStakingEpilogue,
+  runStakingPrologue,
+  STAKING_SYSTEM_CALL_FAILED,
+  type StakingBlockCalls,
+  stakingContextBlock,
+} from "./staking-calls.ts";
 export type { StructLoggerOptions } from "./tracers.ts";
 export { callTracer, structLogger } from "./tracers.ts";

@@ -30,7 +30,7 @@ import {
   KECCAK256_NULL,
   KECCAK256_RLP,
 } from "@ethereumjs/util";
-import { type BlockBuilder, Bloom, buildBlock, createVM } from "@ethereumjs/vm";
+import { type BlockBuilder, Bloom, buildBlock, createVM, type VM } from "@ethereumjs/vm";
 import {
   DecodeError,
   keccak256,
@@ -71,6 +71,12 @@ import {
   executedFieldsOf,
 } from "../header-rules.ts";
 import { encodeConsensusReceipt, type StoredReceipt, ZERO_BLOOM } from "../receipts.ts";
+import {
+  runStakingEpilogue,
+  runStakingPrologue,
+  type StakingBlockCalls,
+  stakingContextBlock,
+} from "../staking-calls.ts";
 import { useFastTries } from "../tries.ts";
 import {
   type AccountWrite,
@@ -116,6 +122,8 @@ export type ParallelValidateOptions = {
   rules?: BlockRules;
   /** Canonical block hash by number for BLOCKHASH; without it BLOCKHASH yields zero. */
   blockHash?: (number: bigint) => Promise<Uint8Array | undefined>;
+  /** On a proof-of-stake chain: the block's staking system calls (see staking-calls.ts). */
+  staking?: StakingBlockCalls;
   /**
    * The list's bytes as received (see decodeProposal): its commitment is then hashed from
    * them instead of encoding the list again. Must be the encoding of the list passed.
@@ -402,7 +410,7 @@ export class ParallelExecutor {
     state: FlatStateManager,
     headerData: HeaderData,
     withdrawals: BuildWithdrawal[] | undefined,
-  ): Promise<{ builder: BlockBuilder; systemCalls: { verify(): Promise<void> } }> {
+  ): Promise<{ builder: BlockBuilder; vm: VM; systemCalls: { verify(): Promise<void> } }> {
     const vm = await createVM({ common: this.common.copy(), stateManager: state });
     const systemCalls = checkRequestSystemCalls(vm, parent.header.number + 1n);
     const builder = useFastTries(
@@ -413,7 +421,7 @@ export class ParallelExecutor {
         blockOpts: { putBlockIntoBlockchain: false, common: vm.common },
       }),
     );
-    return { builder, systemCalls };
+    return { builder, vm, systemCalls };
   }
 
   private contextHeader(builder: BlockBuilder): { header: HeaderData; key: string } {
@@ -503,7 +511,7 @@ export class ParallelExecutor {
     if (entries !== n) fail("BAL_TX_COUNT", `access list has ${entries} entries for ${n} transactions`);
     const startRootEarly = this.useShardedRoot(state);
     const withdrawals = ethereum ? block.withdrawals?.map((w) => w.toValue()) : [];
-    const { builder, systemCalls } = await this.newBuilder(
+    const { builder, vm, systemCalls } = await this.newBuilder(
       parent,
       state,
       {
@@ -516,6 +524,16 @@ export class ParallelExecutor {
       },
       withdrawals,
     );
+    // Staking calls run here before any transaction's pre-state is read from `state`.
+    const stakingBlock =
+      opts.staking &&
+      stakingContextBlock(vm.common, {
+        number: h.number,
+        timestamp: h.timestamp,
+        coinbase: h.coinbase.bytes,
+        gasLimit: h.gasLimit,
+      });
+    if (opts.staking && stakingBlock) await runStakingPrologue(vm, stakingBlock, opts.staking);
     const { header, key } = this.contextHeader(builder);
     const blockHashes = await recentHashes(opts.blockHash, h.number);
     const cb = h.coinbase.bytes;
@@ -738,6 +756,7 @@ export class ParallelExecutor {
       // The rebuilt block has no transactions: its header is all that is compared.
       let rebuilt: Block;
       try {
+        if (opts.staking && stakingBlock) await runStakingEpilogue(vm, stakingBlock, opts.staking);
         rebuilt = (await builder.build()).block;
       } catch (err) {
         if (err instanceof ExecutionError) throw err;
@@ -762,12 +781,21 @@ export class ParallelExecutor {
     const { parent, state } = req;
     this.useShardedRoot(state);
     const { headerData, withdrawals } = buildHeaderData(req);
-    const { builder, systemCalls } = await this.newBuilder(
+    const { builder, vm, systemCalls } = await this.newBuilder(
       parent,
       state,
       { ...headerData, extraData: new Uint8Array(32) },
       withdrawals,
     );
+    const stakingBlock =
+      req.staking &&
+      stakingContextBlock(vm.common, {
+        number: parent.header.number + 1n,
+        timestamp: req.timestamp,
+        coinbase: req.coinbase,
+        gasLimit: headerData.gasLimit as bigint,
+      });
+    if (req.staking && stakingBlock) await runStakingPrologue(vm, stakingBlock, req.staking);
     const b = builder as unknown as BuilderInternals;
     const { header, key } = this.contextHeader(builder);
     const ctxBlock = this.local.contextBlock(key, header);
@@ -917,6 +945,7 @@ export class ParallelExecutor {
     Object.assign(this.lastBuild, stats);
     const accessList: BlockAccessList = { txs: list };
     b.headerData.extraData = accessListHash(accessList);
+    if (req.staking && stakingBlock) await runStakingEpilogue(vm, stakingBlock, req.staking);
     const { block } = await builder.build();
     await systemCalls.verify();
     return { block, receipts, senders, state, rejected, accessList };
