@@ -59,10 +59,12 @@ describe("single-validator BFT devnet", () => {
       expect(BigInt(validators[0]?.votingPower ?? "0x0")).toBeGreaterThan(0n);
       expect(commit.height).toBe(tag);
       expect(commit.blockHash).toBe(block.hash);
-      // The block's miner is its proposer, the only validator.
-      expect(commit.proposer.toLowerCase()).toBe(block.miner.toLowerCase());
-      expect(validators[0]?.address.toLowerCase()).toBe(block.miner.toLowerCase());
-      expect(commit.signatures.map((s) => s.validator.toLowerCase())).toEqual([block.miner.toLowerCase()]);
+      // The devnet runs proof of stake: the miner (fee recipient) is the staking contract, and
+      // the proposer is reported by the commit, the only validator.
+      expect(block.miner.toLowerCase()).toBe("0x0000000000000000000000000000000000001000");
+      const validator = validators[0]?.address.toLowerCase();
+      expect(commit.proposer.toLowerCase()).toBe(validator);
+      expect(commit.signatures.map((s) => s.validator.toLowerCase())).toEqual([validator]);
       const asCommit = {
         height: BigInt(commit.height),
         round: Number(BigInt(commit.round)),

@@ -7,6 +7,12 @@ import { EventEmitter } from "node:events";
 import { type Block, paramsBlock } from "@ethereumjs/block";
 import type { Common, StateManagerInterface } from "@ethereumjs/common";
 import {
+  StaticValidatorSets,
+  ValidatorSet,
+  type ValidatorSetSource,
+  verifyCommit,
+} from "@meridian/consensus";
+import {
   blockBytes,
   buildGenesis,
   chainCommon,
@@ -20,6 +26,7 @@ import {
   hardforkAt,
   ParallelExecutor,
   SequentialExecutor,
+  type StakingBlockCalls,
   type StoredReceipt,
   type TxSource,
   transactionCount,
@@ -32,6 +39,7 @@ import {
   bytesToBigInt,
   bytesToHex,
   type CommitInfo,
+  type DuplicateVoteMisbehavior,
   equalBytes,
   expectBytes,
   expectList,
@@ -50,6 +58,7 @@ import {
   rlpEncode,
   type SignedVoteData,
 } from "@meridian/primitives";
+import { STAKING_ADDRESS } from "@meridian/staking";
 import { FlatStateManager, FlatStateStore, historicalState } from "@meridian/state";
 import { ChainDatabase } from "@meridian/storage";
 
@@ -174,6 +183,14 @@ export type ChainOptions = {
   workers?: number;
 };
 
+/** What a staking chain's proposal carries besides the block: the previous height's commit. */
+export type StakingProposalInputs = {
+  /** Verified equivocations the consensus value carries (its validator layer checked them). */
+  misbehavior?: readonly DuplicateVoteMisbehavior[];
+};
+
+const STAKING_ADDRESS_BYTES = Buffer.from(STAKING_ADDRESS.slice(2), "hex");
+
 /** How long before a scheduled fork its executor threads are started. */
 const NEXT_FORK_WARM_UP_S = 120n;
 
@@ -218,6 +235,11 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
   private readonly parallelOptions: ConstructorParameters<typeof ParallelExecutor>[1];
   /** Decodes stored and proposed blocks at the fork of their timestamp. */
   private readonly commonAt = (timestamp: bigint): Common => this.rulesAt(timestamp).common;
+  /**
+   * Each height's validator set: what a staking chain checks a proposal's last commit against
+   * (the genesis set at every height until epochs change it).
+   */
+  validatorSets: ValidatorSetSource;
 
   private constructor(
     db: ChainDatabase,
@@ -251,6 +273,9 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     this.genesisHash = genesisHash;
     this.logger = opts.logger;
     this.txSource = opts.txSource;
+    this.validatorSets = new StaticValidatorSets(
+      ValidatorSet.create(spec.validators.map((v) => ({ address: v.address, power: Number(v.power) }))),
+    );
   }
 
   /**
@@ -485,18 +510,25 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     const seconds = BigInt(Math.floor(req.timestampMs / 1000));
     // Timestamps strictly increase even with sub-second block times.
     const timestamp = seconds > parent.header.timestamp ? seconds : parent.header.timestamp + 1n;
+    // A staking chain's block carries the previous height's commit (as Tendermint's LastCommit):
+    // its signers are rewarded, its absentees recorded; and the fee recipient is the contract.
+    const lastCommit =
+      this.spec.staking && req.height > 1n ? await this.commitInfo(req.height - 1n) : undefined;
+    const staking = this.stakingCalls(req.height, lastCommit, req.misbehavior ?? []);
     const exec = await this.parallelAt(timestamp).build({
       parent,
       state: this.headState(),
       timestamp,
-      coinbase: req.proposer,
+      coinbase: staking ? STAKING_ADDRESS_BYTES : req.proposer,
       txs: this.txSource?.(parent.header.calcNextBaseFee()),
       deadlineMs: Date.now() + 500,
       blockHash: this.blockHashLookup(parent.header.number + 1n),
+      ...(staking ? { staking } : {}),
     });
     for (const r of exec.rejected)
       this.logger.debug("builder dropped tx", { hash: bytesToHex(r.hash), reason: r.reason });
-    const bytes = encodeProposal(exec.block, exec.accessList);
+    const inner = encodeProposal(exec.block, exec.accessList);
+    const bytes = this.spec.staking ? encodeStakingProposal(inner, lastCommit) : inner;
     if (bytes.length > req.maxBytes) {
       throw new MeridianError(`proposal of ${bytes.length} bytes exceeds ${req.maxBytes}`, {
         code: "PROPOSAL_TOO_LARGE",
@@ -506,19 +538,72 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     return bytes;
   }
 
+  /**
+   * A staking block's system-call inputs (packages/staking/README.md), from data every
+   * validator checks identically: the carried last commit (verified against the previous
+   * height's set: +2/3, valid signatures, the round's proposer) and the value's evidence.
+   */
+  private stakingCalls(
+    height: bigint,
+    lastCommit: CommitInfo | undefined,
+    misbehavior: readonly DuplicateVoteMisbehavior[],
+  ): StakingBlockCalls | undefined {
+    const params = this.spec.staking?.params;
+    if (!params) return undefined;
+    const fail = (reason: string): never => {
+      throw new MeridianError(`height ${height}: ${reason}`, { code: "INVALID_LAST_COMMIT" });
+    };
+    let proposer: Uint8Array = new Uint8Array(20);
+    let signers: Uint8Array[] = [];
+    let absent: Uint8Array[] = [];
+    if (height > 1n) {
+      if (!lastCommit) return fail("the proposal carries no last commit");
+      if (lastCommit.height !== height - 1n) fail(`last commit is of height ${lastCommit.height}`);
+      if (!lastCommit.valueId) return fail("last commit names no value");
+      const set = this.validatorSets.at(height - 1n);
+      verifyCommit(set, this.spec.chainId.toString(), {
+        height: lastCommit.height,
+        round: lastCommit.round,
+        valueId: lastCommit.valueId,
+        signatures: lastCommit.signatures,
+      });
+      if (!equalBytes(set.proposer(lastCommit.round), lastCommit.proposer))
+        fail(
+          `last commit names proposer ${bytesToHex(lastCommit.proposer)}, not round ${lastCommit.round}'s`,
+        );
+      signers = lastCommit.signatures.map((s) => s.validator);
+      const signed = new Set(signers.map((a) => hex(a)));
+      absent = set.validators.filter((v) => !signed.has(hex(v.address))).map((v) => v.address);
+      proposer = lastCommit.proposer;
+    }
+    // One slash per offender however many equivocations the value carries.
+    const offenders = new Map<string, Uint8Array>();
+    for (const m of misbehavior) offenders.set(hex(m.voteA.validator), m.voteA.validator);
+    return {
+      issuance: params.issuancePerBlock,
+      proposer,
+      signers,
+      absent,
+      offenders: [...offenders.values()],
+      endEpoch: height % params.epochLength === 0n,
+    };
+  }
+
   async processProposal(
-    req: ProcessProposalRequest,
+    req: ProcessProposalRequest & StakingProposalInputs,
   ): Promise<{ accept: true; blockHash: Uint8Array } | { accept: false; reason: string }> {
     const { proposer } = req;
     try {
       this.expectNextHeight(req.height);
-      const exec = await this.executeProposal(req.value);
-      // The block's miner is the validator that proposed it (fees and the commit agree).
+      const exec = await this.executeProposal(req.height, req.value, req.misbehavior ?? []);
+      // The block's miner is the validator that proposed it (fees and the commit agree); on a
+      // staking chain it is the staking contract, which splits the fees.
       const coinbase = exec.block.header.coinbase.bytes;
-      if (!equalBytes(coinbase, proposer)) {
+      const miner = this.spec.staking ? STAKING_ADDRESS_BYTES : proposer;
+      if (!equalBytes(coinbase, miner)) {
         return {
           accept: false,
-          reason: `coinbase ${bytesToHex(coinbase)} is not the proposer ${bytesToHex(proposer)}`,
+          reason: `coinbase ${bytesToHex(coinbase)} is not ${this.spec.staking ? "the staking contract" : `the proposer ${bytesToHex(proposer)}`}`,
         };
       }
       return { accept: true, blockHash: exec.block.hash() };
@@ -527,14 +612,28 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     }
   }
 
-  private async executeProposal(proposal: ProposalBytes): Promise<ExecutedBlock> {
+  private async executeProposal(
+    height: bigint,
+    proposal: ProposalBytes,
+    misbehavior: readonly DuplicateVoteMisbehavior[],
+  ): Promise<ExecutedBlock> {
     let decoded: ReturnType<typeof decodeProposal>;
+    let lastCommit: CommitInfo | undefined;
     try {
-      decoded = decodeProposal(proposal, this.commonAt);
+      let inner = proposal;
+      if (this.spec.staking) ({ inner, lastCommit } = decodeStakingProposal(proposal));
+      decoded = decodeProposal(inner, this.commonAt);
     } catch (err) {
       throw new MeridianError("malformed proposal", { code: "INVALID_BLOCK", cause: err });
     }
     const { block, accessList, accessListRlp } = decoded;
+    if (block.header.number !== height)
+      throw new MeridianError(`proposal of block ${block.header.number} at height ${height}`, {
+        code: "INVALID_BLOCK",
+      });
+    // The carried commit is checked even for a block already executed (another round's value).
+    const staking = this.stakingCalls(height, lastCommit, misbehavior);
+    // The same block hash means the same post-state, whatever inputs produced it.
     const known = this.executed.get(hex(block.hash()));
     if (known) return known;
     this.heightStartedMs ??= performance.now();
@@ -547,6 +646,7 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
       {
         accessListRlp,
         blockHash: this.blockHashLookup(parent.header.number + 1n),
+        ...(staking ? { staking } : {}),
       },
     );
     this.executed.set(hex(block.hash()), exec);
@@ -556,7 +656,7 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
   /** The decision with its commit and misbehaviour; the validator set never changes (no staking hook yet). */
   async finalizeBlock(req: FinalizeBlockRequest): Promise<FinalizedBlock & FinalizeBlockResult> {
     this.expectNextHeight(req.height);
-    const exec = await this.executeProposal(req.value);
+    const exec = await this.executeProposal(req.height, req.value, req.misbehavior);
     const commit: CommitInfo = {
       height: req.height,
       round: req.round,
@@ -725,4 +825,23 @@ function summary(exec: ExecutedBlock): FinalizedBlock {
     txCount: transactionCount(exec.block),
     gasUsed: exec.block.header.gasUsed,
   };
+}
+
+/**
+ * A staking chain's proposal: RLP([executor proposal (block + access list), last commit]),
+ * the last commit as stored (encodeCommitInfo) or empty at height 1.
+ */
+export function encodeStakingProposal(inner: Uint8Array, lastCommit: CommitInfo | undefined): Uint8Array {
+  const { misbehavior: _evidenceTravelsInTheValue, ...commit } = lastCommit ?? { misbehavior: undefined };
+  return rlpEncode([inner, lastCommit ? encodeCommitInfo(commit as CommitInfo) : new Uint8Array(0)]);
+}
+
+export function decodeStakingProposal(bytes: Uint8Array): { inner: Uint8Array; lastCommit?: CommitInfo } {
+  const [inner, commit] = expectList(rlpDecode(bytes), "staking proposal", 2);
+  const commitBytes = expectBytes(commit as RlpDecoded, "last commit");
+  const out: { inner: Uint8Array; lastCommit?: CommitInfo } = {
+    inner: expectBytes(inner as RlpDecoded, "proposal"),
+  };
+  if (commitBytes.length > 0) out.lastCommit = decodeCommitInfo(commitBytes);
+  return out;
 }

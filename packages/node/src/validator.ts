@@ -183,6 +183,7 @@ export class ValidatorApplication implements Application {
     // Waiting for transactions took wall time: the block carries the time it is built at.
     const proposal = await chain.prepareProposal({
       ...req,
+      misbehavior: evidence,
       timestampMs: emptyBlocks ? req.timestampMs : Math.max(req.timestampMs, Date.now()),
       maxBytes: Math.min(req.maxBytes, MAX_PROPOSAL_BYTES) - 64 * 1024,
     });
@@ -194,7 +195,7 @@ export class ValidatorApplication implements Application {
     try {
       const { proposal, evidence } = decodeValue(this.chainId, req.value);
       for (const e of evidence) this.checkEvidence(e, req.height);
-      verdict = await this.opts.chain.processProposal({ ...req, value: proposal });
+      verdict = await this.opts.chain.processProposal({ ...req, value: proposal, misbehavior: evidence });
     } catch (err) {
       verdict = { accept: false, reason: (err as Error).message };
     }

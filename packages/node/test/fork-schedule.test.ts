@@ -17,7 +17,10 @@ import { afterAll, describe, expect, it } from "vitest";
 import { Chain } from "../src/chain.ts";
 import { decision } from "./decision.ts";
 
-const devnet = JSON.parse(readFileSync(new URL("../../../genesis/devnet.json", import.meta.url), "utf8"));
+// Unsigned decisions (decision.ts): a chain without the staking section.
+const { staking: _pos, ...devnet } = JSON.parse(
+  readFileSync(new URL("../../../genesis/devnet.json", import.meta.url), "utf8"),
+);
 const KEY0 = hexToBytes("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80");
 const ADDR0 = privateKeyToAddress(KEY0);
 const GENESIS_TIME = 1_800_000_000;

@@ -1,0 +1,142 @@
+/**
+ * A proof-of-stake Chain (the devnet genesis): proposals carry the previous height's commit,
+ * which every validator verifies before the staking system calls use it; the miner is the
+ * staking contract; rewards accrue to the signers.
+ */
+import { readFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { signDigest, signDigestWithKey, VoteType, voteSignBytes } from "@meridian/consensus";
+import { parseGenesis } from "@meridian/executor";
+import {
+  bytesToHex,
+  type FinalizeBlockRequest,
+  hexToBytes,
+  keccak256,
+  privateKeyToAddress,
+  silentLogger,
+} from "@meridian/primitives";
+import { STAKING_ADDRESS, stakingAbi } from "@meridian/staking";
+import { decodeFunctionResult, encodeFunctionData, type Hex } from "viem";
+import { afterAll, describe, expect, it } from "vitest";
+import { Chain, decodeStakingProposal, encodeStakingProposal } from "../src/chain.ts";
+
+const devnet = JSON.parse(readFileSync(new URL("../../../genesis/devnet.json", import.meta.url), "utf8"));
+const KEY0 = hexToBytes("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80");
+const ADDR0 = privateKeyToAddress(KEY0);
+const CHAIN_ID = "7331";
+const ETHER = 10n ** 18n;
+const dirs: string[] = [];
+afterAll(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+async function openChain(): Promise<Chain> {
+  const datadir = await mkdtemp(join(tmpdir(), "meridian-pos-chain-"));
+  dirs.push(datadir);
+  return Chain.open({ datadir, genesis: parseGenesis(devnet), logger: silentLogger, workers: 0 });
+}
+
+/** The round-0 decision of `value`, precommitted by the devnet's only validator. */
+function signedDecision(height: bigint, value: Uint8Array): FinalizeBlockRequest {
+  const valueId = keccak256(value);
+  const vote = { type: VoteType.Precommit, height, round: 0, valueId };
+  const signature = signDigestWithKey(KEY0, signDigest(voteSignBytes(CHAIN_ID, vote)));
+  return {
+    height,
+    round: 0,
+    proposer: ADDR0,
+    value,
+    commit: { height, round: 0, valueId, signatures: [{ validator: ADDR0, signature }] },
+    misbehavior: [],
+  };
+}
+
+async function propose(chain: Chain): Promise<Uint8Array> {
+  return chain.prepareProposal({
+    height: chain.lastCommittedHeight() + 1n,
+    round: 0,
+    timestampMs: Date.now(),
+    proposer: ADDR0,
+    maxBytes: 1 << 24,
+  });
+}
+
+async function decide(chains: Chain[], value: Uint8Array): Promise<void> {
+  for (const chain of chains) {
+    const height = chain.lastCommittedHeight() + 1n;
+    const verdict = await chain.processProposal({ height, round: 0, proposer: ADDR0, value });
+    expect(verdict).toMatchObject({ accept: true });
+    await chain.finalizeBlock(signedDecision(height, value));
+    await chain.commit();
+  }
+}
+
+async function view(
+  chain: Chain,
+  name: "pendingRewards" | "accountedBalance",
+  args: readonly unknown[] = [],
+) {
+  const head = (await chain.blockByNumber(chain.lastCommittedHeight())) as NonNullable<
+    Awaited<ReturnType<Chain["blockByNumber"]>>
+  >;
+  const out = await chain.executor.call(
+    {
+      to: hexToBytes(STAKING_ADDRESS),
+      data: hexToBytes(encodeFunctionData({ abi: stakingAbi, functionName: name, args } as never) as Hex),
+    },
+    head,
+    chain.stateAfter(head),
+    { gasCap: 30_000_000n },
+  );
+  return decodeFunctionResult({
+    abi: stakingAbi,
+    functionName: name,
+    data: bytesToHex(out.returnData) as Hex,
+  } as never) as bigint;
+}
+
+describe("Chain on a staking genesis", () => {
+  it("carries and verifies the last commit, names the contract as miner, and pays the signers", async () => {
+    const leader = await openChain();
+    const follower = await openChain();
+    try {
+      for (let i = 0; i < 3; i++) await decide([leader, follower], await propose(leader));
+      const head = await follower.blockByNumber(3n);
+      expect(bytesToHex(head?.header.coinbase.bytes as Uint8Array)).toBe(STAKING_ADDRESS);
+      // Blocks 2 and 3 rewarded the commit's only signer: 0.1 ether issued per block, block 1's
+      // with nothing to split (no last commit) is split with block 2's.
+      const pending = await view(follower, "pendingRewards", [bytesToHex(ADDR0)]);
+      expect(pending).toBeGreaterThanOrEqual((3n * ETHER) / 10n - 10n);
+      expect(pending).toBeLessThanOrEqual((3n * ETHER) / 10n);
+      expect(await view(follower, "accountedBalance")).toBeGreaterThanOrEqual(1000n * ETHER + pending - 10n);
+
+      // Height 4: the same block with a last commit that lacks its signature, or another
+      // height's, is refused; the honest value is accepted.
+      const value = await propose(leader);
+      const { inner, lastCommit } = decodeStakingProposal(value);
+      expect(lastCommit?.height).toBe(3n);
+      const unsigned = encodeStakingProposal(inner, {
+        ...(lastCommit as NonNullable<typeof lastCommit>),
+        signatures: [],
+      });
+      const stale = encodeStakingProposal(inner, await leader.commitInfo(2n));
+      const missing = encodeStakingProposal(inner, undefined);
+      for (const [bad, reason] of [
+        [unsigned, /voting power/],
+        [stale, /last commit is of height 2/],
+        [missing, /no last commit/],
+      ] as const) {
+        const verdict = await follower.processProposal({ height: 4n, round: 0, proposer: ADDR0, value: bad });
+        expect(verdict.accept).toBe(false);
+        expect(verdict.accept === false && verdict.reason).toMatch(reason);
+      }
+      await decide([follower], value);
+      expect(follower.lastCommittedHeight()).toBe(4n);
+    } finally {
+      await leader.close();
+      await follower.close();
+    }
+  });
+});
