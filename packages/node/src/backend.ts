@@ -9,7 +9,7 @@ import type { Block } from "@ethereumjs/block";
 import type { StateManagerInterface } from "@ethereumjs/common";
 import { createTxFromRLP, type TypedTransaction } from "@ethereumjs/tx";
 import { Account, Address } from "@ethereumjs/util";
-import { StaticValidatorSets, type ValidatorSetSource } from "@meridian/consensus";
+import type { ValidatorSetSource } from "@meridian/consensus";
 import { callTracer, effectiveGasPrice, type StoredReceipt, structLogger } from "@meridian/executor";
 import type { TxPool } from "@meridian/mempool";
 import { bytesToHex, hexKey as hex, hexToBytes, MeridianError } from "@meridian/primitives";
@@ -33,7 +33,6 @@ import type {
 import { stateProof } from "@meridian/state";
 import type { Chain, CommittedBlock } from "./chain.ts";
 import { type EthConfig, ethConfig } from "./eth-config.ts";
-import { genesisValidatorSet } from "./validator.ts";
 
 export type BackendOptions = {
   clientVersion: string;
@@ -83,7 +82,7 @@ export class NodeBackend implements RpcBackend {
     this.chain = chain;
     this.pool = pool;
     this.opts = opts;
-    this.validatorSets = opts.validatorSets ?? new StaticValidatorSets(genesisValidatorSet(chain.spec));
+    this.validatorSets = opts.validatorSets ?? chain.validatorSets;
     this.chainId = chain.spec.chainId;
     this.clientVersion = opts.clientVersion;
     this.events.setMaxListeners(0);

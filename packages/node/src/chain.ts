@@ -6,12 +6,8 @@
 import { EventEmitter } from "node:events";
 import { type Block, paramsBlock } from "@ethereumjs/block";
 import type { Common, StateManagerInterface } from "@ethereumjs/common";
-import {
-  StaticValidatorSets,
-  ValidatorSet,
-  type ValidatorSetSource,
-  verifyCommit,
-} from "@meridian/consensus";
+import { Address } from "@ethereumjs/util";
+import { ValidatorSet, type ValidatorUpdate, verifyCommit } from "@meridian/consensus";
 import {
   blockBytes,
   buildGenesis,
@@ -58,9 +54,10 @@ import {
   rlpEncode,
   type SignedVoteData,
 } from "@meridian/primitives";
-import { STAKING_ADDRESS } from "@meridian/staking";
+import { arrayDataSlot, mappingSlot, STAKING_ADDRESS, stakingStorageLayout } from "@meridian/staking";
 import { FlatStateManager, FlatStateStore, historicalState } from "@meridian/state";
 import { ChainDatabase } from "@meridian/storage";
+import { EpochValidatorSets } from "./validator-sets.ts";
 
 /** Canonical hashes Chain keeps in memory: the BLOCKHASH window (256) with room to spare. */
 const MAX_RECENT_HASHES = 512;
@@ -190,6 +187,39 @@ export type StakingProposalInputs = {
 };
 
 const STAKING_ADDRESS_BYTES = Buffer.from(STAKING_ADDRESS.slice(2), "hex");
+/** Meta key of the validator-set updates epochs made (EpochValidatorSets.encode). */
+const VALIDATOR_UPDATES_META = "validatorUpdates";
+
+const layoutSlot = (label: string): bigint => {
+  const entry = stakingStorageLayout.storage.find((e) => e.label === label);
+  if (!entry) throw new MeridianError(`staking storage layout has no ${label}`, { code: "INTERNAL" });
+  return BigInt(entry.slot);
+};
+const slotBytes = (slot: bigint): Uint8Array => bigIntToBytes32(slot);
+function bigIntToBytes32(v: bigint): Uint8Array {
+  return Buffer.from(v.toString(16).padStart(64, "0"), "hex");
+}
+
+/**
+ * The staking contract's active set as getValidators() returns it (signers in order, power),
+ * read from storage: the post-state of a block not yet committed cannot run a call without
+ * changing it, and the layout is the artifact's.
+ */
+async function readActiveSet(state: StateManagerInterface): Promise<ValidatorUpdate[]> {
+  const contract = new Address(STAKING_ADDRESS_BYTES);
+  const word = async (slot: bigint) => bytesToBigInt(await state.getStorage(contract, slotBytes(slot)));
+  const signersSlot = layoutSlot("_activeSigners");
+  const powerSlot = layoutSlot("activePower");
+  const length = await word(signersSlot);
+  const data = arrayDataSlot(signersSlot);
+  const out: ValidatorUpdate[] = [];
+  for (let i = 0n; i < length; i++) {
+    const signer = await word(data + i);
+    const address = Buffer.from(signer.toString(16).padStart(40, "0"), "hex");
+    out.push({ address, power: Number(await word(mappingSlot(signer, powerSlot))) });
+  }
+  return out;
+}
 
 /** How long before a scheduled fork its executor threads are started. */
 const NEXT_FORK_WARM_UP_S = 120n;
@@ -226,7 +256,9 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
   private readonly recentHashes = new Map<bigint, Uint8Array>();
   /** Executed but not yet committed proposals, by block hash. */
   private readonly executed = new Map<string, ExecutedBlock>();
-  private finalized: { exec: ExecutedBlock; commit: CommitInfo } | undefined;
+  private finalized:
+    | { exec: ExecutedBlock; commit: CommitInfo; validatorUpdates: readonly ValidatorUpdate[] }
+    | undefined;
   /** performance.now() when the next height's first proposal was built or validated. */
   private heightStartedMs: number | undefined;
   txSource: ((baseFee: bigint) => TxSource) | undefined;
@@ -239,7 +271,7 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
    * Each height's validator set: what a staking chain checks a proposal's last commit against
    * (the genesis set at every height until epochs change it).
    */
-  validatorSets: ValidatorSetSource;
+  readonly validatorSets: EpochValidatorSets;
 
   private constructor(
     db: ChainDatabase,
@@ -247,6 +279,7 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     head: Block,
     genesisHash: Uint8Array,
     opts: ChainOptions,
+    validatorUpdates: [bigint, ValidatorUpdate[]][] = [],
   ) {
     super();
     this.db = db;
@@ -273,8 +306,9 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     this.genesisHash = genesisHash;
     this.logger = opts.logger;
     this.txSource = opts.txSource;
-    this.validatorSets = new StaticValidatorSets(
+    this.validatorSets = new EpochValidatorSets(
       ValidatorSet.create(spec.validators.map((v) => ({ address: v.address, power: Number(v.power) }))),
+      validatorUpdates,
     );
   }
 
@@ -334,7 +368,15 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
         });
       }
       const headBlock = decodeBlock(headRlp, commonAt);
-      return new Chain(db, opts.genesis, headBlock, genesisHash, opts);
+      const updates = await db.meta(VALIDATOR_UPDATES_META);
+      return new Chain(
+        db,
+        opts.genesis,
+        headBlock,
+        genesisHash,
+        opts,
+        updates ? EpochValidatorSets.decodeUpdates(updates) : [],
+      );
     } catch (err) {
       await db.close();
       throw err;
@@ -653,7 +695,11 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     return exec;
   }
 
-  /** The decision with its commit and misbehaviour; the validator set never changes (no staking hook yet). */
+  /**
+   * The decision with its commit and misbehaviour. At the last block of a staking epoch the
+   * result carries the contract's new active set (after endEpoch) as updates to the set of
+   * this height: the driver applies them from the next height.
+   */
   async finalizeBlock(req: FinalizeBlockRequest): Promise<FinalizedBlock & FinalizeBlockResult> {
     this.expectNextHeight(req.height);
     const exec = await this.executeProposal(req.height, req.value, req.misbehavior);
@@ -665,8 +711,13 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
       signatures: req.commit.signatures.map((s) => ({ validator: s.validator, signature: s.signature })),
     };
     if (req.misbehavior.length > 0) commit.misbehavior = req.misbehavior;
-    this.finalized = { exec, commit };
-    return { ...summary(exec), validatorUpdates: [] };
+    const params = this.spec.staking?.params;
+    const validatorUpdates =
+      params && req.height % params.epochLength === 0n
+        ? setChanges(this.validatorSets.at(req.height), await readActiveSet(exec.state))
+        : [];
+    this.finalized = { exec, commit, validatorUpdates };
+    return { ...summary(exec), validatorUpdates };
   }
 
   async commit(height?: bigint): Promise<FinalizedBlock> {
@@ -676,7 +727,7 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
       throw new MeridianError(`commit of height ${height}, finalised ${f.exec.block.header.number}`, {
         code: "WRONG_HEIGHT",
       });
-    const { exec, commit } = f;
+    const { exec, commit, validatorUpdates } = f;
     const block = exec.block;
     const hash = block.hash();
     const number = block.header.number;
@@ -699,6 +750,11 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     }
     if (logKeys.size > 0) batch.putLogIndex(number, logKeys.values());
     batch.putCommit(number, encodeCommitInfo(commit));
+    // The set a restarted node resumes with: the updates are stored with the block that made them.
+    if (validatorUpdates.length > 0) {
+      this.validatorSets.record(number, validatorUpdates);
+      ChainDatabase.putMeta(batch, VALIDATOR_UPDATES_META, this.validatorSets.encode());
+    }
     batch.setHead({ number, hash });
     await this.db.write(batch);
     // Only after the batch is durable do memory views move to the new block.
@@ -844,4 +900,14 @@ export function decodeStakingProposal(bytes: Uint8Array): { inner: Uint8Array; l
   };
   if (commitBytes.length > 0) out.lastCommit = decodeCommitInfo(commitBytes);
   return out;
+}
+
+/** The updates that turn `current` into `next` (power 0 removes); none when they are equal. */
+export function setChanges(current: ValidatorSet, next: readonly ValidatorUpdate[]): ValidatorUpdate[] {
+  const wanted = new Map(next.map((v) => [hex(v.address), v]));
+  const updates: ValidatorUpdate[] = [];
+  for (const v of current.validators)
+    if (!wanted.has(hex(v.address))) updates.push({ address: v.address, power: 0 });
+  for (const v of next) if (current.powerOf(v.address) !== v.power) updates.push(v);
+  return updates;
 }

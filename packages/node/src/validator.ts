@@ -21,7 +21,6 @@ import {
   importSigningState,
   recoverVote,
   Signer,
-  StaticValidatorSets,
   SystemScheduler,
   type Transport,
   ValidatorSet,
@@ -263,7 +262,8 @@ export async function startValidator(opts: ValidatorOptions): Promise<RunningVal
     );
   }
   const chainId = consensusChainId(genesis);
-  const validatorSets = new StaticValidatorSets(validators);
+  // The chain's sets: the genesis set, changed by the epochs its blocks committed (persisted).
+  const validatorSets = opts.chain.validatorSets;
   const evidencePool = new EvidencePool({ chainId, maxAgeHeights: EVIDENCE_MAX_AGE_HEIGHTS });
   const wal = await FileWal.open(paths.wal);
   const app = new ValidatorApplication(opts, chainId, validatorSets);

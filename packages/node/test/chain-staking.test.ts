@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createFeeMarket1559Tx } from "@ethereumjs/tx";
 import { signDigest, signDigestWithKey, VoteType, voteSignBytes } from "@meridian/consensus";
 import { parseGenesis } from "@meridian/executor";
 import {
@@ -32,8 +33,8 @@ afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
-async function openChain(): Promise<Chain> {
-  const datadir = await mkdtemp(join(tmpdir(), "meridian-pos-chain-"));
+async function openChain(at?: string): Promise<Chain> {
+  const datadir = at ?? (await mkdtemp(join(tmpdir(), "meridian-pos-chain-")));
   dirs.push(datadir);
   return Chain.open({ datadir, genesis: parseGenesis(devnet), logger: silentLogger, workers: 0 });
 }
@@ -137,6 +138,73 @@ describe("Chain on a staking genesis", () => {
     } finally {
       await leader.close();
       await follower.close();
+    }
+  });
+});
+
+describe("epochs on a staking Chain", () => {
+  it("returns the contract's new set at the epoch's last block, records it, and resumes with it", async () => {
+    const datadir = await mkdtemp(join(tmpdir(), "meridian-pos-epoch-"));
+    let chain = await openChain(datadir);
+    const KEY5 = hexToBytes("0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba");
+    const newSigner = hexToBytes("0x00000000000000000000000000000000005e1f00");
+    try {
+      const register = createFeeMarket1559Tx(
+        {
+          nonce: 0n,
+          to: hexToBytes(STAKING_ADDRESS),
+          value: 10n * ETHER,
+          data: hexToBytes(
+            encodeFunctionData({
+              abi: stakingAbi,
+              functionName: "registerValidator",
+              args: [bytesToHex(newSigner) as Hex, 0],
+            }),
+          ),
+          gasLimit: 600_000n,
+          maxFeePerGas: 10n ** 10n,
+          maxPriorityFeePerGas: 10n ** 9n,
+          chainId: 7331n,
+        },
+        { common: chain.common },
+      ).sign(KEY5);
+      const queued = [register];
+      chain.txSource = () => ({
+        peek: () => (queued[0] ? { tx: queued[0], sender: queued[0].getSenderAddress().bytes } : undefined),
+        shift: () => void queued.shift(),
+        pop: () => void queued.shift(),
+      });
+      const updatesAt = new Map<bigint, number>();
+      for (let h = 1n; h <= 16n; h++) {
+        const value = await propose(chain);
+        expect(await chain.processProposal({ height: h, round: 0, proposer: ADDR0, value })).toMatchObject({
+          accept: true,
+        });
+        const result = await chain.finalizeBlock(signedDecision(h, value));
+        if (result.validatorUpdates.length > 0) updatesAt.set(h, result.validatorUpdates.length);
+        await chain.commit();
+      }
+      // Only the epoch's last block changes the set: the newcomer joins with power 10.
+      expect([...updatesAt.keys()]).toEqual([16n]);
+      const before = chain.validatorSets.at(16n);
+      const after = chain.validatorSets.at(17n);
+      expect(before.size).toBe(1);
+      expect(after.size).toBe(2);
+      expect(after.powerOf(newSigner)).toBe(10);
+      expect(after.powerOf(ADDR0)).toBe(1000);
+      const priorities = [...after.priorities];
+      await chain.close();
+      chain = await openChain(datadir);
+      expect(chain.validatorSets.at(17n).powerOf(newSigner)).toBe(10);
+      expect([...chain.validatorSets.at(17n).priorities]).toEqual(priorities);
+      expect(chain.validatorSets.at(16n).size).toBe(1);
+      // Height 17's proposal carries height 16's commit, checked against the old set.
+      const value = await propose(chain);
+      expect(await chain.processProposal({ height: 17n, round: 0, proposer: ADDR0, value })).toMatchObject({
+        accept: true,
+      });
+    } finally {
+      await chain.close();
     }
   });
 });
