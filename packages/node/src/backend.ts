@@ -33,6 +33,7 @@ import type {
 import { stateProof } from "@meridian/state";
 import type { Chain, CommittedBlock } from "./chain.ts";
 import { type EthConfig, ethConfig } from "./eth-config.ts";
+import { type StakingInfoJson, stakingInfo } from "./staking-info.ts";
 
 export type BackendOptions = {
   clientVersion: string;
@@ -510,6 +511,18 @@ export class NodeBackend implements RpcBackend {
       votingPower: signedQuantity(BigInt(v.power)),
       proposerPriority: signedQuantity(BigInt(set.priorities[i] ?? 0)),
     }));
+  }
+
+  /** meridian_getStakingInfo: null on a chain without the staking section. */
+  async stakingInfoOf(address: Uint8Array, block: Block): Promise<StakingInfoJson | null> {
+    if (!this.chain.spec.staking) return null;
+    return stakingInfo(
+      (req, b, state) =>
+        this.chain.executor.call(req, b, state, { gasCap: 30_000_000n, timeoutMs: this.opts.evmTimeoutMs }),
+      block,
+      async () => this.chain.stateAfter(block),
+      address,
+    );
   }
 
   /** The precommits stored with `block`; null for the genesis block and blocks without signatures. */

@@ -186,6 +186,8 @@ export interface RpcBackend {
   validatorsOf?(block: Block): unknown;
   /** meridian_getCommit: the commit (+2/3 precommit signatures) stored with `block`, null if none; absent: not served. */
   commitOf?(block: Block): Promise<unknown>;
+  /** meridian_getStakingInfo: the staking contract's view of `address` after `block` (plain JSON), null without staking; absent: not served. */
+  stakingInfoOf?(address: Uint8Array, block: Block): Promise<unknown>;
 
   on<E extends keyof BackendEvents>(event: E, listener: BackendEvents[E]): void;
   off<E extends keyof BackendEvents>(event: E, listener: BackendEvents[E]): void;

@@ -753,6 +753,15 @@ export class RpcHandler {
         const block = await this.blockFor(opt(p, 0, parseBlockNumberOrTag) ?? { tag: "latest" });
         return block === undefined ? null : commitOf(block);
       });
+    // Proof of stake: a validator's or delegator's stake, unbondings and pending rewards.
+    const stakingInfoOf = b.stakingInfoOf?.bind(b);
+    if (stakingInfoOf)
+      m.set("meridian_getStakingInfo", async (p) => {
+        arity(p, 2);
+        const address = req(p, 0, parseAddress);
+        const block = await this.blockFor(opt(p, 1, parseBlockNumberOrTag) ?? { tag: "latest" });
+        return block === undefined ? null : stakingInfoOf(address, block);
+      });
   }
 
   private formatPool(pool: TxPoolContent["pending"]): Record<string, Record<string, RpcTransactionJson>> {
