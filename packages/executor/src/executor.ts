@@ -14,7 +14,7 @@ import { type CallParams, keccak256, MeridianError } from "@meridian/primitives"
 import type { FlatStateManager } from "@meridian/state";
 import type { StoredReceipt } from "./receipts.ts";
 import { useFastTries } from "./tries.ts";
-import { VmPool } from "./vm-pool.ts";
+import { type BlockHashLookup, VmPool } from "./vm-pool.ts";
 
 export type TxCandidate = { tx: TypedTransaction; sender: Uint8Array };
 
@@ -118,6 +118,64 @@ function blockHashSource(
     shallowCopy: () => chain,
   };
   return chain;
+}
+
+/** Options of `SequentialExecutor.call`. */
+export type CallOptions = {
+  gasCap: bigint;
+  reportAccessList?: boolean;
+  tracer?: (vm: VM) => void;
+  /** Checked at state accesses only; the RPC execution pool enforces the hard deadline. */
+  timeoutMs?: number;
+  /** Canonical hashes for BLOCKHASH relative to the context block; without it BLOCKHASH yields zero. */
+  blockHash?: BlockHashLookup;
+};
+
+const hexList = (items: Uint8Array[]): string[] => items.map((b) => bytesToHex(b));
+const quantity = (v: bigint): `0x${string}` => `0x${v.toString(16)}`;
+
+/**
+ * The unsigned transaction a call runs as: the type its fields call for (4 with an
+ * authorization list, 3 with blob hashes, 2 otherwise), so it executes as that transaction
+ * would (EIP-7702 authorizations applied, delegation code followed).
+ */
+function callTxData(input: CallParams, senderNonce: bigint, gasLimit: bigint): TypedTxData {
+  const base = {
+    nonce: input.nonce ?? senderNonce,
+    to: input.to ?? undefined,
+    value: input.value ?? 0n,
+    data: input.data ?? new Uint8Array(0),
+    gasLimit,
+    maxFeePerGas: input.maxFeePerGas ?? input.gasPrice ?? 0n,
+    maxPriorityFeePerGas: input.maxPriorityFeePerGas ?? 0n,
+    accessList: (input.accessList ?? []).map((e) => ({
+      address: bytesToHex(e.address),
+      storageKeys: hexList(e.storageKeys),
+    })),
+  };
+  if (input.authorizationList) {
+    return {
+      ...base,
+      type: 4,
+      authorizationList: input.authorizationList.map((a) => ({
+        chainId: quantity(a.chainId),
+        address: bytesToHex(a.address),
+        nonce: quantity(a.nonce),
+        yParity: quantity(a.yParity),
+        r: quantity(a.r),
+        s: quantity(a.s),
+      })),
+    } as TypedTxData;
+  }
+  if (input.blobVersionedHashes) {
+    return {
+      ...base,
+      type: 3,
+      blobVersionedHashes: hexList(input.blobVersionedHashes),
+      maxFeePerBlobGas: input.maxFeePerBlobGas ?? 0n,
+    } as TypedTxData;
+  }
+  return { ...base, type: 2 } as TypedTxData;
 }
 
 export class ExecutionError extends MeridianError {
@@ -256,27 +314,17 @@ export class SequentialExecutor {
     input: CallParams,
     block: Block,
     state: StateManagerInterface,
-    opts: { gasCap: bigint; reportAccessList?: boolean; tracer?: (vm: VM) => void; timeoutMs?: number },
+    opts: CallOptions,
   ): Promise<CallOutput> {
     const run = async (vm: VM): Promise<RunTxResult> => {
       const gasLimit = input.gas === undefined || input.gas > opts.gasCap ? opts.gasCap : input.gas;
       const from = new Address(input.from ?? ZERO_ADDRESS);
       const fromAccount = await state.getAccount(from);
-      const txData: TypedTxData = {
-        type: 2,
-        nonce: input.nonce ?? fromAccount?.nonce ?? 0n,
-        to: input.to ?? undefined,
-        value: input.value ?? 0n,
-        data: input.data ?? new Uint8Array(0),
-        gasLimit,
-        maxFeePerGas: input.maxFeePerGas ?? input.gasPrice ?? 0n,
-        maxPriorityFeePerGas: input.maxPriorityFeePerGas ?? 0n,
-        accessList: (input.accessList ?? []).map((e) => ({
-          address: bytesToHex(e.address),
-          storageKeys: e.storageKeys.map((k) => bytesToHex(k)),
-        })),
-      } as TypedTxData;
-      const tx = createTx(txData, { common: vm.common, freeze: false });
+      const tx = createTx(callTxData(input, fromAccount?.nonce ?? 0n, gasLimit), {
+        common: vm.common,
+        freeze: false,
+        allowUnlimitedInitCodeSize: false,
+      });
       // Calls are unsigned: the caller is whoever the request names.
       tx.getSenderAddress = () => from;
       const callBlock = this.callContext(block, gasLimit);
@@ -310,11 +358,11 @@ export class SequentialExecutor {
     };
     let r: RunTxResult;
     if (opts.tracer) {
-      const vm = await this.vmFor(state);
+      const vm = await this.vmFor(state, opts.blockHash && blockHashSource(opts.blockHash));
       opts.tracer(vm);
       r = await run(vm);
     } else {
-      r = await this.vms.with(state, run, opts.timeoutMs);
+      r = await this.vms.with(state, run, opts.timeoutMs, opts.blockHash);
     }
     const ex = r.execResult.exceptionError;
     const out: CallOutput = { returnData: r.execResult.returnValue, gasUsed: r.totalGasSpent };
@@ -355,6 +403,7 @@ export class SequentialExecutor {
     freshState: () => StateManagerInterface | Promise<StateManagerInterface>,
     gasCap: bigint,
     timeoutMs = 0,
+    blockHash?: BlockHashLookup,
   ): Promise<bigint> {
     // One time budget for the whole search, as geth's RPCEVMTimeout applies per request.
     const deadline = timeoutMs > 0 ? performance.now() + timeoutMs : Number.POSITIVE_INFINITY;
@@ -372,6 +421,7 @@ export class SequentialExecutor {
     const first = await this.call({ ...input, gas: hi0 }, block, await freshState(), {
       gasCap,
       timeoutMs: budget(),
+      blockHash,
     });
     if (first.error) {
       const message =
@@ -393,6 +443,7 @@ export class SequentialExecutor {
       const r = await this.call({ ...input, gas: guess }, block, await freshState(), {
         gasCap,
         timeoutMs: budget(),
+        blockHash,
       });
       if (!r.error) hi = guess;
       else lo = guess;
@@ -402,6 +453,7 @@ export class SequentialExecutor {
       const r = await this.call({ ...input, gas: mid }, block, await freshState(), {
         gasCap,
         timeoutMs: budget(),
+        blockHash,
       });
       if (r.error) lo = mid;
       else hi = mid;
@@ -409,17 +461,36 @@ export class SequentialExecutor {
     return hi;
   }
 
-  /** Re-executes `txIndex` of `block` over `parentState` with a tracer hooked to the VM. */
+  /**
+   * Re-executes `txIndex` of `block` over `parentState` with a tracer hooked to the VM: first
+   * the block's system calls (EIP-4788 beacon root, EIP-2935 parent hash, through
+   * @ethereumjs's BlockBuilder as the block path runs them), then the transactions before it,
+   * so the traced one sees the state and BLOCKHASH values it saw in the block.
+   */
   async replay(
     block: Block,
+    parent: Block,
     txIndex: number,
     parentState: StateManagerInterface,
     hook: (vm: VM) => void,
+    blockHash?: BlockHashLookup,
   ): Promise<RunTxResult> {
-    const vm = await this.vmFor(parentState);
+    const vm = await this.vmFor(parentState, blockHash && blockHashSource(blockHash));
     const header = block.header;
+    await buildBlock(vm, {
+      parentBlock: parent,
+      headerData: {
+        number: header.number,
+        timestamp: header.timestamp,
+        coinbase: header.coinbase,
+        gasLimit: header.gasLimit,
+        mixHash: header.mixHash,
+        parentBeaconBlockRoot: header.parentBeaconBlockRoot,
+      },
+      withdrawals: block.withdrawals?.map((w) => w.toValue()),
+      blockOpts: { putBlockIntoBlockchain: false, common: vm.common },
+    });
     const ctx = createBlock({ header: header.toJSON() }, { common: vm.common, freeze: false });
-    // System calls (EIP-2935 / 4788) ran before the transactions; replaying them keeps BLOCKHASH exact.
     let gasUsed = 0n;
     for (let i = 0; i < txIndex; i++) {
       const r = await runTx(vm, {

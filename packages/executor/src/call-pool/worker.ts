@@ -1,0 +1,132 @@
+/**
+ * Worker thread of the RPC execution pool: runs eth_call, eth_estimateGas,
+ * eth_createAccessList and debug_traceTransaction jobs with a warm VM, one job at a time.
+ * State and BLOCKHASH come from the main thread (RemoteStateManager); the main thread
+ * enforces the job's deadline by terminating this thread.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import { type Block, createBlock, createBlockFromRLP, createBlockHeaderFromRLP } from "@ethereumjs/block";
+import { bytesToHex } from "@ethereumjs/util";
+import { MeridianError } from "@meridian/primitives";
+import { SequentialExecutor } from "../executor.ts";
+import { chainCommon } from "../genesis.ts";
+import { callTracer, structLogger } from "../tracers.ts";
+import type {
+  CallJob,
+  CallWorkerInit,
+  FromWorker,
+  StateOp,
+  StateValue,
+  ToWorker,
+  WireHeader,
+} from "./protocol.ts";
+import { RemoteStateManager } from "./remote-state.ts";
+
+const init = workerData as CallWorkerInit;
+const common = chainCommon({ chainId: BigInt(init.chainId), hardfork: init.hardfork });
+const executor = new SequentialExecutor(common);
+const port = parentPort;
+if (!port) throw new Error("call-pool/worker.ts must run in a worker thread");
+
+const send = (m: FromWorker) => port.postMessage(m);
+
+let nextSid = 0;
+const waiting = new Map<number, { resolve: (v: StateValue) => void; reject: (e: Error) => void }>();
+
+function requester(id: number) {
+  return (req: StateOp): Promise<StateValue> =>
+    new Promise((resolve, reject) => {
+      const sid = nextSid++;
+      waiting.set(sid, { resolve, reject });
+      send({ kind: "state", id, sid, req });
+    });
+}
+
+/** Context blocks by hash: consecutive calls mostly run on the same head. */
+const headers = new Map<string, Block>();
+function contextBlock(h: WireHeader): Block {
+  const key = bytesToHex(h.hash);
+  let block = headers.get(key);
+  if (!block) {
+    const header = createBlockHeaderFromRLP(h.rlp, { common, setHardfork: false });
+    block = createBlock({ header: header.toJSON() }, { common, setHardfork: false });
+    if (headers.size >= 16) headers.delete(headers.keys().next().value as string);
+    headers.set(key, block);
+  }
+  return block;
+}
+
+async function run(id: number, job: CallJob): Promise<unknown> {
+  const ask = requester(id);
+  const state = new RemoteStateManager(ask);
+  const blockHash = async (n: bigint) =>
+    (await ask({ op: "blockHash", number: n })) as Uint8Array | undefined;
+  const fresh = async () => {
+    await ask({ op: "fresh" });
+    return state;
+  };
+  switch (job.kind) {
+    case "call":
+      return executor.call(job.input, contextBlock(job.header), state, { gasCap: job.gasCap, blockHash });
+    case "estimate":
+      return executor.estimateGas(job.input, contextBlock(job.header), fresh, job.gasCap, 0, blockHash);
+    case "accessList": {
+      const block = contextBlock(job.header);
+      const first = await executor.call(job.input, block, state, {
+        gasCap: job.gasCap,
+        reportAccessList: true,
+        blockHash,
+      });
+      const accessList = first.accessList ?? [];
+      const second = await executor.call({ ...job.input, accessList }, block, await fresh(), {
+        gasCap: job.gasCap,
+        blockHash,
+      });
+      return { ...second, accessList };
+    }
+    case "trace": {
+      const block = createBlockFromRLP(job.block, { common, setHardfork: false });
+      const parentHeader = createBlockHeaderFromRLP(job.parentHeader, { common, setHardfork: false });
+      const parent = createBlock({ header: parentHeader.toJSON() }, { common, setHardfork: false });
+      const limits = { maxBytes: job.maxBytes };
+      if (job.config.tracer === "callTracer") {
+        const tracer = callTracer({ onlyTopCall: job.config.onlyTopCall }, limits);
+        const r = await executor.replay(block, parent, job.txIndex, state, tracer.hook, blockHash);
+        return tracer.result(r, block.transactions[job.txIndex]?.gasLimit);
+      }
+      const tracer = structLogger(job.config, limits);
+      const r = await executor.replay(block, parent, job.txIndex, state, tracer.hook, blockHash);
+      return tracer.result(r);
+    }
+  }
+}
+
+port.on("message", (m: ToWorker) => {
+  if (m.kind === "state-result") {
+    const w = waiting.get(m.sid);
+    waiting.delete(m.sid);
+    w?.resolve(m.value);
+    return;
+  }
+  if (m.kind === "state-error") {
+    const w = waiting.get(m.sid);
+    waiting.delete(m.sid);
+    w?.reject(new MeridianError(m.message, { code: "STATE_READ_FAILED" }));
+    return;
+  }
+  run(m.id, m.job).then(
+    (result) => send({ kind: "done", id: m.id, result }),
+    (err: unknown) => {
+      const e = err as { message?: string; code?: unknown; details?: unknown };
+      send({
+        kind: "failed",
+        id: m.id,
+        message: e.message ?? String(err),
+        code: typeof e.code === "string" ? e.code : undefined,
+        details: typeof e.details === "string" ? e.details : undefined,
+      });
+    },
+  );
+});
+
+send({ kind: "ready" });
