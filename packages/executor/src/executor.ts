@@ -435,28 +435,34 @@ export class SequentialExecutor {
         details: bytesToHex(first.returnData),
       });
     }
+    // A limit below the intrinsic gas fails before execution: geth counts it as "too low"
+    // (it happens when refunds, such as EIP-7702's for existing authorities, put the gas
+    // used under the intrinsic gas).
+    const succeeds = async (gas: bigint): Promise<boolean> => {
+      try {
+        const r = await this.call({ ...input, gas }, block, await freshState(), {
+          gasCap,
+          timeoutMs: budget(),
+          blockHash,
+        });
+        return !r.error;
+      } catch (err) {
+        if (err instanceof ExecutionError && err.code === "CALL_INVALID") return false;
+        throw err;
+      }
+    };
     let lo = first.gasUsed - 1n;
     let hi = hi0;
     // Most calls succeed at gasUsed * 64/63 (the 1/64 retained by CALL); try it first.
     const guess = (first.gasUsed * 64n) / 63n;
     if (guess < hi) {
-      const r = await this.call({ ...input, gas: guess }, block, await freshState(), {
-        gasCap,
-        timeoutMs: budget(),
-        blockHash,
-      });
-      if (!r.error) hi = guess;
+      if (await succeeds(guess)) hi = guess;
       else lo = guess;
     }
     while (lo + 1n < hi) {
       const mid = (lo + hi) / 2n;
-      const r = await this.call({ ...input, gas: mid }, block, await freshState(), {
-        gasCap,
-        timeoutMs: budget(),
-        blockHash,
-      });
-      if (r.error) lo = mid;
-      else hi = mid;
+      if (await succeeds(mid)) hi = mid;
+      else lo = mid;
     }
     return hi;
   }
