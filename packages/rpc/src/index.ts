@@ -46,10 +46,13 @@ export {
   parseAddress,
   parseBlockNumberOrHash,
   parseBlockNumberOrTag,
+  parseCallRequest,
   parseData,
+  parseDuration,
   parseHash,
   parseQuantity,
   parseStorageKey,
+  parseTraceOptions,
 } from "./params.ts";
 export type { RpcServer, RpcServerOptions } from "./server.ts";
 export { DEFAULT_BODY_LIMIT, startRpcServer } from "./server.ts";
