@@ -148,6 +148,8 @@ export async function startNode(
       status,
     });
     closers.push(() => backend.close());
+    // Requests wait for no cold worker: the first calls' deadlines would pay for loading the VM.
+    await backend.execution.ready();
     metrics.chainHead.set(Number(chain.head.header.number));
 
     let rpc: RpcServer | undefined;

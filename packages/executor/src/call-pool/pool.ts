@@ -55,7 +55,7 @@ type Task = {
   slot: number | undefined;
 };
 
-type Slot = { worker: Worker; ready: boolean; task: Task | undefined };
+type Slot = { worker: Worker; ready: boolean; task: Task | undefined; started: Promise<void> };
 
 const DEFAULT_WORKER_HEAP_MB = 1024;
 
@@ -105,8 +105,20 @@ export class CallPool {
       resourceLimits: { maxOldGenerationSizeMb: this.heapMb },
     });
     worker.unref();
-    const slot: Slot = { worker, ready: false, task: undefined };
-    worker.on("message", (m: FromWorker) => this.onMessage(slot, m));
+    let started = () => {};
+    const slot: Slot = {
+      worker,
+      ready: false,
+      task: undefined,
+      started: new Promise<void>((resolve) => {
+        started = resolve;
+      }),
+    };
+    worker.on("message", (m: FromWorker) => {
+      if (m.kind === "ready") started();
+      this.onMessage(slot, m);
+    });
+    worker.once("exit", () => started());
     // An error event is followed by exit; the exit handler replaces the worker.
     worker.on("error", (err) => {
       const task = slot.task;
@@ -136,6 +148,14 @@ export class CallPool {
     if (this.closed) return;
     this.replaced++;
     this.slots[index] = this.spawn(index);
+  }
+
+  /**
+   * Resolves once every worker has loaded (a cold worker takes a second or more, which
+   * would count against the first requests' deadlines).
+   */
+  async ready(): Promise<void> {
+    await Promise.all(this.slots.map((s) => s.started));
   }
 
   /** Runs `job` on a worker; its state and block hashes come from `ctx`. */
