@@ -1,7 +1,8 @@
 /**
  * EIP-7702 through every call path (issue 15), on a real node: eth_call, eth_estimateGas and
  * eth_createAccessList take an authorizationList and execute it as the type-4 transaction
- * would, so viem and cast can send set-code transactions without hand-set gas.
+ * would, so viem and cast can send set-code transactions without hand-set gas. Blob hashes
+ * (type 3) are taken too.
  */
 import { execFile } from "node:child_process";
 import { join } from "node:path";
@@ -84,6 +85,18 @@ describe("EIP-7702 in eth_call / eth_estimateGas / eth_createAccessList", () => 
     ]);
     expect(al.error).toBeUndefined();
     expect(BigInt(al.gasUsed)).toBeGreaterThan(21_000n + 12_500n);
+  });
+
+  it("eth_call and eth_estimateGas take blob hashes and run as a type-3 transaction", async () => {
+    const hash = `0x01${"ab".repeat(31)}`;
+    const reader = `0x${"b0".repeat(20)}`;
+    // PUSH1 0; BLOBHASH; PUSH1 0; MSTORE; PUSH1 32; PUSH1 0; RETURN
+    const overrides = { [reader]: { code: "0x60004960005260206000f3" } };
+    const call = { to: reader, blobVersionedHashes: [hash] };
+    expect(await rpc<Hex>(node.rpcUrl, "eth_call", [call, "latest", overrides])).toBe(hash);
+    expect(
+      BigInt(await rpc<string>(node.rpcUrl, "eth_estimateGas", [call, "latest", overrides])),
+    ).toBeGreaterThan(21_000n);
   });
 
   it("rejects an authorization list on a contract creation", async () => {

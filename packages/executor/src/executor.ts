@@ -139,7 +139,12 @@ const quantity = (v: bigint): `0x${string}` => `0x${v.toString(16)}`;
  * authorization list, 3 with blob hashes, 2 otherwise), so it executes as that transaction
  * would (EIP-7702 authorizations applied, delegation code followed).
  */
-function callTxData(input: CallParams, senderNonce: bigint, gasLimit: bigint): TypedTxData {
+function callTxData(
+  input: CallParams,
+  senderNonce: bigint,
+  gasLimit: bigint,
+  blobGasPrice: bigint,
+): TypedTxData {
   const base = {
     nonce: input.nonce ?? senderNonce,
     to: input.to ?? undefined,
@@ -172,7 +177,8 @@ function callTxData(input: CallParams, senderNonce: bigint, gasLimit: bigint): T
       ...base,
       type: 3,
       blobVersionedHashes: hexList(input.blobVersionedHashes),
-      maxFeePerBlobGas: input.maxFeePerBlobGas ?? 0n,
+      // Unset: exactly the block's blob gas price, so a call without fees runs (geth zeroes it instead).
+      maxFeePerBlobGas: input.maxFeePerBlobGas ?? blobGasPrice,
     } as TypedTxData;
   }
   return { ...base, type: 2 } as TypedTxData;
@@ -320,21 +326,25 @@ export class SequentialExecutor {
       const gasLimit = input.gas === undefined || input.gas > opts.gasCap ? opts.gasCap : input.gas;
       const from = new Address(input.from ?? ZERO_ADDRESS);
       const fromAccount = await state.getAccount(from);
-      const tx = createTx(callTxData(input, fromAccount?.nonce ?? 0n, gasLimit), {
+      const callBlock = this.callContext(block, gasLimit);
+      const blobGasPrice = input.blobVersionedHashes ? callBlock.header.getBlobGasPrice() : 0n;
+      const tx = createTx(callTxData(input, fromAccount?.nonce ?? 0n, gasLimit, blobGasPrice), {
         common: vm.common,
         freeze: false,
         allowUnlimitedInitCodeSize: false,
       });
       // Calls are unsigned: the caller is whoever the request names.
       tx.getSenderAddress = () => from;
-      const callBlock = this.callContext(block, gasLimit);
       let r: RunTxResult;
       try {
         r = await runTx(vm, {
           tx,
           block: callBlock,
           skipNonce: true,
-          skipBalance: input.gasPrice === undefined && input.maxFeePerGas === undefined,
+          skipBalance:
+            input.gasPrice === undefined &&
+            input.maxFeePerGas === undefined &&
+            input.maxFeePerBlobGas === undefined,
           skipBlockGasLimitValidation: true,
           skipHardForkValidation: true,
           reportAccessList: opts.reportAccessList ?? false,
