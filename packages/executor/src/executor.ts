@@ -196,6 +196,8 @@ export type CallOutput = {
 };
 
 const ZERO_ADDRESS = new Uint8Array(20);
+/** Gas of a plain value transfer. */
+const TX_GAS = 21_000n;
 
 /** Effective gas price a transaction pays in a block with `baseFee`. */
 export function effectiveGasPrice(tx: TypedTransaction, baseFee: bigint): bigint {
@@ -428,6 +430,27 @@ export class SequentialExecutor {
       return left;
     };
     const hi0 = input.gas !== undefined && input.gas < gasCap ? input.gas : gasCap;
+    // A limit below the intrinsic gas fails before execution: geth counts it as "too low"
+    // (it happens when refunds, such as EIP-7702's for existing authorities, put the gas
+    // used under the intrinsic gas).
+    const succeeds = async (gas: bigint): Promise<boolean> => {
+      try {
+        const r = await this.call({ ...input, gas }, block, await freshState(), {
+          gasCap,
+          timeoutMs: budget(),
+          blockHash,
+        });
+        return !r.error;
+      } catch (err) {
+        if (err instanceof ExecutionError && err.code === "CALL_INVALID") return false;
+        throw err;
+      }
+    };
+    // A plain value transfer to an account without code: try 21,000 first, as geth does.
+    if ((input.data === undefined || input.data.length === 0) && input.to && hi0 >= TX_GAS) {
+      const codeSize = await (await freshState()).getCodeSize(new Address(input.to));
+      if (codeSize === 0 && (await succeeds(TX_GAS))) return TX_GAS;
+    }
     const first = await this.call({ ...input, gas: hi0 }, block, await freshState(), {
       gasCap,
       timeoutMs: budget(),
@@ -445,22 +468,6 @@ export class SequentialExecutor {
         details: bytesToHex(first.returnData),
       });
     }
-    // A limit below the intrinsic gas fails before execution: geth counts it as "too low"
-    // (it happens when refunds, such as EIP-7702's for existing authorities, put the gas
-    // used under the intrinsic gas).
-    const succeeds = async (gas: bigint): Promise<boolean> => {
-      try {
-        const r = await this.call({ ...input, gas }, block, await freshState(), {
-          gasCap,
-          timeoutMs: budget(),
-          blockHash,
-        });
-        return !r.error;
-      } catch (err) {
-        if (err instanceof ExecutionError && err.code === "CALL_INVALID") return false;
-        throw err;
-      }
-    };
     let lo = first.gasUsed - 1n;
     let hi = hi0;
     // Most calls succeed at gasUsed * 64/63 (the 1/64 retained by CALL); try it first.

@@ -92,6 +92,7 @@ describe("CallPool", () => {
     const start = performance.now();
     await expect(pool.submit(callJob(LOOP), ctx, deadline(300))).rejects.toThrow(Timeout);
     expect(performance.now() - start).toBeLessThan(1000);
+    await pool.ready();
     expect(pool.replaced).toBe(replaced + 1);
     const out = (await pool.submit(callJob(NUMBER_AND_PARENT_HASH), ctx, deadline(20_000))) as CallOutput;
     expect(out.returnData.length).toBe(64);

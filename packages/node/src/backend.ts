@@ -36,8 +36,9 @@ import type {
   TransactionWithLocation,
   TxPoolContent,
 } from "@meridian/rpc";
-import { historicalState, stateProof } from "@meridian/state";
+import { stateProof, TrieNodeCache } from "@meridian/state";
 import type { Chain, CommittedBlock } from "./chain.ts";
+import { snapshotState } from "./snapshot-state.ts";
 
 export type BackendOptions = {
   clientVersion: string;
@@ -83,6 +84,8 @@ export class NodeBackend implements RpcBackend {
   private readonly opts: BackendOptions;
   /** Worker threads that run calls, estimates, access lists and traces off the main thread. */
   readonly execution: CallPool;
+  /** Committed trie nodes the execution pool's snapshots read (content-addressed: never stale). */
+  private readonly trieNodes = new TrieNodeCache();
 
   constructor(chain: Chain, pool: TxPool, opts: BackendOptions) {
     this.chain = chain;
@@ -343,7 +346,7 @@ export class NodeBackend implements RpcBackend {
   }
 
   private async snapshotState(block: Block, overrides?: StateOverride): Promise<StateManagerInterface> {
-    const state = historicalState(this.chain.db, block.header.stateRoot);
+    const state = snapshotState(this.chain.db, block.header.stateRoot, this.trieNodes);
     if (!overrides) return state;
     for (const [addrHex, o] of overrides) {
       const address = new Address(hexToBytes(addrHex));

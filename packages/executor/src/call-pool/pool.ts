@@ -75,7 +75,7 @@ export class CallPool {
   private readonly heapMb: number;
   private nextId = 0;
   private closed = false;
-  /** Workers terminated at a deadline or lost to a crash, and replaced. */
+  /** Workers terminated at a deadline or lost to a crash, and replaced (counted once they exited). */
   replaced = 0;
 
   constructor(opts: CallPoolOptions) {
@@ -100,7 +100,7 @@ export class CallPool {
   }
 
   private spawn(index: number): Slot {
-    const worker = new Worker(new URL("./worker.ts", import.meta.url), {
+    const worker = new Worker(new URL("./worker-entry.ts", import.meta.url), {
       workerData: this.init,
       resourceLimits: { maxOldGenerationSizeMb: this.heapMb },
     });
@@ -156,6 +156,8 @@ export class CallPool {
    */
   async ready(): Promise<void> {
     await Promise.all(this.slots.map((s) => s.started));
+    // A slot whose worker is being replaced is not ready until the new one has loaded.
+    while (!this.closed && this.slots.some((s) => !s.ready)) await new Promise((r) => setTimeout(r, 10));
   }
 
   /** Runs `job` on a worker; its state and block hashes come from `ctx`. */
@@ -200,11 +202,11 @@ export class CallPool {
     const slot = this.slots[task.slot];
     this.finish(task, err);
     // The only way to stop a VM mid-opcode (a long precompile, a tight loop): end its thread.
+    // The replacement starts once it has exited (onExit): starting one while the old isolate
+    // is torn down stalled the main thread for 200 ms and more.
     if (slot && slot.task === undefined) {
-      const index = task.slot;
+      slot.ready = false;
       void slot.worker.terminate();
-      this.slots[index] = this.spawn(index);
-      this.replaced++;
     }
   }
 

@@ -1,5 +1,5 @@
 /**
- * Worker thread of the RPC execution pool: runs eth_call, eth_estimateGas,
+ * Worker thread of the RPC execution pool (loaded by worker-entry.ts): runs eth_call, eth_estimateGas,
  * eth_createAccessList and debug_traceTransaction jobs with a warm VM, one job at a time.
  * State and BLOCKHASH come from the main thread (RemoteStateManager); the main thread
  * enforces the job's deadline by terminating this thread.
