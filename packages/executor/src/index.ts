@@ -6,7 +6,7 @@ export {
   transactionCount,
   transactionHashes,
 } from "./block-rlp.ts";
-export type { CallPoolOptions, JobContext, SubmitOptions } from "./call-pool/pool.ts";
+export type { CallPoolOptions, JobContext, JobState, SubmitOptions } from "./call-pool/pool.ts";
 export { CallPool, CallPoolError } from "./call-pool/pool.ts";
 export type { CallJob, TraceConfig } from "./call-pool/protocol.ts";
 export { memoizeParamsUpdates } from "./common-params.ts";

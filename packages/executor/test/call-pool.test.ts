@@ -39,7 +39,7 @@ let context: Block;
 let pool: CallPool;
 
 const ctx: JobContext = {
-  fresh: async () => new FlatStateManager(store, root),
+  state: async () => new FlatStateManager(store, root),
   blockHash: async (n) => fakeHash(n),
 };
 

@@ -36,7 +36,7 @@ import type {
   TransactionWithLocation,
   TxPoolContent,
 } from "@meridian/rpc";
-import { stateProof, TrieNodeCache } from "@meridian/state";
+import { type FlatStateManager, stateProof, TrieNodeCache } from "@meridian/state";
 import type { Chain, CommittedBlock } from "./chain.ts";
 import { snapshotState } from "./snapshot-state.ts";
 
@@ -334,7 +334,7 @@ export class NodeBackend implements RpcBackend {
    */
   private jobContext(block: Block, overrides?: StateOverride): JobContext {
     return {
-      fresh: () => this.snapshotState(block, overrides),
+      state: () => this.snapshotState(block, overrides),
       blockHash: (n) => this.canonicalHash(n),
     };
   }
@@ -345,7 +345,7 @@ export class NodeBackend implements RpcBackend {
     return this.chain.db.canonicalHash(n);
   }
 
-  private async snapshotState(block: Block, overrides?: StateOverride): Promise<StateManagerInterface> {
+  private async snapshotState(block: Block, overrides?: StateOverride): Promise<FlatStateManager> {
     const state = snapshotState(this.chain.db, block.header.stateRoot, this.trieNodes);
     if (!overrides) return state;
     for (const [addrHex, o] of overrides) {

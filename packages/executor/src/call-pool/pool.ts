@@ -5,14 +5,13 @@
  * per worker runs at once. Each job has a hard deadline kept here: a worker still running
  * at the deadline is terminated (precompiles and tight loops included) and replaced, and the
  * job fails with the caller's timeout error. Workers read state through messages answered
- * from the job's own snapshot (see protocol.ts).
+ * from the job's snapshot and keep the job's writes themselves (see remote-state.ts).
  */
 import { Worker } from "node:worker_threads";
-import type { StateManagerInterface } from "@ethereumjs/common";
-import { Address } from "@ethereumjs/util";
+import { type Account, Address } from "@ethereumjs/util";
 import { MeridianError } from "@meridian/primitives";
 import type { CallJob, CallWorkerInit, FromWorker, StateOp, StateValue, ToWorker } from "./protocol.ts";
-import { fromWireAccount, toWireAccount } from "./remote-state.ts";
+import { toWireAccount } from "./remote-state.ts";
 
 export type CallPoolOptions = {
   /** Worker threads, at least 1. */
@@ -23,10 +22,17 @@ export type CallPoolOptions = {
   maxWorkerHeapMb?: number;
 };
 
+/** The reads a job's snapshot answers (FlatStateManager has them). */
+export type JobState = {
+  getAccount(address: Address): Promise<Account | undefined>;
+  getStorage(address: Address, key: Uint8Array): Promise<Uint8Array>;
+  codeByHash(codeHash: Uint8Array): Promise<Uint8Array>;
+};
+
 /** Where a job's state and block hashes come from (main thread). */
 export type JobContext = {
-  /** A new snapshot of the state the job starts from (with the request's overrides applied). */
-  fresh: () => Promise<StateManagerInterface>;
+  /** The snapshot the job reads (with the request's overrides applied); opened once per job. */
+  state: () => Promise<JobState>;
   /** Canonical block hash by number, for BLOCKHASH. */
   blockHash: (number: bigint) => Promise<Uint8Array | undefined>;
 };
@@ -46,8 +52,8 @@ type Task = {
   id: number;
   job: CallJob;
   ctx: JobContext;
-  state: StateManagerInterface | undefined;
-  /** State operations of the job, one after the other. */
+  state: JobState | undefined;
+  /** State reads of the job, one after the other. */
   serving: Promise<void>;
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
@@ -58,12 +64,6 @@ type Task = {
 type Slot = { worker: Worker; ready: boolean; task: Task | undefined; started: Promise<void> };
 
 const DEFAULT_WORKER_HEAP_MB = 1024;
-
-/** Awaits a write; the worker's reply carries no value. */
-const nothing = async (write: Promise<void>): Promise<undefined> => {
-  await write;
-  return undefined;
-};
 
 /** A copy of `b` with its own buffer: posting a view would copy the whole buffer behind it. */
 const own = (b: Uint8Array): Uint8Array => new Uint8Array(b);
@@ -260,52 +260,21 @@ export class CallPool {
   }
 
   private async apply(task: Task, req: StateOp): Promise<StateValue> {
-    if (req.op === "fresh") {
-      task.state = await task.ctx.fresh();
-      return undefined;
-    }
     if (req.op === "blockHash") {
       const h = await task.ctx.blockHash(req.number);
       return h && own(h);
     }
-    task.state ??= await task.ctx.fresh();
+    task.state ??= await task.ctx.state();
     const s = task.state;
     switch (req.op) {
-      case "getAccount": {
+      case "account": {
         const w = toWireAccount(await s.getAccount(new Address(req.address)));
         return w && [w[0], w[1], own(w[2]), own(w[3])];
       }
-      case "putAccount":
-        return nothing(s.putAccount(new Address(req.address), fromWireAccount(req.account)));
-      case "deleteAccount":
-        return nothing(s.deleteAccount(new Address(req.address)));
-      case "modifyAccountFields":
-        return nothing(s.modifyAccountFields(new Address(req.address), req.fields));
-      case "putCode":
-        return nothing(s.putCode(new Address(req.address), req.code));
-      case "getCode":
-        return own(await s.getCode(new Address(req.address)));
-      case "getCodeSize":
-        return s.getCodeSize(new Address(req.address));
-      case "getStorage":
+      case "storage":
         return own(await s.getStorage(new Address(req.address), req.key));
-      case "putStorage":
-        return nothing(s.putStorage(new Address(req.address), req.key, req.value));
-      case "clearStorage":
-        return nothing(s.clearStorage(new Address(req.address)));
-      case "originalStorage":
-        return own(await s.originalStorageCache.get(new Address(req.address), req.key));
-      case "clearOriginalStorage":
-        s.originalStorageCache.clear();
-        return undefined;
-      case "checkpoint":
-        return nothing(s.checkpoint());
-      case "commit":
-        return nothing(s.commit());
-      case "revert":
-        return nothing(s.revert());
-      case "getStateRoot":
-        return own(await s.getStateRoot());
+      case "code":
+        return own(await s.codeByHash(req.codeHash));
     }
   }
 

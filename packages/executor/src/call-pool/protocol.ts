@@ -1,8 +1,8 @@
 /**
  * Messages between the RPC execution pool (main thread) and its workers (structured clone).
- * A job carries its block context as RLP; the worker reads and writes state through `state`
- * requests that the main thread answers from the job's own state (a snapshot at the
- * block's state root with the request's overrides).
+ * A job carries its block context as RLP; the worker reads state through `state` requests
+ * that the main thread answers from the job's snapshot (the block's state root with the
+ * request's overrides); the job's writes stay in the worker.
  */
 import type { CallParams } from "@meridian/primitives";
 import type { StructLoggerOptions } from "../tracers.ts";
@@ -34,36 +34,15 @@ export type CallJob =
 /** Account as it crosses the thread boundary: [nonce, balance, storageRoot, codeHash] or null. */
 export type WireAccount = [bigint, bigint, Uint8Array, Uint8Array] | null;
 
-export type WireAccountFields = {
-  nonce?: bigint;
-  balance?: bigint;
-  storageRoot?: Uint8Array;
-  codeHash?: Uint8Array;
-};
-
+/** Reads of the job's snapshot (with the request's overrides); writes stay in the worker. */
 export type StateOp =
-  | { op: "getAccount"; address: Uint8Array }
-  | { op: "putAccount"; address: Uint8Array; account: WireAccount }
-  | { op: "deleteAccount"; address: Uint8Array }
-  | { op: "modifyAccountFields"; address: Uint8Array; fields: WireAccountFields }
-  | { op: "putCode"; address: Uint8Array; code: Uint8Array }
-  | { op: "getCode"; address: Uint8Array }
-  | { op: "getCodeSize"; address: Uint8Array }
-  | { op: "getStorage"; address: Uint8Array; key: Uint8Array }
-  | { op: "putStorage"; address: Uint8Array; key: Uint8Array; value: Uint8Array }
-  | { op: "clearStorage"; address: Uint8Array }
-  | { op: "originalStorage"; address: Uint8Array; key: Uint8Array }
-  | { op: "clearOriginalStorage" }
-  | { op: "checkpoint" }
-  | { op: "commit" }
-  | { op: "revert" }
-  | { op: "getStateRoot" }
-  /** Starts over from the snapshot (each run of a gas estimate's search). */
-  | { op: "fresh" }
+  | { op: "account"; address: Uint8Array }
+  | { op: "storage"; address: Uint8Array; key: Uint8Array }
+  | { op: "code"; codeHash: Uint8Array }
   /** Canonical hash of block `number` for BLOCKHASH. */
   | { op: "blockHash"; number: bigint };
 
-export type StateValue = WireAccount | Uint8Array | number | undefined;
+export type StateValue = WireAccount | Uint8Array | undefined;
 
 /** Outcome of `CallJob` kinds: call and accessList return CallOutput, estimate a gas amount, trace JSON. */
 export type JobResult = unknown;

@@ -1,11 +1,14 @@
 /**
- * The worker side of a job's state: every StateManagerInterface operation is a request to
- * the main thread, which applies it to the job's snapshot state. The VM awaits each one, so
- * they arrive in order; the main thread holds the only copy of the job's writes.
+ * The worker side of a job's state: the VM runs on a FlatStateManager overlay in the worker
+ * (writes, undo journal, fresh copies for each run of an estimate: no messages), over a
+ * store whose reads of the job's snapshot are messages to the main thread. The snapshot
+ * never changes during a job, so each account, slot and code is asked for once per job.
  */
-import type { AccountFields, StateManagerInterface } from "@ethereumjs/common";
-import { Account, type Address } from "@ethereumjs/util";
-import type { StateOp, StateValue, WireAccount, WireAccountFields } from "./protocol.ts";
+import { Account, createAccountFromRLP } from "@ethereumjs/util";
+import { hexKey } from "@meridian/primitives";
+import { FlatStateStore } from "@meridian/state";
+import type { ChainDatabase } from "@meridian/storage";
+import type { StateOp, StateValue, WireAccount } from "./protocol.ts";
 
 export type StateRequester = (req: StateOp) => Promise<StateValue>;
 
@@ -17,76 +20,57 @@ export function fromWireAccount(w: WireAccount): Account | undefined {
   return w ? new Account(w[0], w[1], w[2], w[3]) : undefined;
 }
 
-export class RemoteStateManager implements StateManagerInterface {
-  private readonly request: StateRequester;
+/**
+ * Calls and traces never compute a state root or write a batch, the only uses
+ * FlatStateManager makes of the store's database; a worker has none to give.
+ */
+const NO_DATABASE = undefined as unknown as ChainDatabase;
+
+export class RemoteStateStore extends FlatStateStore {
+  private readonly ask: StateRequester;
+  private readonly accountRlps = new Map<string, Uint8Array | null>();
+  private readonly slotValues = new Map<string, Uint8Array>();
+  private readonly codeByHash = new Map<string, Uint8Array | undefined>();
 
   constructor(request: StateRequester) {
-    this.request = request;
+    super(NO_DATABASE);
+    this.ask = request;
   }
 
-  readonly originalStorageCache = {
-    get: async (address: Address, key: Uint8Array): Promise<Uint8Array> =>
-      (await this.request({ op: "originalStorage", address: address.bytes, key })) as Uint8Array,
-    clear: (): void => {
-      void this.request({ op: "clearOriginalStorage" });
-    },
-  };
+  override async accountRlpAt(key: string, address: Uint8Array): Promise<Uint8Array | undefined> {
+    let rlp = this.accountRlps.get(key);
+    if (rlp === undefined) {
+      const w = (await this.ask({ op: "account", address })) as WireAccount;
+      rlp = fromWireAccount(w)?.serialize() ?? null;
+      this.accountRlps.set(key, rlp);
+    }
+    return rlp ?? undefined;
+  }
 
-  async getAccount(address: Address): Promise<Account | undefined> {
-    return fromWireAccount((await this.request({ op: "getAccount", address: address.bytes })) as WireAccount);
+  override cachedAccountRlp(key: string): Uint8Array | null | undefined {
+    return this.accountRlps.get(key);
   }
-  async putAccount(address: Address, account?: Account): Promise<void> {
-    await this.request({ op: "putAccount", address: address.bytes, account: toWireAccount(account) });
+
+  override async getAccount(address: Uint8Array): Promise<Account | undefined> {
+    const rlp = await this.accountRlpAt(hexKey(address), address);
+    return rlp ? createAccountFromRLP(rlp) : undefined;
   }
-  async deleteAccount(address: Address): Promise<void> {
-    await this.request({ op: "deleteAccount", address: address.bytes });
+
+  override async getStorage(address: Uint8Array, slot: Uint8Array): Promise<Uint8Array> {
+    const k = hexKey(address) + hexKey(slot);
+    let v = this.slotValues.get(k);
+    if (v === undefined) {
+      v = (await this.ask({ op: "storage", address, key: slot })) as Uint8Array;
+      this.slotValues.set(k, v);
+    }
+    return v;
   }
-  async modifyAccountFields(address: Address, fields: AccountFields): Promise<void> {
-    const wire: WireAccountFields = {};
-    if (fields.nonce !== undefined) wire.nonce = fields.nonce;
-    if (fields.balance !== undefined) wire.balance = fields.balance;
-    if (fields.storageRoot !== undefined) wire.storageRoot = fields.storageRoot;
-    if (fields.codeHash !== undefined) wire.codeHash = fields.codeHash;
-    await this.request({ op: "modifyAccountFields", address: address.bytes, fields: wire });
-  }
-  async putCode(address: Address, code: Uint8Array): Promise<void> {
-    await this.request({ op: "putCode", address: address.bytes, code });
-  }
-  async getCode(address: Address): Promise<Uint8Array> {
-    return (await this.request({ op: "getCode", address: address.bytes })) as Uint8Array;
-  }
-  async getCodeSize(address: Address): Promise<number> {
-    return (await this.request({ op: "getCodeSize", address: address.bytes })) as number;
-  }
-  async getStorage(address: Address, key: Uint8Array): Promise<Uint8Array> {
-    return (await this.request({ op: "getStorage", address: address.bytes, key })) as Uint8Array;
-  }
-  async putStorage(address: Address, key: Uint8Array, value: Uint8Array): Promise<void> {
-    await this.request({ op: "putStorage", address: address.bytes, key, value });
-  }
-  async clearStorage(address: Address): Promise<void> {
-    await this.request({ op: "clearStorage", address: address.bytes });
-  }
-  async checkpoint(): Promise<void> {
-    await this.request({ op: "checkpoint" });
-  }
-  async commit(): Promise<void> {
-    await this.request({ op: "commit" });
-  }
-  async revert(): Promise<void> {
-    await this.request({ op: "revert" });
-  }
-  async getStateRoot(): Promise<Uint8Array> {
-    return (await this.request({ op: "getStateRoot" })) as Uint8Array;
-  }
-  async setStateRoot(): Promise<void> {
-    throw new Error("setStateRoot is not available to RPC execution");
-  }
-  async hasStateRoot(): Promise<boolean> {
-    return false;
-  }
-  clearCaches(): void {}
-  shallowCopy(): StateManagerInterface {
-    return this;
+
+  override async getCode(codeHash: Uint8Array): Promise<Uint8Array | undefined> {
+    const k = hexKey(codeHash);
+    if (this.codeByHash.has(k)) return this.codeByHash.get(k);
+    const code = (await this.ask({ op: "code", codeHash })) as Uint8Array | undefined;
+    this.codeByHash.set(k, code);
+    return code;
   }
 }

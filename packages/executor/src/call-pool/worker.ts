@@ -1,13 +1,14 @@
 /**
  * Worker thread of the RPC execution pool (loaded by worker-entry.ts): runs eth_call, eth_estimateGas,
  * eth_createAccessList and debug_traceTransaction jobs with a warm VM, one job at a time.
- * State and BLOCKHASH come from the main thread (RemoteStateManager); the main thread
+ * Snapshot reads and BLOCKHASH come from the main thread (RemoteStateStore); the main thread
  * enforces the job's deadline by terminating this thread.
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { type Block, createBlock, createBlockFromRLP, createBlockHeaderFromRLP } from "@ethereumjs/block";
-import { bytesToHex } from "@ethereumjs/util";
+import { bytesToHex, KECCAK256_RLP } from "@ethereumjs/util";
 import { MeridianError } from "@meridian/primitives";
+import { FlatStateManager } from "@meridian/state";
 import { SequentialExecutor } from "../executor.ts";
 import { chainCommon } from "../genesis.ts";
 import { callTracer, structLogger } from "../tracers.ts";
@@ -20,7 +21,7 @@ import type {
   ToWorker,
   WireHeader,
 } from "./protocol.ts";
-import { RemoteStateManager } from "./remote-state.ts";
+import { RemoteStateStore } from "./remote-state.ts";
 
 const init = workerData as CallWorkerInit;
 const common = chainCommon({ chainId: BigInt(init.chainId), hardfork: init.hardfork });
@@ -58,13 +59,12 @@ function contextBlock(h: WireHeader): Block {
 
 async function run(id: number, job: CallJob): Promise<unknown> {
   const ask = requester(id);
-  const state = new RemoteStateManager(ask);
+  // One store per job: its reads of the snapshot are shared by every run of the job.
+  const store = new RemoteStateStore(ask);
+  const fresh = () => new FlatStateManager(store, KECCAK256_RLP);
+  const state = fresh();
   const blockHash = async (n: bigint) =>
     (await ask({ op: "blockHash", number: n })) as Uint8Array | undefined;
-  const fresh = async () => {
-    await ask({ op: "fresh" });
-    return state;
-  };
   switch (job.kind) {
     case "call":
       return executor.call(job.input, contextBlock(job.header), state, { gasCap: job.gasCap, blockHash });
@@ -78,7 +78,7 @@ async function run(id: number, job: CallJob): Promise<unknown> {
         blockHash,
       });
       const accessList = first.accessList ?? [];
-      const second = await executor.call({ ...job.input, accessList }, block, await fresh(), {
+      const second = await executor.call({ ...job.input, accessList }, block, fresh(), {
         gasCap: job.gasCap,
         blockHash,
       });
