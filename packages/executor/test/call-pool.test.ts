@@ -109,6 +109,20 @@ describe("CallPool", () => {
     await expect(loop).rejects.toThrow(Timeout);
   });
 
+  it("gives up on workers that cannot load instead of restarting them forever", async () => {
+    const broken = new CallPool({ workers: 1, chainId: spec.chainId, hardfork: "no-such-fork" });
+    try {
+      await expect(broken.ready()).rejects.toMatchObject({ code: "POOL_BROKEN" });
+      await expect(broken.submit(callJob(NUMBER_AND_PARENT_HASH), ctx, deadline(1000))).rejects.toMatchObject(
+        {
+          code: "POOL_BROKEN",
+        },
+      );
+    } finally {
+      await broken.close();
+    }
+  });
+
   it("fails a queued job at its deadline without running it", async () => {
     const single = new CallPool({ workers: 1, chainId: spec.chainId, hardfork: common.hardfork() });
     await single.ready();

@@ -61,7 +61,18 @@ type Task = {
   slot: number | undefined;
 };
 
-type Slot = { worker: Worker; ready: boolean; task: Task | undefined; started: Promise<void> };
+type Slot = {
+  worker: Worker;
+  /** Loaded and not being replaced: may take a job. */
+  ready: boolean;
+  /** Has loaded once. */
+  loaded: boolean;
+  task: Task | undefined;
+  started: Promise<void>;
+};
+
+/** Workers that exit before loading, in a row, after which the pool gives up. */
+const MAX_LOAD_FAILURES = 3;
 
 const DEFAULT_WORKER_HEAP_MB = 1024;
 
@@ -75,6 +86,8 @@ export class CallPool {
   private readonly heapMb: number;
   private nextId = 0;
   private closed = false;
+  private loadFailures = 0;
+  private broken: CallPoolError | undefined;
   /** Workers terminated at a deadline or lost to a crash, and replaced (counted once they exited). */
   replaced = 0;
 
@@ -109,6 +122,7 @@ export class CallPool {
     const slot: Slot = {
       worker,
       ready: false,
+      loaded: false,
       task: undefined,
       started: new Promise<void>((resolve) => {
         started = resolve;
@@ -146,6 +160,13 @@ export class CallPool {
     if (task)
       this.finish(task, new CallPoolError("execution aborted (worker exited)", { code: "WORKER_CRASHED" }));
     if (this.closed) return;
+    this.loadFailures = slot.loaded ? 0 : this.loadFailures + 1;
+    if (this.loadFailures >= MAX_LOAD_FAILURES) {
+      // A worker that cannot load will not load on the next try either: stop, fail what waits.
+      this.broken = new CallPoolError("execution workers fail to start", { code: "POOL_BROKEN" });
+      for (const t of this.queue.splice(0)) this.finish(t, this.broken);
+      return;
+    }
     this.replaced++;
     this.slots[index] = this.spawn(index);
   }
@@ -157,13 +178,16 @@ export class CallPool {
   async ready(): Promise<void> {
     await Promise.all(this.slots.map((s) => s.started));
     // A slot whose worker is being replaced is not ready until the new one has loaded.
-    while (!this.closed && this.slots.some((s) => !s.ready)) await new Promise((r) => setTimeout(r, 10));
+    while (!this.closed && !this.broken && this.slots.some((s) => !s.ready))
+      await new Promise((r) => setTimeout(r, 10));
+    if (this.broken) throw this.broken;
   }
 
   /** Runs `job` on a worker; its state and block hashes come from `ctx`. */
   submit(job: CallJob, ctx: JobContext, opts: SubmitOptions): Promise<unknown> {
     if (this.closed)
       return Promise.reject(new CallPoolError("execution pool closed", { code: "POOL_CLOSED" }));
+    if (this.broken) return Promise.reject(this.broken);
     return new Promise((resolve, reject) => {
       const task: Task = {
         id: this.nextId++,
@@ -228,6 +252,7 @@ export class CallPool {
   private onMessage(slot: Slot, m: FromWorker): void {
     if (m.kind === "ready") {
       slot.ready = true;
+      slot.loaded = true;
       this.dispatch();
       return;
     }
