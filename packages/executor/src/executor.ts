@@ -333,7 +333,6 @@ export class SequentialExecutor {
       const tx = createTx(callTxData(input, fromAccount?.nonce ?? 0n, gasLimit, blobGasPrice), {
         common: vm.common,
         freeze: false,
-        allowUnlimitedInitCodeSize: false,
       });
       // Calls are unsigned: the caller is whoever the request names.
       tx.getSenderAddress = () => from;

@@ -62,13 +62,15 @@ export const DEFAULT_MAX_RESPONSE_BYTES = 25 * 1024 * 1024;
 /** debug_traceTransaction's `timeout` when the request names none (geth's default). */
 export const DEFAULT_TRACE_TIMEOUT_MS = 5000;
 
-/** A duration as Go prints it (geth's error messages): 500ms, 2s, 1.5s, 1m30s. */
+/** A duration as Go prints it (geth's error messages): 500ms, 2s, 1.5s, 1m30s, 1h0m0s. */
 export function goDuration(ms: number): string {
+  if (ms === 0) return "0s";
   if (ms < 1000) return `${ms}ms`;
   if (ms < 60_000) return `${ms / 1000}s`;
-  const minutes = Math.floor(ms / 60_000);
-  const rest = ms - minutes * 60_000;
-  return rest === 0 ? `${minutes}m0s` : `${minutes}m${rest / 1000}s`;
+  const hours = Math.floor(ms / 3_600_000);
+  const minutes = Math.floor((ms % 3_600_000) / 60_000);
+  const seconds = (ms % 60_000) / 1000;
+  return hours > 0 ? `${hours}h${minutes}m${seconds}s` : `${minutes}m${seconds}s`;
 }
 
 function headerNotFound(): never {
