@@ -36,6 +36,16 @@ function deployCode(runtime: string): Hex {
   return `0x60${len}600c60003960${len}6000f3${runtime}`;
 }
 
+/** EIP-2935's history contract: get(n) answers block n's hash from its storage ring. */
+const HISTORY_CONTRACT = "0000f90827f1c53a10cb7a02335b175320002935";
+
+/**
+ * Runtime code returning the history contract's answer for block.number - 1, which only the
+ * block's own EIP-2935 system call has stored: NUMBER PUSH1 1 SWAP1 SUB PUSH1 0 MSTORE, then
+ * STATICCALL(gas, history, 0, 32, 0, 32), POP, RETURN(0, 32).
+ */
+const HISTORY_READER_RUNTIME = `4360019003600052602060006020600073${HISTORY_CONTRACT}5afa5060206000f3`;
+
 let node: NodeHandle;
 let contract: Hex;
 let deployTx: Hex;
@@ -117,6 +127,38 @@ describe("BLOCKHASH in calls and traces", () => {
       "latest",
     ]);
     expect(al.error).toBeUndefined();
+  });
+
+  it("debug_traceTransaction replays the block's system calls first (EIP-2935 history contract)", async () => {
+    const wallet = createWalletClient({
+      account: privateKeyToAccount(DEV_KEYS[6] as Hex),
+      chain: meridianChain(node.rpcUrl, node.wsUrl),
+      transport: http(node.rpcUrl),
+    });
+    const deploy = await wallet.sendTransaction({ data: deployCode(HISTORY_READER_RUNTIME), gas: 200_000n });
+    const { contractAddress: reader } = await waitUntil("reader deployed", () =>
+      rpc<{ contractAddress: Hex } | null>(node.rpcUrl, "eth_getTransactionReceipt", [deploy]).then(
+        (r) => r ?? undefined,
+      ),
+    );
+    const hash = await wallet.sendTransaction({ to: reader, gas: 100_000n });
+    const receipt = await waitUntil("call receipt", () =>
+      rpc<{ blockNumber: Hex } | null>(node.rpcUrl, "eth_getTransactionReceipt", [hash]).then(
+        (r) => r ?? undefined,
+      ),
+    );
+    const n = BigInt(receipt.blockNumber);
+    const trace = await rpc<{ output: string; calls?: { to: string; output: string }[] }>(
+      node.rpcUrl,
+      "debug_traceTransaction",
+      [hash, { tracer: "callTracer" }],
+    );
+    const parentHash = await blockHash(n - 1n);
+    expect(parentHash).not.toBe(ZERO);
+    // Without the system call, the history contract's slot for n-1 is still empty in the parent state.
+    expect(trace.calls?.[0]?.to).toBe(`0x${HISTORY_CONTRACT}`);
+    expect(trace.calls?.[0]?.output).toBe(parentHash);
+    expect(trace.output).toBe(parentHash);
   });
 
   it("debug_traceTransaction replays a call to the contract with the block's hashes", async () => {
