@@ -35,17 +35,20 @@ export class TraceLimitError extends MeridianError {
   override name = "TraceLimitError";
 }
 
-/** Counts a trace's JSON size as it grows and stops it at the limit. */
+/** The error of a trace that passed `maxBytes`. */
+export function traceTooLarge(maxBytes: number): TraceLimitError {
+  return new TraceLimitError(`trace exceeds the response size limit (${maxBytes} bytes)`, {
+    code: "TRACE_TOO_LARGE",
+  });
+}
+
+/** Counts a trace's JSON size as it grows (an upper estimate) and stops it at the limit. */
 function sizeBudget(limits: TraceLimits): (bytes: number) => void {
   const max = limits.maxBytes ?? Number.POSITIVE_INFINITY;
   let used = 0;
   return (bytes) => {
     used += bytes;
-    if (used > max) {
-      throw new TraceLimitError(`trace exceeds the response size limit (${max} bytes)`, {
-        code: "TRACE_TOO_LARGE",
-      });
-    }
+    if (used > max) throw traceTooLarge(max);
   };
 }
 

@@ -36,6 +36,7 @@ import type {
   TransactionWithLocation,
   TxPoolContent,
 } from "@meridian/rpc";
+import { RawJson } from "@meridian/rpc";
 import { type FlatStateManager, stateProof, TrieNodeCache } from "@meridian/state";
 import type { Chain, CommittedBlock } from "./chain.ts";
 import { snapshotState } from "./snapshot-state.ts";
@@ -546,7 +547,8 @@ export class NodeBackend implements RpcBackend {
             enableMemory: opts.enableMemory,
           };
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TRACE_TIMEOUT_MS;
-    return this.execution.submit(
+    // The worker sends the trace as JSON text: the main thread only splices it in.
+    const text = await this.execution.submit(
       {
         kind: "trace",
         block: block.serialize(),
@@ -562,6 +564,7 @@ export class NodeBackend implements RpcBackend {
         onTimeout: () => new ExecutionError("execution timeout", { code: "EXECUTION_TIMEOUT" }),
       },
     );
+    return new RawJson(text as string);
   }
 
   syncing(): SyncStatus {

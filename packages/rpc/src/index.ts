@@ -54,5 +54,6 @@ export {
   parseStorageKey,
   parseTraceOptions,
 } from "./params.ts";
+export { RawJson } from "./raw-json.ts";
 export type { RpcServer, RpcServerOptions } from "./server.ts";
 export { DEFAULT_BODY_LIMIT, startRpcServer } from "./server.ts";

@@ -11,7 +11,7 @@ import { MeridianError } from "@meridian/primitives";
 import { FlatStateManager } from "@meridian/state";
 import { SequentialExecutor } from "../executor.ts";
 import { chainCommon } from "../genesis.ts";
-import { callTracer, structLogger } from "../tracers.ts";
+import { callTracer, structLogger, traceTooLarge } from "../tracers.ts";
 import type {
   CallJob,
   CallWorkerInit,
@@ -89,14 +89,21 @@ async function run(id: number, job: CallJob): Promise<unknown> {
       const parentHeader = createBlockHeaderFromRLP(job.parentHeader, { common, setHardfork: false });
       const parent = createBlock({ header: parentHeader.toJSON() }, { common, setHardfork: false });
       const limits = { maxBytes: job.maxBytes };
+      let trace: unknown;
       if (job.config.tracer === "callTracer") {
         const tracer = callTracer({ onlyTopCall: job.config.onlyTopCall }, limits);
         const r = await executor.replay(block, parent, job.txIndex, state, tracer.hook, blockHash);
-        return tracer.result(r, block.transactions[job.txIndex]?.gasLimit);
+        trace = tracer.result(r, block.transactions[job.txIndex]?.gasLimit);
+      } else {
+        const tracer = structLogger(job.config, limits);
+        const r = await executor.replay(block, parent, job.txIndex, state, tracer.hook, blockHash);
+        trace = tracer.result(r);
       }
-      const tracer = structLogger(job.config, limits);
-      const r = await executor.replay(block, parent, job.txIndex, state, tracer.hook, blockHash);
-      return tracer.result(r);
+      // Serialized here, not on the main thread; the tracers' running count is an estimate,
+      // this is the exact size.
+      const text = JSON.stringify(trace) ?? "null";
+      if (text.length > job.maxBytes) throw traceTooLarge(job.maxBytes);
+      return text;
     }
   }
 }
