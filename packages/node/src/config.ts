@@ -34,6 +34,10 @@ export type NodeConfig = {
   rpc: {
     gasCap: bigint;
     evmTimeoutMs: number;
+    /** Worker threads that run eth_call / eth_estimateGas / eth_createAccessList / debug_traceTransaction. */
+    executionWorkers: number;
+    /** Largest debug_traceTransaction result (JSON bytes); a trace that would pass it stops with an error. */
+    maxResponseBytes: number;
     logsMaxRange: number;
     logsMaxResults: number;
     filterTimeoutMs: number;
@@ -103,6 +107,8 @@ export function defaultConfig(kind: ConfigKind): NodeConfig {
     rpc: {
       gasCap: 50_000_000n,
       evmTimeoutMs: 5000,
+      executionWorkers: 2,
+      maxResponseBytes: 25 * 1024 * 1024,
       logsMaxRange: 10_000,
       logsMaxResults: 10_000,
       filterTimeoutMs: 300_000,
@@ -186,6 +192,8 @@ const spec = {
   rpc: {
     gasCap: uint256(1n),
     evmTimeoutMs: ms(1),
+    executionWorkers: int(1, 256),
+    maxResponseBytes: int(1024, 1 << 30),
     logsMaxRange: int(1, 1_000_000_000),
     logsMaxResults: int(1, 1_000_000_000),
     filterTimeoutMs: ms(1000),
@@ -411,7 +419,17 @@ export function renderConfigToml(
     kv("format", c.log.format, "pretty | json | auto (pretty on a terminal, JSON lines otherwise)"),
     "[rpc]",
     kv("gas_cap", c.rpc.gasCap, "Gas limit for eth_call / eth_estimateGas."),
-    kv("evm_timeout_ms", c.rpc.evmTimeoutMs, "Time limit for one eth_call / eth_estimateGas, in ms."),
+    kv(
+      "evm_timeout_ms",
+      c.rpc.evmTimeoutMs,
+      "Hard time limit for one eth_call / eth_estimateGas / eth_createAccessList, in ms.",
+    ),
+    kv(
+      "execution_workers",
+      c.rpc.executionWorkers,
+      "Worker threads running calls, estimates, access lists and traces off the main thread.",
+    ),
+    kv("max_response_bytes", c.rpc.maxResponseBytes, "Largest debug_traceTransaction result, in bytes."),
     kv("logs_max_range", c.rpc.logsMaxRange, "Maximum block range of one eth_getLogs query."),
     kv("logs_max_results", c.rpc.logsMaxResults, "Maximum logs one eth_getLogs query returns."),
     kv("filter_timeout_ms", c.rpc.filterTimeoutMs, "Filters not polled for this long are removed, in ms."),

@@ -149,12 +149,17 @@ export async function startNode(
       clientVersion: status().clientVersion,
       gasCap: config.rpc.gasCap,
       evmTimeoutMs: config.rpc.evmTimeoutMs,
+      executionWorkers: config.rpc.executionWorkers,
+      maxResponseBytes: config.rpc.maxResponseBytes,
       logsMaxRange: config.rpc.logsMaxRange,
       logsMaxResults: config.rpc.logsMaxResults,
       txFeeCap: config.rpc.txFeeCap,
       suggestedTip: 1_000_000_000n,
       status,
     });
+    closers.push(() => backend.close());
+    // Requests wait for no cold worker: the first calls' deadlines would pay for loading the VM.
+    await backend.execution.ready();
     metrics.chainHead.set(Number(chain.head.header.number));
 
     let rpc: RpcServer | undefined;

@@ -53,6 +53,8 @@ describe("defaultConfig", () => {
     expect(c.rpc).toEqual({
       gasCap: 50_000_000n,
       evmTimeoutMs: 5000,
+      executionWorkers: 2,
+      maxResponseBytes: 26_214_400,
       logsMaxRange: 10_000,
       logsMaxResults: 10_000,
       filterTimeoutMs: 300_000,

@@ -114,6 +114,8 @@ export type TraceOptions = {
   enableReturnData?: boolean;
   onlyTopCall?: boolean;
   withLog?: boolean;
+  /** The `timeout` option (a Go duration string such as "5s"), in ms; absent: the node's default. */
+  timeoutMs?: number;
 };
 
 export type TxPoolContent = {

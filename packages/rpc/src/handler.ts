@@ -49,6 +49,7 @@ import {
   parseStorageKeys,
   parseTraceOptions,
 } from "./params.ts";
+import { RawJson } from "./raw-json.ts";
 
 export type RpcHandlerOptions = {
   backend: RpcBackend;
@@ -265,7 +266,7 @@ export class RpcHandler {
     try {
       const result = await fn(params, ctx);
       if (!isNotification)
-        reply = `{"jsonrpc":"2.0","id":${idJson},"result":${result === undefined ? "null" : JSON.stringify(result)}}`;
+        reply = `{"jsonrpc":"2.0","id":${idJson},"result":${result === undefined ? "null" : result instanceof RawJson ? result.text : JSON.stringify(result)}}`;
     } catch (e) {
       ok = false;
       const err = this.toRpcError(e, method);

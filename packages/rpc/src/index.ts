@@ -46,10 +46,14 @@ export {
   parseAddress,
   parseBlockNumberOrHash,
   parseBlockNumberOrTag,
+  parseCallRequest,
   parseData,
+  parseDuration,
   parseHash,
   parseQuantity,
   parseStorageKey,
+  parseTraceOptions,
 } from "./params.ts";
+export { RawJson } from "./raw-json.ts";
 export type { RpcServer, RpcServerOptions } from "./server.ts";
 export { DEFAULT_BODY_LIMIT, startRpcServer } from "./server.ts";

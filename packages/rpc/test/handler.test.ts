@@ -672,6 +672,14 @@ describe("execution errors", () => {
       ]),
     ).toMatchObject({ type: "CALL" });
     expect(backend.calls.at(-1)?.args[1]).toEqual({ tracer: "callTracer", onlyTopCall: true });
+    // A result that is JSON text already goes into the response as is, with the timeout parsed.
+    expect(await result("debug_traceTransaction", [hash, { timeout: "1.5s" }])).toEqual({
+      gas: 21000,
+      failed: false,
+      returnValue: "0x",
+      structLogs: [],
+    });
+    expect(backend.calls.at(-1)?.args[1]).toEqual({ timeoutMs: 1500 });
     expect((await error("debug_traceTransaction", [hash, { tracer: "4byteTracer" }])).code).toBe(-32602);
   });
 });
