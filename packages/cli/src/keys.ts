@@ -38,6 +38,13 @@ async function store(key: Uint8Array, opts: KeysOptions): Promise<void> {
   const node = await loadNodeApi();
   const dir = await keystoreDir(opts);
   const password = await newPassword(opts);
+  // A keystore inside a data dir is the data dir's: refused while a node runs on it.
+  const lock = opts.keystoreDir
+    ? undefined
+    : await node.acquireDatadirLock(resolve(dir, ".."), "meridian keys").catch((err: unknown) => {
+        key.fill(0);
+        throw err;
+      });
   try {
     const address = toChecksumAddress(privateKeyToAddress(key));
     const lower = bytesToHex(privateKeyToAddress(key));
@@ -48,6 +55,7 @@ async function store(key: Uint8Array, opts: KeysOptions): Promise<void> {
     process.stdout.write(`Address:  ${address}\nKeystore: ${path}\n`);
   } finally {
     key.fill(0);
+    await lock?.release();
   }
 }
 

@@ -8,6 +8,7 @@ import { type GenesisSpec, parseGenesis } from "@meridian/executor";
 import { TxPool } from "@meridian/mempool";
 import { bytesToHex, type Logger, MeridianError, privateKeyToAddress } from "@meridian/primitives";
 import { type RpcServer, startRpcServer } from "@meridian/rpc";
+import { acquireDatadirLock, DATADIR_LOCK_FILE, type DatadirLock } from "@meridian/storage";
 import { NodeBackend } from "./backend.ts";
 import { Chain } from "./chain.ts";
 import { genesisPath, type NodeConfig } from "./config.ts";
@@ -17,7 +18,17 @@ import { BlockProducer } from "./producer.ts";
 export const CLIENT_NAME = "Meridian";
 export const CLIENT_VERSION = "0.1.0";
 
-export type StartNodeOptions = { logger: Logger; metrics: Metrics };
+export type StartNodeOptions = {
+  logger: Logger;
+  metrics: Metrics;
+  /**
+   * The datadir lock, when the caller took it before touching the directory (devnet --reset,
+   * genesis copy); the node then releases it on close. Absent: the node takes it first thing.
+   */
+  lock?: DatadirLock;
+};
+
+export { acquireDatadirLock, DATADIR_LOCK_FILE, type DatadirLock };
 
 export type RunningNode = {
   rpcUrl?: string;
@@ -53,16 +64,25 @@ export async function loadGenesis(path: string): Promise<GenesisSpec> {
 
 export async function startNode(
   config: NodeConfig,
-  { logger, metrics }: StartNodeOptions,
+  { logger, metrics, lock: givenLock }: StartNodeOptions,
 ): Promise<RunningNode> {
   const started = Date.now();
-  const genesis = await loadGenesis(genesisPath(config));
-  const chain = await Chain.open({
-    datadir: config.datadir,
-    genesis,
-    logger: logger.child({ module: "chain" }),
-  });
-  const closers: (() => Promise<void>)[] = [() => chain.close()];
+  // The lock comes before anything reads the directory, and goes last on close.
+  const lock = givenLock ?? (await acquireDatadirLock(config.datadir, "meridian node"));
+  let chain: Chain;
+  let genesis: GenesisSpec;
+  try {
+    genesis = await loadGenesis(genesisPath(config));
+    chain = await Chain.open({
+      datadir: config.datadir,
+      genesis,
+      logger: logger.child({ module: "chain" }),
+    });
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
+  const closers: (() => Promise<void>)[] = [() => lock.release(), () => chain.close()];
   const closeAll = async () => {
     for (const c of closers.reverse().splice(0)) {
       try {
