@@ -28,6 +28,17 @@ export type NodeConfig = {
     batchLimit: number;
     bodyLimit: number;
     ws: boolean;
+    /** Host header names served (geth --http.vhosts); "*" = any. IP-address hosts are always served. */
+    vhosts: string[];
+  };
+  /** WebSocket (served on the HTTP port when http.ws is on). */
+  ws: {
+    /** Browser origins allowed to connect (geth --ws.origins); "*" = any; [] = localhost and this host. */
+    origins: string[];
+    /** Subscriptions one connection may hold. */
+    maxSubscriptions: number;
+    /** Unsent bytes a client may leave queued before it is disconnected. */
+    maxQueuedBytes: number;
   };
   metrics: { enabled: boolean; addr: string; port: number };
   log: { level: LogLevel; format: LogFormat };
@@ -38,6 +49,11 @@ export type NodeConfig = {
     logsMaxResults: number;
     filterTimeoutMs: number;
     txFeeCap: bigint;
+    /** Live poll filters in all, and per creating connection. */
+    maxFilters: number;
+    maxFiltersPerConnection: number;
+    /** Storage keys of one eth_getProof. */
+    proofMaxKeys: number;
   };
   txpool: {
     priceLimit: bigint;
@@ -97,7 +113,9 @@ export function defaultConfig(kind: ConfigKind): NodeConfig {
       batchLimit: 1000,
       bodyLimit: 5_242_880,
       ws: true,
+      vhosts: ["localhost"],
     },
+    ws: { origins: [], maxSubscriptions: 1000, maxQueuedBytes: 16_777_216 },
     metrics: { enabled: true, addr: "127.0.0.1", port: 9545 },
     log: { level: "info", format: "auto" },
     rpc: {
@@ -107,6 +125,9 @@ export function defaultConfig(kind: ConfigKind): NodeConfig {
       logsMaxResults: 10_000,
       filterTimeoutMs: 300_000,
       txFeeCap: ETHER,
+      maxFilters: 10_000,
+      maxFiltersPerConnection: 1000,
+      proofMaxKeys: 1024,
     },
     txpool: {
       priceLimit: 1n,
@@ -177,7 +198,9 @@ const spec = {
     batchLimit: int(1, 100_000),
     bodyLimit: int(1024, 1 << 30),
     ws: bool,
+    vhosts: origins,
   },
+  ws: { origins, maxSubscriptions: int(1, 1_000_000), maxQueuedBytes: int(65_536, 1 << 30) },
   metrics: { enabled: bool, addr: host, port: int(0, 65535) },
   log: {
     level: z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(", ")}` }),
@@ -190,6 +213,9 @@ const spec = {
     logsMaxResults: int(1, 1_000_000_000),
     filterTimeoutMs: ms(1000),
     txFeeCap: uint256(0n),
+    maxFilters: int(1, 10_000_000),
+    maxFiltersPerConnection: int(1, 10_000_000),
+    proofMaxKeys: int(1, 1_000_000),
   },
   txpool: {
     priceLimit: uint256(0n),
@@ -402,6 +428,23 @@ export function renderConfigToml(
     kv("batch_limit", c.http.batchLimit, "Maximum requests in one JSON-RPC batch."),
     kv("body_limit", c.http.bodyLimit, "Maximum request body in bytes."),
     kv("ws", c.http.ws, "Accept WebSocket upgrades on the same port (eth_subscribe)."),
+    kv(
+      "vhosts",
+      c.http.vhosts,
+      'Host header names served (DNS-rebinding guard, as geth --http.vhosts); ["*"] = any. Requests by IP address are always served.',
+    ),
+    "[ws]",
+    kv(
+      "origins",
+      c.ws.origins,
+      'Browser origins allowed to open a WebSocket (geth --ws.origins); ["*"] = any; [] = http://localhost and http://<hostname>, any port.',
+    ),
+    kv("max_subscriptions", c.ws.maxSubscriptions, "Subscriptions one WebSocket connection may hold."),
+    kv(
+      "max_queued_bytes",
+      c.ws.maxQueuedBytes,
+      "Unsent bytes a WebSocket client may leave queued; past this it is disconnected.",
+    ),
     "[metrics]",
     kv("enabled", c.metrics.enabled, "Serve Prometheus metrics at /metrics and a health check at /health."),
     kv("addr", c.metrics.addr, "Listen address."),
@@ -415,6 +458,13 @@ export function renderConfigToml(
     kv("logs_max_range", c.rpc.logsMaxRange, "Maximum block range of one eth_getLogs query."),
     kv("logs_max_results", c.rpc.logsMaxResults, "Maximum logs one eth_getLogs query returns."),
     kv("filter_timeout_ms", c.rpc.filterTimeoutMs, "Filters not polled for this long are removed, in ms."),
+    kv("max_filters", c.rpc.maxFilters, "Live poll filters (eth_newFilter & co.) in all."),
+    kv(
+      "max_filters_per_connection",
+      c.rpc.maxFiltersPerConnection,
+      "Live poll filters created over one connection.",
+    ),
+    kv("proof_max_keys", c.rpc.proofMaxKeys, "Storage keys one eth_getProof may ask for (geth: 1024)."),
     kv(
       "tx_fee_cap",
       c.rpc.txFeeCap,

@@ -174,14 +174,23 @@ export async function startNode(
         host: config.http.addr,
         port: config.http.port,
         cors: config.http.cors,
+        vhosts: config.http.vhosts,
+        wsOrigins: config.ws.origins,
+        maxFilters: config.rpc.maxFilters,
+        maxFiltersPerConnection: config.rpc.maxFiltersPerConnection,
+        maxSubscriptionsPerConnection: config.ws.maxSubscriptions,
+        maxProofKeys: config.rpc.proofMaxKeys,
+        wsMaxQueuedBytes: config.ws.maxQueuedBytes,
         batchLimit: config.http.batchLimit,
         bodyLimit: config.http.bodyLimit,
         ws: config.http.ws,
         filterTimeoutMs: config.rpc.filterTimeoutMs,
         logger,
         onRequest: (method, seconds, ok) => metrics.observeRpc(method, seconds, ok),
+        onLimit: (limit) => metrics.rpcLimitRejections.inc({ limit }),
       });
       const server = rpc;
+      metrics.setRpcStats(() => server.stats());
       closers.push(() => server.close());
       logger.info("JSON-RPC listening", { url: rpc.url, ws: rpc.wsUrl || undefined });
     }

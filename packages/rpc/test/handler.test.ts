@@ -151,12 +151,15 @@ describe("batches", () => {
       id: null,
       error: { code: -32600, message: "empty batch" },
     });
-    const six = Array.from({ length: 6 }, (_, i) => ({ jsonrpc: "2.0", id: i, method: "eth_chainId" }));
-    expect(await raw(JSON.stringify(six))).toEqual({
-      jsonrpc: "2.0",
-      id: null,
-      error: { code: -32600, message: "batch too large" },
-    });
+    // As geth: one error object in an array, with the id of the batch's first call.
+    const six = Array.from({ length: 6 }, (_, i) => ({ jsonrpc: "2.0", id: i + 7, method: "eth_chainId" }));
+    expect(await handler.handle(JSON.stringify(six))).toBe(
+      '[{"jsonrpc":"2.0","id":7,"error":{"code":-32600,"message":"batch too large"}}]',
+    );
+    const notes = [{ jsonrpc: "2.0", method: "eth_chainId" }, ...six];
+    expect(await handler.handle(JSON.stringify(notes))).toBe(
+      '[{"jsonrpc":"2.0","id":7,"error":{"code":-32600,"message":"batch too large"}}]',
+    );
   });
 
   it("sends nothing for a batch of notifications", async () => {
