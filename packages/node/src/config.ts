@@ -62,6 +62,10 @@ export type NodeConfig = {
     globalSlots: number;
     accountQueue: number;
     globalQueue: number;
+    /** Journal admitted transactions to <datadir>/txpool/transactions.rlp and re-admit them on start. */
+    journal: boolean;
+    /** How often the journal is rewritten with the pool's current transactions, in ms. */
+    rejournalMs: number;
   };
   /** Parallel executor: worker threads (0 = main thread only; undefined = number of cores). */
   executor: { workers?: number };
@@ -136,6 +140,8 @@ export function defaultConfig(kind: ConfigKind): NodeConfig {
       globalSlots: 5120,
       accountQueue: 64,
       globalQueue: 1024,
+      journal: true,
+      rejournalMs: 3_600_000,
     },
     executor: {},
     producer: { enabled: true },
@@ -224,6 +230,8 @@ const spec = {
     globalSlots: int(1, 1_000_000),
     accountQueue: int(1, 1_000_000),
     globalQueue: int(1, 1_000_000),
+    journal: bool,
+    rejournalMs: ms(1000),
   },
   executor: { workers: int(0, 256) },
   producer: { enabled: bool, blockTimeMs: ms(1), emptyBlocks: bool },
@@ -481,6 +489,16 @@ export function renderConfigToml(
     kv("global_slots", c.txpool.globalSlots, "Executable transactions in the whole pool."),
     kv("account_queue", c.txpool.accountQueue, "Non-executable (future nonce) transactions per account."),
     kv("global_queue", c.txpool.globalQueue, "Non-executable transactions in the whole pool."),
+    kv(
+      "journal",
+      c.txpool.journal,
+      "Journal admitted transactions to <datadir>/txpool/transactions.rlp; re-admitted on start.",
+    ),
+    kv(
+      "rejournal_ms",
+      c.txpool.rejournalMs,
+      "Interval of the journal's rewrite (drops mined transactions), in ms.",
+    ),
     "[executor]",
     kv(
       "workers",

@@ -4,8 +4,9 @@
  * knows every package.
  */
 import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { type GenesisSpec, parseGenesis } from "@meridian/executor";
-import { TxPool } from "@meridian/mempool";
+import { TxJournal, TxPool } from "@meridian/mempool";
 import { bytesToHex, type Logger, MeridianError, privateKeyToAddress } from "@meridian/primitives";
 import { type RpcServer, startRpcServer } from "@meridian/rpc";
 import { acquireDatadirLock, DATADIR_LOCK_FILE, type DatadirLock } from "@meridian/storage";
@@ -62,6 +63,52 @@ export async function loadGenesis(path: string): Promise<GenesisSpec> {
   return parseGenesis(json, path);
 }
 
+/**
+ * Re-admits the journal's transactions against the current head (mined or now invalid ones are
+ * refused by the pool and dropped), rewrites the journal with what was kept, and journals every
+ * admission from then on.
+ */
+async function replayJournal(pool: TxPool, journal: TxJournal, logger: Logger): Promise<void> {
+  const raws = journal.load();
+  let kept = 0;
+  for (const raw of raws) {
+    try {
+      await pool.addRaw(raw);
+      kept++;
+    } catch (err) {
+      logger.debug("journaled transaction dropped", { reason: (err as Error).message });
+    }
+  }
+  journal.rotate(pool.rawTransactions());
+  pool.journalTo(journal);
+  if (raws.length > 0)
+    logger.info("transaction journal replayed", { journaled: raws.length, readmitted: kept });
+}
+
+function openJournal(
+  pool: TxPool,
+  config: NodeConfig,
+  logger: Logger,
+): { ready: Promise<void>; close(): Promise<void> } {
+  const journal = new TxJournal(join(config.datadir, "txpool", "transactions.rlp"), { logger });
+  const rotation = setInterval(() => {
+    try {
+      journal.rotate(pool.rawTransactions());
+    } catch (err) {
+      logger.error("transaction journal rotation failed", {}, err);
+    }
+  }, config.txpool.rejournalMs);
+  rotation.unref();
+  return {
+    ready: replayJournal(pool, journal, logger),
+    async close() {
+      clearInterval(rotation);
+      pool.journalTo(undefined);
+      journal.close();
+    },
+  };
+}
+
 export async function startNode(
   config: NodeConfig,
   { logger, metrics, lock: givenLock }: StartNodeOptions,
@@ -93,6 +140,7 @@ export async function startNode(
     }
   };
   try {
+    const { journal: _journal, rejournalMs: _rejournalMs, ...poolOptions } = config.txpool;
     const pool = new TxPool(
       {
         async getAccount(address) {
@@ -104,11 +152,17 @@ export async function startNode(
         common: chain.common,
         blockGasLimit: () => chain.head.header.gasLimit,
         baseFee: () => chain.head.header.calcNextBaseFee(),
-        ...config.txpool,
+        ...poolOptions,
         logger: logger.child({ module: "txpool" }),
       },
     );
     chain.txSource = (baseFee) => pool.pending(baseFee);
+    // Before the producer starts: the journal's transactions go into the first block built.
+    if (config.txpool.journal) {
+      const journal = openJournal(pool, config, logger);
+      closers.push(() => journal.close());
+      await journal.ready;
+    }
     // Executor threads load the EVM once; do it before serving so the first block is not slow.
     await chain.warmUp();
 

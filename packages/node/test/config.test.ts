@@ -70,6 +70,8 @@ describe("defaultConfig", () => {
       globalSlots: 5120,
       accountQueue: 64,
       globalQueue: 1024,
+      journal: true,
+      rejournalMs: 3_600_000,
     });
     expect(c.producer).toEqual({ enabled: true });
     expect(c.validator).toEqual({});
