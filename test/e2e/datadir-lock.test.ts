@@ -64,8 +64,9 @@ let node: NodeHandle;
 
 beforeAll(async () => {
   datadir = await makeTempDir("meridian-lock-");
-  // Long block time: the chain database does not change while the refusals are checked.
-  node = await startMeridian({ datadir, blockTimeMs: 60_000 });
+  // One block a day (aligned to UTC midnight): the chain database does not change while the
+  // refusals are checked, so "changes nothing" can be compared file by file.
+  node = await startMeridian({ datadir, blockTimeMs: 86_400_000 });
 }, 90_000);
 
 afterAll(async () => {
@@ -120,6 +121,16 @@ describe("datadir lock", () => {
     const keys = await runCli(["keys", "new", "--datadir", datadir, "--password", password]);
     expect(keys.code).not.toBe(0);
     expect(keys.stderr).toContain("[DATADIR_LOCKED]");
+    const keysDir = await runCli([
+      "keys",
+      "new",
+      "--keystore-dir",
+      join(datadir, "keystore"),
+      "--password",
+      password,
+    ]);
+    expect(keysDir.code).not.toBe(0);
+    expect(keysDir.stderr).toContain("[DATADIR_LOCKED]");
     expect(snapshot(datadir)).toEqual(before);
     expect(existsSync(join(datadir, "keystore"))).toBe(false);
   }, 60_000);
