@@ -52,6 +52,8 @@ export type NodeConfig = {
     /** Live poll filters in all, and per creating connection. */
     maxFilters: number;
     maxFiltersPerConnection: number;
+    /** Unpolled changes one filter keeps (the newest). */
+    filterMaxItems: number;
     /** Storage keys of one eth_getProof. */
     proofMaxKeys: number;
   };
@@ -131,6 +133,7 @@ export function defaultConfig(kind: ConfigKind): NodeConfig {
       txFeeCap: ETHER,
       maxFilters: 10_000,
       maxFiltersPerConnection: 1000,
+      filterMaxItems: 10_000,
       proofMaxKeys: 1024,
     },
     txpool: {
@@ -221,6 +224,7 @@ const spec = {
     txFeeCap: uint256(0n),
     maxFilters: int(1, 10_000_000),
     maxFiltersPerConnection: int(1, 10_000_000),
+    filterMaxItems: int(1, 10_000_000),
     proofMaxKeys: int(1, 1_000_000),
   },
   txpool: {
@@ -471,6 +475,11 @@ export function renderConfigToml(
       "max_filters_per_connection",
       c.rpc.maxFiltersPerConnection,
       "Live poll filters created over one connection.",
+    ),
+    kv(
+      "filter_max_items",
+      c.rpc.filterMaxItems,
+      "Unpolled changes one filter keeps; older ones are dropped when it is full.",
     ),
     kv("proof_max_keys", c.rpc.proofMaxKeys, "Storage keys one eth_getProof may ask for (geth: 1024)."),
     kv(

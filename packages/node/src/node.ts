@@ -232,6 +232,7 @@ export async function startNode(
         wsOrigins: config.ws.origins,
         maxFilters: config.rpc.maxFilters,
         maxFiltersPerConnection: config.rpc.maxFiltersPerConnection,
+        filterMaxItems: config.rpc.filterMaxItems,
         maxSubscriptionsPerConnection: config.ws.maxSubscriptions,
         maxProofKeys: config.rpc.proofMaxKeys,
         wsMaxQueuedBytes: config.ws.maxQueuedBytes,

@@ -61,6 +61,7 @@ describe("defaultConfig", () => {
       txFeeCap: 10n ** 18n,
       maxFilters: 10_000,
       maxFiltersPerConnection: 1000,
+      filterMaxItems: 10_000,
       proofMaxKeys: 1024,
     });
     expect(c.txpool).toEqual({

@@ -22,6 +22,7 @@ export type RpcLimit =
 export const DEFAULT_MAX_FILTERS = 10_000;
 export const DEFAULT_MAX_FILTERS_PER_CONNECTION = 1_000;
 export const DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION = 1_000;
+export const DEFAULT_FILTER_MAX_ITEMS = 10_000;
 
 /** Precomputed, hex-keyed form of a log filter for cheap matching. */
 export type LogMatcher = {
@@ -155,6 +156,7 @@ export class EventFanout {
   private readonly onError: (err: unknown) => void;
   private readonly maxFilters: number;
   private readonly maxFiltersPerConnection: number;
+  private readonly filterMaxItems: number;
   /** Live filters per creating connection; an entry goes when its count reaches zero. */
   private readonly filtersByOwner = new Map<object, number>();
 
@@ -163,10 +165,11 @@ export class EventFanout {
     filterTimeoutMs: number,
     resolvePendingTx: PendingTxResolver,
     onError: (err: unknown) => void,
-    caps: { maxFilters?: number; maxFiltersPerConnection?: number } = {},
+    caps: { maxFilters?: number; maxFiltersPerConnection?: number; filterMaxItems?: number } = {},
   ) {
     this.maxFilters = caps.maxFilters ?? DEFAULT_MAX_FILTERS;
     this.maxFiltersPerConnection = caps.maxFiltersPerConnection ?? DEFAULT_MAX_FILTERS_PER_CONNECTION;
+    this.filterMaxItems = caps.filterMaxItems ?? DEFAULT_FILTER_MAX_ITEMS;
     this.backend = backend;
     this.filterTimeoutMs = filterTimeoutMs;
     this.resolvePendingTx = resolvePendingTx;
@@ -242,6 +245,21 @@ export class EventFanout {
     for (const [id, f] of this.filters) if (now - f.lastPoll > this.filterTimeoutMs) this.removeFilter(id);
   }
 
+  /**
+   * Adds a change to a filter that has not been polled yet, keeping only the newest
+   * `filterMaxItems`: an abandoned filter costs a bounded amount until it expires. Trimmed in
+   * halves so a full filter does not pay a copy per item.
+   */
+  private enqueue<T>(items: T[], item: T): void {
+    items.push(item);
+    if (items.length >= 2 * this.filterMaxItems) items.splice(0, items.length - this.filterMaxItems);
+  }
+
+  /** Items a poll returns: at most `filterMaxItems`, the newest. */
+  takeItems<T>(items: T[]): T[] {
+    return items.length > this.filterMaxItems ? items.slice(items.length - this.filterMaxItems) : items;
+  }
+
   private handleHead(block: Block): void {
     if (this.filters.size === 0 && this.subscriptions.size === 0) return;
     let hash: Hex | undefined;
@@ -249,7 +267,7 @@ export class EventFanout {
     for (const f of this.filters.values()) {
       if (f.kind !== "block") continue;
       hash ??= bytesToHex(block.hash());
-      f.items.push(hash);
+      this.enqueue(f.items, hash);
     }
     for (const s of this.subscriptions.values()) {
       if (s.kind !== "newHeads") continue;
@@ -264,7 +282,7 @@ export class EventFanout {
     for (const f of this.filters.values()) {
       if (f.kind !== "logs") continue;
       entries ??= logs.map((l) => new LogEntry(l));
-      for (const e of entries) if (matches(f.matcher, e)) f.items.push(e.formatted);
+      for (const e of entries) if (matches(f.matcher, e)) this.enqueue(f.items, e.formatted);
     }
     for (const s of this.subscriptions.values()) {
       if (s.kind !== "logs" || s.matcher === undefined) continue;
@@ -280,7 +298,7 @@ export class EventFanout {
     for (const f of this.filters.values()) {
       if (f.kind !== "pending") continue;
       hex ??= bytesToHex(hash);
-      f.items.push(hex);
+      this.enqueue(f.items, hex);
     }
     for (const s of this.subscriptions.values()) {
       if (s.kind !== "newPendingTransactions") continue;

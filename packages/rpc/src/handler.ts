@@ -73,6 +73,8 @@ export type RpcHandlerOptions = {
   maxFiltersPerConnection?: number;
   /** Subscriptions of one WebSocket connection (default 1,000). */
   maxSubscriptionsPerConnection?: number;
+  /** Unpolled changes one filter keeps, the newest (default 10,000). */
+  filterMaxItems?: number;
   /** Storage keys of one eth_getProof (default 1,024, geth's limit). */
   maxProofKeys?: number;
   /** Metrics hook, called each time a cap refuses something. */
@@ -193,7 +195,11 @@ export class RpcHandler {
       opts.filterTimeoutMs ?? DEFAULT_FILTER_TIMEOUT_MS,
       (hash) => this.pendingTxJson(hash),
       (err) => this.logger.warn("event delivery failed", {}, err),
-      { maxFilters: opts.maxFilters, maxFiltersPerConnection: opts.maxFiltersPerConnection },
+      {
+        maxFilters: opts.maxFilters,
+        maxFiltersPerConnection: opts.maxFiltersPerConnection,
+        filterMaxItems: opts.filterMaxItems,
+      },
     );
     this.registerMethods();
   }
@@ -750,7 +756,7 @@ export class RpcHandler {
       f.lastPoll = Date.now();
       const items = f.items;
       f.items = [];
-      return items;
+      return this.fanout.takeItems<unknown>(items);
     });
     m.set("eth_getFilterLogs", (p) => {
       arity(p, 1);

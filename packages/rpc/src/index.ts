@@ -19,6 +19,7 @@ export type {
 export { decodeRevertReason, ParamError, RpcError, RpcErrorCode } from "./errors.ts";
 export type { RpcLimit } from "./events.ts";
 export {
+  DEFAULT_FILTER_MAX_ITEMS,
   DEFAULT_MAX_FILTERS,
   DEFAULT_MAX_FILTERS_PER_CONNECTION,
   DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,

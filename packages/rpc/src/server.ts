@@ -47,6 +47,8 @@ export type RpcServerOptions = {
   maxFiltersPerConnection?: number;
   /** Subscriptions of one WebSocket connection (default 1,000). */
   maxSubscriptionsPerConnection?: number;
+  /** Unpolled changes one filter keeps, the newest (default 10,000). */
+  filterMaxItems?: number;
   /** Storage keys of one eth_getProof (default 1,024). */
   maxProofKeys?: number;
   /**
@@ -174,6 +176,7 @@ export async function startRpcServer(opts: RpcServerOptions): Promise<RpcServer>
     filterTimeoutMs: opts.filterTimeoutMs,
     maxFilters: opts.maxFilters,
     maxFiltersPerConnection: opts.maxFiltersPerConnection,
+    filterMaxItems: opts.filterMaxItems,
     maxSubscriptionsPerConnection: opts.maxSubscriptionsPerConnection,
     maxProofKeys: opts.maxProofKeys,
     logger: opts.logger,

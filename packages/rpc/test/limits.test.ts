@@ -5,12 +5,15 @@ import { RpcHandler, type RpcLimit } from "../src/index.ts";
 import { TestBackend } from "./helpers.ts";
 
 let handler: RpcHandler;
+let backend: TestBackend;
 let refused: RpcLimit[];
 
 beforeEach(() => {
   refused = [];
+  backend = new TestBackend();
   handler = new RpcHandler({
-    backend: new TestBackend(),
+    backend,
+    filterMaxItems: 3,
     batchLimit: 5,
     maxFilters: 6,
     maxFiltersPerConnection: 4,
@@ -89,6 +92,19 @@ describe("caps", () => {
     expect((await newFilter(a)).result).toMatch(/^0x/);
     expect(refused).toEqual(["filters_per_connection", "filters"]);
     expect(handler.stats().filters).toBe(6);
+  });
+
+  it("an unpolled filter keeps only its newest changes", async () => {
+    const id = JSON.parse(
+      (await handler.handle('{"jsonrpc":"2.0","id":1,"method":"eth_newPendingTransactionFilter"}')) ?? "",
+    ).result as string;
+    const hashes = Array.from({ length: 10 }, (_, i) => Uint8Array.from({ length: 32 }, () => i));
+    for (const h of hashes) backend.emitPending(h);
+    const out = JSON.parse(
+      (await handler.handle(`{"jsonrpc":"2.0","id":1,"method":"eth_getFilterChanges","params":["${id}"]}`)) ??
+        "",
+    );
+    expect(out.result).toEqual(hashes.slice(7).map((h) => `0x${Buffer.from(h).toString("hex")}`));
   });
 
   it("subscriptions per WebSocket connection", async () => {
