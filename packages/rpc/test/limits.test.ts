@@ -1,7 +1,7 @@
 /** Request ids echoed exactly, and the caps on filters, subscriptions and eth_getProof keys. */
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { RpcHandler, type RpcLimit } from "../src/index.ts";
+import { hostAllowed, RpcHandler, type RpcLimit, wsOriginChecker } from "../src/index.ts";
 import { TestBackend } from "./helpers.ts";
 
 let handler: RpcHandler;
@@ -135,5 +135,49 @@ describe("caps", () => {
       id: 1,
       error: { code: -32602, message: "too many storage keys requested (max 3, got 4)" },
     });
+  });
+});
+
+describe("who may talk to the node (geth's rules)", () => {
+  const localhostOnly = new Set(["localhost"]);
+  it.each([
+    ["localhost:8545", true],
+    ["LOCALHOST", true],
+    ["127.0.0.1:8545", true],
+    ["10.1.2.3", true],
+    ["[::1]:8545", true],
+    ["::1", true],
+    [undefined, true],
+    ["", true],
+    ["evil.example", false],
+    ["evil.example:8545", false],
+    ["localhost.evil.example", false],
+    ["127.0.0.1.nip.io", false],
+  ] as const)("Host %s → served %s with the default vhosts", (host, served) => {
+    expect(hostAllowed(host, localhostOnly)).toBe(served);
+  });
+
+  it("vhosts '*' serves any name; a listed name is compared without its port", () => {
+    expect(hostAllowed("anything.example:1", new Set(["*"]))).toBe(true);
+    expect(hostAllowed("node.example:8545", new Set(["node.example"]))).toBe(true);
+    expect(hostAllowed("localhost:8545", new Set(["node.example"]))).toBe(false);
+  });
+
+  it.each([
+    [[], "http://localhost:3000", true],
+    [[], "http://localhost", true],
+    [[], "https://localhost", false],
+    [[], "http://127.0.0.1:3000", false],
+    [[], "http://evil.example", false],
+    [[], "null", false],
+    [[], undefined, true],
+    [["*"], "http://evil.example", true],
+    [["https://app.example"], "https://app.example:8443", true],
+    // Default ports are normalised: an explicit :443 is the same origin as none.
+    [["https://app.example:443"], "https://app.example", true],
+    [["app.example"], "http://app.example:1234", true],
+    [["app.example"], "http://other.example", false],
+  ] as const)("ws.origins %j, Origin %s → accepted %s", (allowed, origin, accepted) => {
+    expect(wsOriginChecker(allowed)(origin)).toBe(accepted);
   });
 });
