@@ -1,9 +1,9 @@
 /** `meridian start` and `meridian devnet`: load config, start the node, stop it on a signal. */
 import { existsSync } from "node:fs";
-import { copyFile, mkdir, rm } from "node:fs/promises";
+import { copyFile, readdir, rm } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join, relative, resolve, sep } from "node:path";
-import type { NodeConfig, RootLogger, RunningNode } from "@meridian/node";
+import type { DatadirLock, NodeConfig, RootLogger, RunningNode } from "@meridian/node";
 import { hexToBytes, privateKeyToAddress } from "@meridian/primitives";
 import type { Command } from "commander";
 import { cliError, DEVNET_GENESIS, toChecksumAddress } from "./common.ts";
@@ -87,14 +87,19 @@ function waitForSignal(): Promise<NodeJS.Signals> {
   });
 }
 
-async function runUntilSignal(config: NodeConfig, logger: RootLogger, banner?: (h: NodeHandle) => string) {
+async function runUntilSignal(
+  config: NodeConfig,
+  logger: RootLogger,
+  banner?: (h: NodeHandle) => string,
+  lock?: DatadirLock,
+) {
   const node = await loadNodeApi();
   const metrics = node.createMetrics();
   // Listen before starting so a signal during a slow start still closes cleanly.
   const signal = waitForSignal();
   let handle: NodeHandle;
   try {
-    handle = await node.startNode(config, { logger, metrics });
+    handle = await node.startNode(config, lock ? { logger, metrics, lock } : { logger, metrics });
   } catch (err) {
     logger.flush();
     throw err;
@@ -137,24 +142,33 @@ export async function runDevnet(cmd: Command): Promise<void> {
   const node = await loadNodeApi();
   const opts = cmd.opts<{ reset?: boolean }>();
   const config = await buildConfig("devnet", cmd);
-  if (opts.reset && existsSync(config.datadir)) {
-    assertSafeToDelete(config.datadir);
-    process.stderr.write(`Deleting ${config.datadir} (--reset)\n`);
-    await rm(config.datadir, { recursive: true, force: true });
-  }
-  await mkdir(config.datadir, { recursive: true, mode: 0o700 });
-  if (config.genesis === undefined) {
-    // Copy once so the data dir stays consistent with the chain it holds.
-    const target = node.genesisPath(config);
-    if (!existsSync(target)) {
-      if (!existsSync(DEVNET_GENESIS))
-        throw cliError(`devnet genesis ${DEVNET_GENESIS} is missing`, "GENESIS_MISSING");
-      await copyFile(DEVNET_GENESIS, target);
+  if (opts.reset) assertSafeToDelete(config.datadir);
+  // The lock comes first: a datadir a node is running on is refused before anything in it is touched.
+  const lock = await node.acquireDatadirLock(config.datadir, "meridian devnet");
+  try {
+    if (opts.reset) {
+      process.stderr.write(`Deleting the contents of ${config.datadir} (--reset)\n`);
+      // Everything but the lock we hold, so nobody can take the directory while it is emptied.
+      for (const entry of await readdir(config.datadir))
+        if (entry !== node.DATADIR_LOCK_FILE)
+          await rm(join(config.datadir, entry), { recursive: true, force: true });
     }
+    if (config.genesis === undefined) {
+      // Copy once so the data dir stays consistent with the chain it holds.
+      const target = node.genesisPath(config);
+      if (!existsSync(target)) {
+        if (!existsSync(DEVNET_GENESIS))
+          throw cliError(`devnet genesis ${DEVNET_GENESIS} is missing`, "GENESIS_MISSING");
+        await copyFile(DEVNET_GENESIS, target);
+      }
+    }
+    const devKey = DEV_ACCOUNTS[0];
+    if (!devKey) throw cliError("no dev accounts", "INTERNAL");
+    config.validator.privateKey = hexToBytes(devKey.privateKey);
+    const logger = node.createLogger(config.log);
+    await runUntilSignal(config, logger, (h) => devnetBanner(config, h), lock);
+  } finally {
+    // startNode releases it on close; this covers failures before the node owned it.
+    await lock.release();
   }
-  const devKey = DEV_ACCOUNTS[0];
-  if (!devKey) throw cliError("no dev accounts", "INTERNAL");
-  config.validator.privateKey = hexToBytes(devKey.privateKey);
-  const logger = node.createLogger(config.log);
-  await runUntilSignal(config, logger, (h) => devnetBanner(config, h));
 }

@@ -106,6 +106,7 @@ describe("node flags → config overrides", () => {
   it("includes only flags that were given", () => {
     expect(parseFlags([])).toEqual({
       http: {},
+      ws: {},
       metrics: {},
       log: {},
       executor: {},
@@ -127,6 +128,10 @@ describe("node flags → config overrides", () => {
       "--http.cors",
       "https://a.example, https://b.example",
       "--no-ws",
+      "--http.vhosts",
+      "localhost, node.example",
+      "--ws.origins",
+      "http://localhost:3000,*",
       "--metrics.addr",
       "10.0.0.1",
       "--metrics.port",
@@ -150,7 +155,14 @@ describe("node flags → config overrides", () => {
     expect(o).toEqual({
       datadir: "d",
       genesis: "g.json",
-      http: { addr: "0.0.0.0", port: 8546, cors: ["https://a.example", "https://b.example"], ws: false },
+      http: {
+        addr: "0.0.0.0",
+        port: 8546,
+        cors: ["https://a.example", "https://b.example"],
+        ws: false,
+        vhosts: ["localhost", "node.example"],
+      },
+      ws: { origins: ["http://localhost:3000", "*"] },
       metrics: { enabled: false, addr: "10.0.0.1", port: 0 },
       log: { level: "debug", format: "json" },
       executor: { workers: 3 },

@@ -47,7 +47,9 @@ describe("defaultConfig", () => {
       batchLimit: 1000,
       bodyLimit: 5_242_880,
       ws: true,
+      vhosts: ["localhost"],
     });
+    expect(c.ws).toEqual({ origins: [], maxSubscriptions: 1000, maxQueuedBytes: 16_777_216 });
     expect(c.metrics).toEqual({ enabled: true, addr: "127.0.0.1", port: 9545 });
     expect(c.log).toEqual({ level: "info", format: "auto" });
     expect(c.rpc).toEqual({
@@ -59,6 +61,10 @@ describe("defaultConfig", () => {
       logsMaxResults: 10_000,
       filterTimeoutMs: 300_000,
       txFeeCap: 10n ** 18n,
+      maxFilters: 10_000,
+      maxFiltersPerConnection: 1000,
+      filterMaxItems: 10_000,
+      proofMaxKeys: 1024,
     });
     expect(c.txpool).toEqual({
       priceLimit: 1n,
@@ -67,6 +73,8 @@ describe("defaultConfig", () => {
       globalSlots: 5120,
       accountQueue: 64,
       globalQueue: 1024,
+      journal: true,
+      rejournalMs: 3_600_000,
     });
     expect(c.producer).toEqual({ enabled: true });
     expect(c.validator).toEqual({});
