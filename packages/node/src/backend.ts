@@ -131,6 +131,7 @@ export class NodeBackend implements RpcBackend {
         transactionIndex: i,
         blockHash,
         blockNumber,
+        blockTimestamp: block.header.timestamp,
         from: r.from,
         to: tx?.to?.bytes ?? null,
         cumulativeGasUsed: r.cumulativeGasUsed,
