@@ -39,6 +39,8 @@ export type BackendOptions = {
   logsMaxRange: number;
   logsMaxResults: number;
   txFeeCap: bigint;
+  /** Admit pre-EIP-155 legacy transactions (geth's --rpc.allow-unprotected-txs); refused when absent. */
+  allowUnprotectedTxs?: boolean;
   /** Suggested priority fee (eth_maxPriorityFeePerGas). */
   suggestedTip: bigint;
   status: () => Record<string, unknown>;
@@ -420,7 +422,11 @@ export class NodeBackend implements RpcBackend {
       return; // The pool rejects undecodable input with its own message.
     }
     if (tx.type === 0 && !tx.isSigned()) return;
-    if (tx.type === 0 && (tx as TypedTransaction & { v?: bigint }).v !== undefined) {
+    if (
+      !this.opts.allowUnprotectedTxs &&
+      tx.type === 0 &&
+      (tx as TypedTransaction & { v?: bigint }).v !== undefined
+    ) {
       const v = (tx as TypedTransaction & { v: bigint }).v;
       if (v === 27n || v === 28n) {
         throw new MeridianError("only replay-protected (EIP-155) transactions allowed over RPC", {

@@ -38,6 +38,8 @@ export type NodeConfig = {
     logsMaxResults: number;
     filterTimeoutMs: number;
     txFeeCap: bigint;
+    /** Admit pre-EIP-155 (unprotected) legacy transactions over RPC, as geth's --rpc.allow-unprotected-txs. */
+    allowUnprotectedTxs: boolean;
   };
   txpool: {
     priceLimit: bigint;
@@ -107,6 +109,7 @@ export function defaultConfig(kind: ConfigKind): NodeConfig {
       logsMaxResults: 10_000,
       filterTimeoutMs: 300_000,
       txFeeCap: ETHER,
+      allowUnprotectedTxs: false,
     },
     txpool: {
       priceLimit: 1n,
@@ -190,6 +193,7 @@ const spec = {
     logsMaxResults: int(1, 1_000_000_000),
     filterTimeoutMs: ms(1000),
     txFeeCap: uint256(0n),
+    allowUnprotectedTxs: bool,
   },
   txpool: {
     priceLimit: uint256(0n),
@@ -419,6 +423,11 @@ export function renderConfigToml(
       "tx_fee_cap",
       c.rpc.txFeeCap,
       "Fee cap in wei for transactions sent through RPC (0 = no cap). Big values as decimal strings.",
+    ),
+    kv(
+      "allow_unprotected_txs",
+      c.rpc.allowUnprotectedTxs,
+      "Accept pre-EIP-155 transactions (no chain id, replayable on any chain) over RPC.",
     ),
     "[txpool]",
     kv(

@@ -57,6 +57,7 @@ describe("defaultConfig", () => {
       logsMaxResults: 10_000,
       filterTimeoutMs: 300_000,
       txFeeCap: 10n ** 18n,
+      allowUnprotectedTxs: false,
     });
     expect(c.txpool).toEqual({
       priceLimit: 1n,
@@ -96,6 +97,7 @@ batch_limit = 10
 [rpc]
 gas_cap = 30000000
 tx_fee_cap = "100000000000000000000"
+allow_unprotected_txs = true
 [txpool]
 price_limit = "2"
 [producer]
@@ -110,7 +112,7 @@ password_file = "pw"
     expect(c).toEqual({
       datadir: "/data",
       http: { addr: "0.0.0.0", port: 8546, cors: ["*"], batchLimit: 10 },
-      rpc: { gasCap: 30_000_000n, txFeeCap: 100n * 10n ** 18n },
+      rpc: { gasCap: 30_000_000n, txFeeCap: 100n * 10n ** 18n, allowUnprotectedTxs: true },
       txpool: { priceLimit: 2n },
       producer: { blockTimeMs: 250, emptyBlocks: false },
       validator: { keystore: "k.json", passwordFile: "pw" },
