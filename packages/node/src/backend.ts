@@ -279,11 +279,16 @@ export class NodeBackend implements RpcBackend {
       codeHash: hexToBytes(p.codeHash),
       storageHash: hexToBytes(p.storageHash),
       accountProof: p.accountProof.map(hexToBytes),
-      storageProof: p.storageProof.map((s) => ({
-        key: hexToBytes(s.key),
-        value: BigInt(s.value),
-        proof: s.proof.map(hexToBytes),
-      })),
+      // @ethereumjs leaves storageProof empty for an absent account; geth (EIP-1186) answers every
+      // requested key, here with value 0 and an empty proof (the account has no storage trie).
+      storageProof:
+        p.storageProof.length === 0
+          ? slots.map((key) => ({ key, value: 0n, proof: [] }))
+          : p.storageProof.map((s) => ({
+              key: hexToBytes(s.key),
+              value: BigInt(s.value),
+              proof: s.proof.map(hexToBytes),
+            })),
     };
   }
 
