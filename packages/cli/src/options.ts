@@ -55,6 +55,10 @@ export function addNodeOptions(cmd: Command, kind: "devnet" | "node"): Command {
     )
     .option("--no-metrics", "disable the Prometheus /metrics and /health server")
     .option(
+      "--rpc.allow-unprotected-txs",
+      "accept pre-EIP-155 (not replay-protected) transactions over RPC (default: refused)",
+    )
+    .option(
       "--executor.workers <n>",
       "worker threads of the parallel executor, 0 = execute on the main thread (default: number of cores)",
       intArg,
@@ -101,6 +105,7 @@ export function nodeOverrides(cmd: Command): Record<string, unknown> {
     ws: { origins: list(given("ws.origins")) },
     metrics: { enabled: given("metrics"), addr: given("metrics.addr"), port: given("metrics.port") },
     log: { level: given("log.level"), format: given("log.format") },
+    rpc: { allowUnprotectedTxs: given("rpc.allowUnprotectedTxs") },
     executor: { workers: given("executor.workers") },
     producer: {
       enabled: given("produce"),

@@ -7,7 +7,14 @@ import type { DatadirLock, NodeConfig, RootLogger, RunningNode } from "@meridian
 import { hexToBytes, privateKeyToAddress } from "@meridian/primitives";
 import type { Command } from "commander";
 import { cliError, DEVNET_GENESIS, toChecksumAddress } from "./common.ts";
-import { DEV_ACCOUNTS, DEV_DERIVATION_PATH, DEV_MNEMONIC } from "./dev-accounts.ts";
+import {
+  DEV_ACCOUNTS,
+  DEV_DERIVATION_PATH,
+  DEV_MNEMONIC,
+  DEVNET_VALIDATOR,
+  DEVNET_VALIDATOR_INDEX,
+  type DevAccount,
+} from "./dev-accounts.ts";
 import { loadNodeApi } from "./node-api.ts";
 import { nodeOverrides } from "./options.ts";
 import { readHidden } from "./prompt.ts";
@@ -37,14 +44,21 @@ function assertSafeToDelete(dir: string): void {
     throw cliError(`refusing to delete ${abs} (--reset); choose a dedicated --datadir`, "RESET_REFUSED");
 }
 
-function devnetBanner(config: NodeConfig, handle: NodeHandle): string {
+function devnetBanner(config: NodeConfig, handle: NodeHandle, validator: DevAccount): string {
   const rows: [string, string][] = [
     ["Chain ID", handle.chainId.toString()],
     ["RPC", handle.rpcUrl ?? "(disabled)"],
     ["WS", handle.wsUrl ?? "(disabled)"],
   ];
   if (handle.metricsUrl) rows.push(["Metrics", `${handle.metricsUrl}/metrics`]);
-  rows.push(["Datadir", config.datadir], ["Validator", DEV_ACCOUNTS[0]?.address ?? ""]);
+  const origin =
+    validator === DEVNET_VALIDATOR
+      ? `${DEV_DERIVATION_PATH}/${DEVNET_VALIDATOR_INDEX}, not a dev account`
+      : "dev account 0: this chain's genesis names it";
+  rows.push(
+    ["Datadir", config.datadir],
+    ["Validator", `${validator.address} (block producer and fee recipient; ${origin})`],
+  );
   const lines = ["", "Meridian devnet", "", ...rows.map(([k, v]) => `  ${k.padEnd(10)} ${v}`), ""];
   lines.push("Available accounts", "==================");
   DEV_ACCOUNTS.forEach((a, i) => {
@@ -162,13 +176,34 @@ export async function runDevnet(cmd: Command): Promise<void> {
         await copyFile(DEVNET_GENESIS, target);
       }
     }
-    const devKey = DEV_ACCOUNTS[0];
-    if (!devKey) throw cliError("no dev accounts", "INTERNAL");
-    config.validator.privateKey = hexToBytes(devKey.privateKey);
+    const validator = await devnetValidator(node.genesisPath(config));
+    config.validator.privateKey = hexToBytes(validator.privateKey);
     const logger = node.createLogger(config.log);
-    await runUntilSignal(config, logger, (h) => devnetBanner(config, h), lock);
+    await runUntilSignal(config, logger, (h) => devnetBanner(config, h, validator), lock);
   } finally {
     // startNode releases it on close; this covers failures before the node owned it.
     await lock.release();
   }
+}
+
+/**
+ * The devnet validator key, unless the data dir holds a chain whose genesis
+ * names dev account 0 (the devnet's validator before it had its own key):
+ * such a chain keeps running as it was instead of refusing to start.
+ */
+async function devnetValidator(genesisFile: string): Promise<DevAccount> {
+  const node = await loadNodeApi();
+  const genesis = await node.loadGenesis(genesisFile);
+  const names = (account: DevAccount | undefined) =>
+    account !== undefined &&
+    genesis.validators.some((v) => toChecksumAddress(v.address) === toChecksumAddress(account.address));
+  const legacy = DEV_ACCOUNTS[0];
+  if (!names(DEVNET_VALIDATOR) && legacy && names(legacy)) {
+    process.stderr.write(
+      `warning: ${genesisFile} names dev account 0 as validator, so it earns the priority fees; ` +
+        "`--reset` starts a chain with the separate devnet validator\n",
+    );
+    return legacy;
+  }
+  return DEVNET_VALIDATOR;
 }

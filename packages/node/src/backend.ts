@@ -55,6 +55,8 @@ export type BackendOptions = {
   logsMaxRange: number;
   logsMaxResults: number;
   txFeeCap: bigint;
+  /** Admit pre-EIP-155 legacy transactions (geth's --rpc.allow-unprotected-txs); refused when absent. */
+  allowUnprotectedTxs?: boolean;
   /** Suggested priority fee (eth_maxPriorityFeePerGas). */
   suggestedTip: bigint;
   status: () => Record<string, unknown>;
@@ -173,6 +175,7 @@ export class NodeBackend implements RpcBackend {
         transactionIndex: i,
         blockHash,
         blockNumber,
+        blockTimestamp: block.header.timestamp,
         from: r.from,
         to: tx?.to?.bytes ?? null,
         cumulativeGasUsed: r.cumulativeGasUsed,
@@ -318,11 +321,16 @@ export class NodeBackend implements RpcBackend {
       codeHash: hexToBytes(p.codeHash),
       storageHash: hexToBytes(p.storageHash),
       accountProof: p.accountProof.map(hexToBytes),
-      storageProof: p.storageProof.map((s) => ({
-        key: hexToBytes(s.key),
-        value: BigInt(s.value),
-        proof: s.proof.map(hexToBytes),
-      })),
+      // @ethereumjs leaves storageProof empty for an absent account; geth (EIP-1186) answers every
+      // requested key, here with value 0 and an empty proof (the account has no storage trie).
+      storageProof:
+        p.storageProof.length === 0
+          ? slots.map((key) => ({ key, value: 0n, proof: [] }))
+          : p.storageProof.map((s) => ({
+              key: hexToBytes(s.key),
+              value: BigInt(s.value),
+              proof: s.proof.map(hexToBytes),
+            })),
     };
   }
 
@@ -495,7 +503,11 @@ export class NodeBackend implements RpcBackend {
       return; // The pool rejects undecodable input with its own message.
     }
     if (tx.type === 0 && !tx.isSigned()) return;
-    if (tx.type === 0 && (tx as TypedTransaction & { v?: bigint }).v !== undefined) {
+    if (
+      !this.opts.allowUnprotectedTxs &&
+      tx.type === 0 &&
+      (tx as TypedTransaction & { v?: bigint }).v !== undefined
+    ) {
       const v = (tx as TypedTransaction & { v: bigint }).v;
       if (v === 27n || v === 28n) {
         throw new MeridianError("only replay-protected (EIP-155) transactions allowed over RPC", {

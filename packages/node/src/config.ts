@@ -60,6 +60,8 @@ export type NodeConfig = {
     filterMaxItems: number;
     /** Storage keys of one eth_getProof. */
     proofMaxKeys: number;
+    /** Admit pre-EIP-155 (unprotected) legacy transactions over RPC, as geth's --rpc.allow-unprotected-txs. */
+    allowUnprotectedTxs: boolean;
   };
   txpool: {
     priceLimit: bigint;
@@ -141,6 +143,7 @@ export function defaultConfig(kind: ConfigKind): NodeConfig {
       maxFiltersPerConnection: 1000,
       filterMaxItems: 10_000,
       proofMaxKeys: 1024,
+      allowUnprotectedTxs: false,
     },
     txpool: {
       priceLimit: 1n,
@@ -234,6 +237,7 @@ const spec = {
     maxFiltersPerConnection: int(1, 10_000_000),
     filterMaxItems: int(1, 10_000_000),
     proofMaxKeys: int(1, 1_000_000),
+    allowUnprotectedTxs: bool,
   },
   txpool: {
     priceLimit: uint256(0n),
@@ -504,6 +508,11 @@ export function renderConfigToml(
       "tx_fee_cap",
       c.rpc.txFeeCap,
       "Fee cap in wei for transactions sent through RPC (0 = no cap). Big values as decimal strings.",
+    ),
+    kv(
+      "allow_unprotected_txs",
+      c.rpc.allowUnprotectedTxs,
+      "Accept pre-EIP-155 transactions (no chain id, replayable on any chain) over RPC.",
     ),
     "[txpool]",
     kv(

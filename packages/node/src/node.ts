@@ -228,6 +228,7 @@ export async function startNode(
       logsMaxRange: config.rpc.logsMaxRange,
       logsMaxResults: config.rpc.logsMaxResults,
       txFeeCap: config.rpc.txFeeCap,
+      allowUnprotectedTxs: config.rpc.allowUnprotectedTxs,
       suggestedTip: 1_000_000_000n,
       status,
     });

@@ -65,6 +65,7 @@ describe("defaultConfig", () => {
       maxFiltersPerConnection: 1000,
       filterMaxItems: 10_000,
       proofMaxKeys: 1024,
+      allowUnprotectedTxs: false,
     });
     expect(c.txpool).toEqual({
       priceLimit: 1n,
@@ -106,6 +107,7 @@ batch_limit = 10
 [rpc]
 gas_cap = 30000000
 tx_fee_cap = "100000000000000000000"
+allow_unprotected_txs = true
 [txpool]
 price_limit = "2"
 [producer]
@@ -120,7 +122,7 @@ password_file = "pw"
     expect(c).toEqual({
       datadir: "/data",
       http: { addr: "0.0.0.0", port: 8546, cors: ["*"], batchLimit: 10 },
-      rpc: { gasCap: 30_000_000n, txFeeCap: 100n * 10n ** 18n },
+      rpc: { gasCap: 30_000_000n, txFeeCap: 100n * 10n ** 18n, allowUnprotectedTxs: true },
       txpool: { priceLimit: 2n },
       producer: { blockTimeMs: 250, emptyBlocks: false },
       validator: { keystore: "k.json", passwordFile: "pw" },

@@ -34,6 +34,8 @@ export type RpcReceipt = {
   transactionIndex: number;
   blockHash: Uint8Array;
   blockNumber: bigint;
+  /** The block's timestamp (geth 1.16+ puts it on receipts as on logs). */
+  blockTimestamp: bigint;
   from: Uint8Array;
   to: Uint8Array | null;
   cumulativeGasUsed: bigint;

@@ -420,6 +420,7 @@ describe("formatting", () => {
     expect(receipt).toEqual({
       blockHash: bytesToHex(head().hash()),
       blockNumber: "0x1",
+      blockTimestamp: `0x${head().header.timestamp.toString(16)}`,
       contractAddress: `0x${"cc".repeat(20)}`,
       cumulativeGasUsed: "0xf618",
       effectiveGasPrice: "0x3b9aca00",

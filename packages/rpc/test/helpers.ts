@@ -178,6 +178,7 @@ export class TestBackend implements RpcBackend {
         transactionIndex: i,
         blockHash: hash,
         blockNumber: block.header.number,
+        blockTimestamp: block.header.timestamp,
         from: tx.getSenderAddress().bytes,
         to: tx.to?.bytes ?? null,
         cumulativeGasUsed: BigInt(i + 1) * 21_000n,
