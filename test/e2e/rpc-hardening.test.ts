@@ -192,6 +192,21 @@ describe("geth's answers", () => {
     });
     expect(await send("0x")).toEqual({ code: -32000, message: "typed transaction too short" });
   });
+
+  it("answers odd eth_call requests with geth's strings, never an internal error", async () => {
+    const call = async (req: Record<string, string>) =>
+      (await rpcRaw(node.rpcUrl, "eth_call", [req, "latest"])).error;
+    const from = privateKeyToAccount(DEV_KEYS[7]).address;
+    // A creation of 0x60006000 needs 53,000 + 2 * 16 + 2 * 4 (calldata) + 2 for one init-code word (EIP-3860).
+    expect(await call({ from, data: "0x60006000", gas: "0x0" })).toEqual({
+      code: -32000,
+      message: "intrinsic gas too low: have 0, want 53042",
+    });
+    expect(await call({ from, to: from, nonce: "0xffffffffffffffff" })).toEqual({
+      code: -32000,
+      message: `nonce has max value: address ${from.toLowerCase()}, nonce: 18446744073709551615`,
+    });
+  });
 });
 
 function bigBytes(n: bigint): Uint8Array {

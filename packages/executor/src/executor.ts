@@ -202,6 +202,8 @@ export type CallOutput = {
 };
 
 const ZERO_ADDRESS = new Uint8Array(20);
+/** EIP-2681: a nonce is below 2^64 - 1. */
+const MAX_NONCE = 2n ** 64n - 1n;
 /** Gas of a plain value transfer. */
 const TX_GAS = 21_000n;
 
@@ -366,7 +368,14 @@ export class SequentialExecutor {
       const fromAccount = await state.getAccount(from);
       const callBlock = this.callContext(block, gasLimit);
       const blobGasPrice = input.blobVersionedHashes ? callBlock.header.getBlobGasPrice() : 0n;
-      const tx = createTx(callTxData(input, fromAccount?.nonce ?? 0n, gasLimit, blobGasPrice), {
+      const nonce = input.nonce ?? fromAccount?.nonce ?? 0n;
+      // geth's ErrNonceMax wording instead of @ethereumjs's "nonce cannot equal or exceed MAX_UINT64".
+      if (nonce >= MAX_NONCE) {
+        throw new ExecutionError(`nonce has max value: address ${from.toString()}, nonce: ${nonce}`, {
+          code: "NONCE_MAX",
+        });
+      }
+      const tx = createTx(callTxData(input, nonce, gasLimit, blobGasPrice), {
         common: vm.common,
         freeze: false,
       });
@@ -398,7 +407,11 @@ export class SequentialExecutor {
             cause: err,
           });
         }
-        const message = raw.split(" (vm hf=")[0]?.split(" -> ")[0] ?? "call failed";
+        // geth: "intrinsic gas too low: have 0, want 53000", not the VM's INTRINSIC_GAS_TOO_LOW text.
+        const intrinsic = /gas limit (\d+) is lower than the minimum gas limit of (\d+)/.exec(raw);
+        const message = intrinsic
+          ? `intrinsic gas too low: have ${intrinsic[1]}, want ${intrinsic[2]}`
+          : (raw.split(" (vm hf=")[0]?.split(" -> ")[0] ?? "call failed");
         throw new ExecutionError(message, { code: "CALL_INVALID", cause: err });
       }
       return r;
