@@ -7,7 +7,7 @@
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { createPublicClient, createWalletClient, type Hex, http } from "viem";
+import { createPublicClient, createWalletClient, type Hex, http, numberToHex } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEV_KEYS, meridianChain } from "../helpers/chain.ts";
@@ -66,8 +66,10 @@ describe("EIP-7702 in eth_call / eth_estimateGas / eth_createAccessList", () => 
         address: auth.address,
         nonce: `0x${auth.nonce.toString(16)}`,
         yParity: `0x${(auth.yParity ?? 0).toString(16)}`,
-        r: auth.r,
-        s: auth.s,
+        // Quantities, as viem sends them and geth's hexutil.U256 requires: a 32-byte padded
+        // r or s with a leading zero nibble (one signature in eight) is refused by both.
+        r: numberToHex(BigInt(auth.r)),
+        s: numberToHex(BigInt(auth.s)),
       },
     ];
     const call = { from: sponsor.address, to: authority.address, authorizationList };
