@@ -15,6 +15,7 @@ import type { FlatStateManager } from "@meridian/state";
 import {
   BlockRuleCode,
   type BlockRules,
+  BlockSizeBudget,
   blobGasUsedBy,
   checkExecutedHeader,
   checkHeaderRules,
@@ -266,6 +267,7 @@ export class SequentialExecutor {
     const senders: Uint8Array[] = [];
     const rejected: { hash: Uint8Array; reason: string }[] = [];
     const gasLimit = headerData.gasLimit as bigint;
+    const sizeBudget = new BlockSizeBudget(vm.common, gasLimit);
     const source = req.txs;
     while (source) {
       if (req.maxTxs !== undefined && receipts.length >= req.maxTxs) break;
@@ -277,7 +279,7 @@ export class SequentialExecutor {
         source.pop();
         continue;
       }
-      const overCap = txGasCapError(vm.common, next.tx);
+      const overCap = txGasCapError(vm.common, next.tx) ?? sizeBudget.take(next.tx);
       if (overCap) {
         rejected.push({ hash: next.tx.hash(), reason: overCap });
         source.pop();
