@@ -3,13 +3,13 @@
  * (bin/meridian.js) that runs the CLI on the project's Node 22 whatever Node
  * started it, and passes signals on so a devnet still shuts down cleanly.
  */
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { REPO_ROOT } from "../helpers/paths.ts";
 import { getFreePorts } from "../helpers/ports.ts";
-import { cleanupAll, spawnManaged, waitForRpc } from "../helpers/process.ts";
+import { cleanupAll, runToCompletion, spawnManaged, waitForRpc } from "../helpers/process.ts";
 import { makeTempDir } from "../helpers/tmp.ts";
 
 const LAUNCHER = join(REPO_ROOT, "bin", "meridian.js");
@@ -35,26 +35,7 @@ function olderNode(): string | undefined {
 }
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: REPO_ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => {
-      stdout += d;
-    });
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`${cmd} ${args.join(" ")} timed out; stderr: ${stderr}`));
-    }, 60_000);
-    child.on("error", reject);
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runToCompletion(cmd, args, { cwd: REPO_ROOT, env });
 }
 
 afterAll(async () => {

@@ -4,41 +4,28 @@
  * is refused with DATADIR_LOCKED, exits non-zero and changes nothing; a lock left by kill -9
  * does not block the next start.
  */
-import { spawn } from "node:child_process";
 import { existsSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MERIDIAN_BIN, startMeridian } from "../helpers/meridian-process.ts";
 import { REPO_ROOT } from "../helpers/paths.ts";
 import { getFreePorts } from "../helpers/ports.ts";
-import { cleanupAll, type NodeHandle, withLogs } from "../helpers/process.ts";
+import {
+  cleanupAll,
+  type NodeHandle,
+  type RunResult,
+  runToCompletion,
+  withLogs,
+} from "../helpers/process.ts";
 import { blockNumber, waitForBlock } from "../helpers/rpc.ts";
 import { makeTempDir } from "../helpers/tmp.ts";
 
-type CliResult = { code: number | null; stdout: string; stderr: string };
-
 /** Runs one CLI command to completion (bounded: killed after `timeoutMs`). */
-function runCli(args: string[], timeoutMs = 30_000): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MERIDIAN_BIN, ...args], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, MERIDIAN_KEYSTORE_SCRYPT_N: "1024", NO_COLOR: "1" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => {
-      stdout += d;
-    });
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
+function runCli(args: string[], timeoutMs = 30_000): Promise<RunResult> {
+  return runToCompletion(process.execPath, [MERIDIAN_BIN, ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, MERIDIAN_KEYSTORE_SCRYPT_N: "1024", NO_COLOR: "1" },
+    timeoutMs,
   });
 }
 

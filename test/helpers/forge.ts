@@ -3,10 +3,10 @@
  * would download a native solc, so it is pointed at a small executable that
  * answers `--version` and `--standard-json` with the project's solc-js.
  */
-import { spawn } from "node:child_process";
 import { chmod, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { foundryBinary, REPO_ROOT } from "./paths.ts";
+import { type RunResult, runToCompletion } from "./process.ts";
 
 const SHIM = `import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -35,35 +35,13 @@ export async function writeSolcShim(dir: string): Promise<string> {
   return path;
 }
 
-export type ForgeResult = { code: number | null; stdout: string; stderr: string };
+export type ForgeResult = RunResult;
 
 /** Runs forge in `cwd`, bounded by `timeoutMs`. */
 export function runForge(args: string[], cwd: string, timeoutMs = 120_000): Promise<ForgeResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(foundryBinary("forge"), args, {
-      cwd,
-      env: { ...process.env, FOUNDRY_DISABLE_NIGHTLY_WARNING: "1", NO_COLOR: "1" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => {
-      stdout += d;
-    });
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`forge ${args[0]} timed out after ${timeoutMs} ms; stderr: ${stderr}`));
-    }, timeoutMs);
-    child.on("error", (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
+  return runToCompletion(foundryBinary("forge"), args, {
+    cwd,
+    env: { ...process.env, FOUNDRY_DISABLE_NIGHTLY_WARNING: "1", NO_COLOR: "1" },
+    timeoutMs,
   });
 }
