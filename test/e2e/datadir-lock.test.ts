@@ -51,9 +51,13 @@ let node: NodeHandle;
 
 beforeAll(async () => {
   datadir = await makeTempDir("meridian-lock-");
-  // One block a day (aligned to UTC midnight): the chain database does not change while the
-  // refusals are checked, so "changes nothing" can be compared file by file.
+  // One block a day: the chain database does not change while the refusals are checked, so
+  // "changes nothing" can be compared file by file.
   node = await startMeridian({ datadir, blockTimeMs: 86_400_000 });
+  // Consensus decides height 1 at once (the block time is the wait after a commit); the round's
+  // remaining timeouts land in its WAL within 1.5 s. After that nothing is written for a day.
+  await waitForBlock(node.rpcUrl, 1n);
+  await new Promise((resolve) => setTimeout(resolve, 2500));
 }, 90_000);
 
 afterAll(async () => {
