@@ -1,9 +1,14 @@
 /**
  * RPC throughput bench: Meridian vs anvil, same client code, same run.
  *   node test/bench/rpc.bench.ts [--duration 5] [--concurrency 32] [--targets meridian,anvil]
+ * Like with like: anvil runs with --silent and Meridian at log level warn (neither writes a
+ * line per request into this process, which captures their output); neither makes blocks
+ * without transactions, so every answer has one right value, checked on every response;
+ * the load comes from a separate process (rpc-load.ts), which is neither node nor this one.
  * Progress goes to stderr; exactly one JSON line goes to stdout.
  */
-import { Agent, request } from "node:http";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { encodeDeployData, encodeFunctionData, type Hex, parseGwei } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
@@ -13,9 +18,11 @@ import { meridianToken } from "../helpers/compile.ts";
 import { startMeridian } from "../helpers/meridian-process.ts";
 import { cleanupAll, type NodeHandle } from "../helpers/process.ts";
 import { rpc, waitUntil } from "../helpers/rpc.ts";
+import type { LoadStats } from "./rpc-load.ts";
 
 type TargetName = "meridian" | "anvil";
-type Stats = { rps: number; p50_ms: number; p99_ms: number; errors: number; requests: number };
+type Stats = LoadStats;
+const LOAD_SCRIPT = fileURLToPath(new URL("./rpc-load.ts", import.meta.url));
 
 const { values } = parseArgs({
   options: {
@@ -74,86 +81,41 @@ async function deployToken(node: NodeHandle): Promise<Hex> {
   return receipt.contractAddress;
 }
 
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
-/** One keep-alive POST; resolves to true when the JSON-RPC answer carries a result. */
-function post(agent: Agent, url: URL, body: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = request(
-      {
-        agent,
-        host: url.hostname,
-        port: url.port,
-        method: "POST",
-        path: "/",
-        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
-      },
-      (res) => {
-        let text = "";
-        res.setEncoding("utf8");
-        res.on("data", (c: string) => {
-          text += c;
-        });
-        res.on("end", () => resolve(res.statusCode === 200 && text.includes('"result"')));
-        res.on("error", () => resolve(false));
-      },
+/**
+ * Runs the load generator (test/bench/rpc-load.ts) as a separate process, so the load shares
+ * neither process nor event loop with either node; every answer is checked against `expected`.
+ */
+function drive(rpcUrl: string, body: string, expected: unknown, seconds: number): Promise<LoadStats> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [
+        LOAD_SCRIPT,
+        "--url",
+        rpcUrl,
+        "--body",
+        body,
+        "--expect",
+        JSON.stringify(expected),
+        "--duration",
+        String(seconds),
+        "--concurrency",
+        String(CONCURRENCY),
+      ],
+      { stdio: ["ignore", "pipe", "inherit"] },
     );
-    req.setTimeout(10_000, () => req.destroy(new Error("timeout")));
-    req.on("error", () => resolve(false));
-    req.end(body);
+    let out = "";
+    child.stdout.on("data", (d) => {
+      out += d;
+    });
+    const timer = setTimeout(() => child.kill("SIGKILL"), (seconds + 60) * 1000);
+    child.on("error", reject);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      if (code !== 0) return reject(new Error(`load generator exited with ${code}`));
+      resolve(JSON.parse(out) as LoadStats);
+    });
   });
-}
-
-async function drive(rpcUrl: string, body: string, seconds: number): Promise<Stats> {
-  const url = new URL(rpcUrl);
-  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
-  // Bounded latency buffer: enough for ~200k req/s over the longest allowed window.
-  const cap = Math.ceil(seconds * 200_000);
-  const lat = new Float64Array(cap);
-  let n = 0;
-  let errors = 0;
-  let ok = 0;
-  try {
-    // Warm-up: open the sockets and let both sides JIT before measuring.
-    const warmEnd = performance.now() + 300;
-    await Promise.all(
-      Array.from({ length: CONCURRENCY }, async () => {
-        while (performance.now() < warmEnd) await post(agent, url, body);
-      }),
-    );
-    const t0 = performance.now();
-    const end = t0 + seconds * 1000;
-    await Promise.all(
-      Array.from({ length: CONCURRENCY }, async () => {
-        while (performance.now() < end) {
-          const s = performance.now();
-          const good = await post(agent, url, body);
-          const d = performance.now() - s;
-          if (good) {
-            ok++;
-            if (n < cap) lat[n++] = d;
-          } else {
-            errors++;
-          }
-        }
-      }),
-    );
-    const elapsed = (performance.now() - t0) / 1000;
-    const sorted = lat.subarray(0, n).sort();
-    const round = (x: number) => Math.round(x * 1000) / 1000;
-    return {
-      rps: Math.round(ok / elapsed),
-      p50_ms: round(percentile(sorted, 50)),
-      p99_ms: round(percentile(sorted, 99)),
-      errors,
-      requests: ok + errors,
-    };
-  } finally {
-    agent.destroy();
-  }
 }
 
 async function main(): Promise<number> {
@@ -168,8 +130,11 @@ async function main(): Promise<number> {
       log(`starting ${t}`);
       const node =
         t === "meridian"
-          ? await startMeridian({ blockTimeMs: 1000 })
-          : await startAnvil({ blockTimeMs: 1000 });
+          ? await startMeridian({
+              blockTimeMs: 1000,
+              extraArgs: ["--no-empty-blocks", "--log.level", "warn"],
+            })
+          : await startAnvil({ blockTimeMs: 0, extraArgs: ["--silent"] });
       nodes.set(t, node);
       tokens.set(t, await deployToken(node));
       log(`${t} up at ${node.rpcUrl}, token at ${tokens.get(t)}`);
@@ -195,11 +160,14 @@ async function main(): Promise<number> {
                   },
                   "latest",
                 ];
+        const rpcUrl = nodes.get(t)?.rpcUrl as string;
+        // The one right answer, asked before the load; nothing changes the chain during it.
+        const expected = await rpc(rpcUrl, method, params);
         const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method, params });
-        log(`${method} on ${t} ...`);
-        const stats = await drive(nodes.get(t)!.rpcUrl, body, DURATION_S);
+        log(`${method} on ${t} (expecting ${JSON.stringify(expected).slice(0, 70)}) ...`);
+        const stats = await drive(rpcUrl, body, expected, DURATION_S);
         log(
-          `${method} on ${t}: ${stats.rps} req/s, p50 ${stats.p50_ms} ms, p99 ${stats.p99_ms} ms, ${stats.errors} errors`,
+          `${method} on ${t}: ${stats.rps} req/s, p50 ${stats.p50_ms} ms, p99 ${stats.p99_ms} ms, ${stats.errors} errors, ${stats.wrong} wrong`,
         );
         row[t] = stats;
       }
@@ -216,6 +184,9 @@ async function main(): Promise<number> {
       concurrency: CONCURRENCY,
       methods,
       target: { eth_getBalance_ratio_min: TARGET_RATIO },
+      all_answers_right: Object.values(methods).every((row) =>
+        TARGETS.every((t) => (row[t] as Stats).wrong === 0 && (row[t] as Stats).errors === 0),
+      ),
       meets_target: ratio !== null && ratio >= TARGET_RATIO,
     };
     process.stdout.write(`${JSON.stringify(result)}\n`);

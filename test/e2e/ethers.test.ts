@@ -166,7 +166,7 @@ describe("ethers v6 against the node", () => {
   });
 
   it("sends a plain ETH transfer and balances add up", async () => {
-    // Not account 0: on Meridian's devnet that is the validator and earns the tip back as coinbase.
+    // Any dev account would do: the devnet's fee recipient is its own validator key, none of them.
     const payer = new Wallet(DEV_KEYS[7], provider);
     const to = Wallet.createRandom().address;
     const before = await provider.getBalance(payer.address);

@@ -41,7 +41,7 @@ type StakingInfo = {
 };
 
 const staking = STAKING_ADDRESS as Address;
-const GENESIS_VALIDATOR = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266" as Address;
+const GENESIS_VALIDATOR = "0x6d58073aeeb28068c5925d618da9f4c4f35727b3" as Address;
 /** A signer whose key no node holds: it never signs. */
 const ABSENT_SIGNER = "0x00000000000000000000000000000000000ab5e7" as Address;
 const owner = privateKeyToAccount(DEV_KEYS[5] as Hex);

@@ -290,7 +290,7 @@ describe("viem against the node", () => {
   });
 
   it("sends a plain ETH transfer and balances add up", async () => {
-    // Not account 0: on Meridian's devnet that is the validator and earns the tip back as coinbase.
+    // Any dev account would do: the devnet's fee recipient is its own validator key, none of them.
     const payer = privateKeyToAccount(DEV_KEYS[6]);
     const payerWallet = createWalletClient({ chain, transport: http(node.rpcUrl), account: payer });
     const to = privateKeyToAccount(generatePrivateKey()).address;

@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Chain, listSource, makeChain, signTx } from "../helpers/executor-workloads.ts";
 
 const ETHER = 10n ** 18n;
-const GENESIS_VALIDATOR = hexToBytes("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
+const GENESIS_VALIDATOR = hexToBytes("0x6D58073AeeB28068c5925D618DA9f4c4F35727b3");
 const NEW_SIGNER = hexToBytes("0x00000000000000000000000000000000000ab0de");
 const staking = hexToBytes(STAKING_ADDRESS);
 const data = (hex: Hex) => hexToBytes(hex);

@@ -9,7 +9,7 @@ export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", 
  * The real foundry binary, not the node_modules/.bin wrapper: the wrapper is a node
  * process that spawns the binary, so kill -9 on it would orphan the real anvil.
  */
-export function foundryBinary(tool: "anvil" | "cast"): string {
+export function foundryBinary(tool: "anvil" | "cast" | "forge"): string {
   const scope = join(REPO_ROOT, "node_modules", "@foundry-rs");
   if (existsSync(scope)) {
     for (const entry of readdirSync(scope)) {

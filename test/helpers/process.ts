@@ -187,3 +187,46 @@ export async function withLogs<T>(node: NodeHandle, fn: () => Promise<T>): Promi
     throw e;
   }
 }
+
+export type RunResult = { code: number | null; stdout: string; stderr: string };
+
+/**
+ * Runs a command to completion with its output captured (stdin closed: a prompt fails instead
+ * of hanging). Bounded: past `timeoutMs` the process is killed and the promise rejects.
+ */
+export function runToCompletion(
+  cmd: string,
+  args: string[],
+  opts: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number },
+): Promise<RunResult> {
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, {
+      cwd: opts.cwd,
+      env: opts.env ?? process.env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => {
+      stdout += d;
+    });
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(
+        new Error(`${cmd} ${args.join(" ")} timed out after ${timeoutMs} ms; stderr: ${tail(stderr, 20)}`),
+      );
+    }, timeoutMs);
+    child.on("error", (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}

@@ -51,3 +51,15 @@ export const DEV_ACCOUNTS: readonly DevAccount[] = [
     privateKey: "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6",
   },
 ];
+
+/**
+ * The devnet's validator, and so the fee recipient of every devnet block:
+ * index 1000 of the same mnemonic (m/44'/60'/0'/0/1000). It is none of the ten
+ * dev accounts, so a framework's default signer never earns back its own
+ * priority fees and balance-change assertions hold as on anvil.
+ */
+export const DEVNET_VALIDATOR_INDEX = 1000;
+export const DEVNET_VALIDATOR: DevAccount = {
+  address: "0x6D58073AeeB28068c5925D618DA9f4c4F35727b3",
+  privateKey: "0x4c9bf220174eb3e9a15536ff4ff1985826e0bcef256020686cf8841f56a1119a",
+};

@@ -2,8 +2,9 @@
  * `meridian keys new|list|import|export-signing-state|import-signing-state`. Key material
  * never reaches stdout, stderr or logs: only addresses, file paths and signing heights.
  */
+import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { bytesToHex, privateKeyToAddress, randomPrivateKey } from "@meridian/primitives";
 import { cliError, parsePrivateKeyHex, toChecksumAddress } from "./common.ts";
 import { loadNodeApi } from "./node-api.ts";
@@ -29,6 +30,17 @@ async function keystoreDir(opts: KeysOptions): Promise<string> {
   return resolve(opts.datadir ?? node.defaultConfig("node").datadir, "keystore");
 }
 
+/**
+ * The data directory a keystore belongs to: <datadir>/keystore by default, or an explicit
+ * --keystore-dir whose parent is a data directory (it has a chain database or a lock).
+ */
+function keystoreDatadir(dir: string, opts: KeysOptions): string | undefined {
+  const parent = dirname(dir);
+  if (!opts.keystoreDir) return parent;
+  const isDatadir = existsSync(join(parent, "chaindata")) || existsSync(join(parent, "meridian.lock"));
+  return basename(dir) === "keystore" && isDatadir ? parent : undefined;
+}
+
 async function newPassword(opts: KeysOptions): Promise<string> {
   const node = await loadNodeApi();
   return opts.password ? node.readPasswordFile(opts.password) : promptNewPassword();
@@ -38,6 +50,15 @@ async function store(key: Uint8Array, opts: KeysOptions): Promise<void> {
   const node = await loadNodeApi();
   const dir = await keystoreDir(opts);
   const password = await newPassword(opts);
+  // A keystore inside a data dir is the data dir's: refused while a node runs on it.
+  const datadir = keystoreDatadir(dir, opts);
+  const lock =
+    datadir === undefined
+      ? undefined
+      : await node.acquireDatadirLock(datadir, "meridian keys").catch((err: unknown) => {
+          key.fill(0);
+          throw err;
+        });
   try {
     const address = toChecksumAddress(privateKeyToAddress(key));
     const lower = bytesToHex(privateKeyToAddress(key));
@@ -48,6 +69,7 @@ async function store(key: Uint8Array, opts: KeysOptions): Promise<void> {
     process.stdout.write(`Address:  ${address}\nKeystore: ${path}\n`);
   } finally {
     key.fill(0);
+    await lock?.release();
   }
 }
 

@@ -37,6 +37,14 @@ export function addNodeOptions(cmd: Command, kind: "devnet" | "node"): Command {
     .option("--http.addr <addr>", `JSON-RPC listen address (default: ${d.httpAddr})`)
     .option("--http.port <port>", `JSON-RPC listen port, 0 = any free port (default: ${d.httpPort})`, intArg)
     .option("--http.cors <origins>", 'comma-separated allowed CORS origins, "*" = any (default: none)')
+    .option(
+      "--http.vhosts <hosts>",
+      'comma-separated Host header names served (DNS-rebinding guard), "*" = any; IP addresses always (default: localhost)',
+    )
+    .option(
+      "--ws.origins <origins>",
+      'comma-separated browser origins allowed to open a WebSocket, "*" = any (default: http://localhost and this hostname)',
+    )
     .option("--ws", "accept WebSocket connections on the JSON-RPC port (default)")
     .option("--no-ws", "do not accept WebSocket connections")
     .option("--metrics.addr <addr>", `metrics listen address (default: ${d.metricsAddr})`)
@@ -46,6 +54,10 @@ export function addNodeOptions(cmd: Command, kind: "devnet" | "node"): Command {
       intArg,
     )
     .option("--no-metrics", "disable the Prometheus /metrics and /health server")
+    .option(
+      "--rpc.allow-unprotected-txs",
+      "accept pre-EIP-155 (not replay-protected) transactions over RPC (default: refused)",
+    )
     .option(
       "--executor.workers <n>",
       "worker threads of the parallel executor, 0 = execute on the main thread (default: number of cores)",
@@ -66,6 +78,13 @@ export function addNodeOptions(cmd: Command, kind: "devnet" | "node"): Command {
 export function nodeOverrides(cmd: Command): Record<string, unknown> {
   const opts = cmd.opts<Record<string, unknown>>();
   const given = (key: string): unknown => (cmd.getOptionValueSource(key) === "cli" ? opts[key] : undefined);
+  const list = (value: unknown): string[] | undefined =>
+    typeof value === "string"
+      ? value
+          .split(",")
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : undefined;
   const cors = given("http.cors");
   return {
     datadir: given("datadir"),
@@ -81,9 +100,12 @@ export function nodeOverrides(cmd: Command): Record<string, unknown> {
               .filter(Boolean)
           : undefined,
       ws: given("ws"),
+      vhosts: list(given("http.vhosts")),
     },
+    ws: { origins: list(given("ws.origins")) },
     metrics: { enabled: given("metrics"), addr: given("metrics.addr"), port: given("metrics.port") },
     log: { level: given("log.level"), format: given("log.format") },
+    rpc: { allowUnprotectedTxs: given("rpc.allowUnprotectedTxs") },
     executor: { workers: given("executor.workers") },
     producer: {
       enabled: given("produce"),

@@ -1,13 +1,20 @@
 /** `meridian start` and `meridian devnet`: load config, start the node, stop it on a signal. */
 import { existsSync } from "node:fs";
-import { copyFile, mkdir, rm } from "node:fs/promises";
+import { copyFile, readdir, rm } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join, relative, resolve, sep } from "node:path";
-import type { NodeConfig, RootLogger, RunningNode } from "@meridian/node";
+import type { DatadirLock, NodeConfig, RootLogger, RunningNode } from "@meridian/node";
 import { hexToBytes, privateKeyToAddress } from "@meridian/primitives";
 import type { Command } from "commander";
 import { cliError, DEVNET_GENESIS, toChecksumAddress } from "./common.ts";
-import { DEV_ACCOUNTS, DEV_DERIVATION_PATH, DEV_MNEMONIC } from "./dev-accounts.ts";
+import {
+  DEV_ACCOUNTS,
+  DEV_DERIVATION_PATH,
+  DEV_MNEMONIC,
+  DEVNET_VALIDATOR,
+  DEVNET_VALIDATOR_INDEX,
+  type DevAccount,
+} from "./dev-accounts.ts";
 import { loadNodeApi } from "./node-api.ts";
 import { nodeOverrides } from "./options.ts";
 import { readHidden } from "./prompt.ts";
@@ -37,14 +44,21 @@ function assertSafeToDelete(dir: string): void {
     throw cliError(`refusing to delete ${abs} (--reset); choose a dedicated --datadir`, "RESET_REFUSED");
 }
 
-function devnetBanner(config: NodeConfig, handle: NodeHandle): string {
+function devnetBanner(config: NodeConfig, handle: NodeHandle, validator: DevAccount): string {
   const rows: [string, string][] = [
     ["Chain ID", handle.chainId.toString()],
     ["RPC", handle.rpcUrl ?? "(disabled)"],
     ["WS", handle.wsUrl ?? "(disabled)"],
   ];
   if (handle.metricsUrl) rows.push(["Metrics", `${handle.metricsUrl}/metrics`]);
-  rows.push(["Datadir", config.datadir], ["Validator", DEV_ACCOUNTS[0]?.address ?? ""]);
+  const origin =
+    validator === DEVNET_VALIDATOR
+      ? `${DEV_DERIVATION_PATH}/${DEVNET_VALIDATOR_INDEX}, not a dev account`
+      : "dev account 0: this chain's genesis names it";
+  rows.push(
+    ["Datadir", config.datadir],
+    ["Validator", `${validator.address} (block producer and fee recipient; ${origin})`],
+  );
   const lines = ["", "Meridian devnet", "", ...rows.map(([k, v]) => `  ${k.padEnd(10)} ${v}`), ""];
   lines.push("Available accounts", "==================");
   DEV_ACCOUNTS.forEach((a, i) => {
@@ -87,14 +101,19 @@ function waitForSignal(): Promise<NodeJS.Signals> {
   });
 }
 
-async function runUntilSignal(config: NodeConfig, logger: RootLogger, banner?: (h: NodeHandle) => string) {
+async function runUntilSignal(
+  config: NodeConfig,
+  logger: RootLogger,
+  banner?: (h: NodeHandle) => string,
+  lock?: DatadirLock,
+) {
   const node = await loadNodeApi();
   const metrics = node.createMetrics();
   // Listen before starting so a signal during a slow start still closes cleanly.
   const signal = waitForSignal();
   let handle: NodeHandle;
   try {
-    handle = await node.startNode(config, { logger, metrics });
+    handle = await node.startNode(config, lock ? { logger, metrics, lock } : { logger, metrics });
   } catch (err) {
     logger.flush();
     throw err;
@@ -137,24 +156,54 @@ export async function runDevnet(cmd: Command): Promise<void> {
   const node = await loadNodeApi();
   const opts = cmd.opts<{ reset?: boolean }>();
   const config = await buildConfig("devnet", cmd);
-  if (opts.reset && existsSync(config.datadir)) {
-    assertSafeToDelete(config.datadir);
-    process.stderr.write(`Deleting ${config.datadir} (--reset)\n`);
-    await rm(config.datadir, { recursive: true, force: true });
-  }
-  await mkdir(config.datadir, { recursive: true, mode: 0o700 });
-  if (config.genesis === undefined) {
-    // Copy once so the data dir stays consistent with the chain it holds.
-    const target = node.genesisPath(config);
-    if (!existsSync(target)) {
-      if (!existsSync(DEVNET_GENESIS))
-        throw cliError(`devnet genesis ${DEVNET_GENESIS} is missing`, "GENESIS_MISSING");
-      await copyFile(DEVNET_GENESIS, target);
+  if (opts.reset) assertSafeToDelete(config.datadir);
+  // The lock comes first: a datadir a node is running on is refused before anything in it is touched.
+  const lock = await node.acquireDatadirLock(config.datadir, "meridian devnet");
+  try {
+    if (opts.reset) {
+      process.stderr.write(`Deleting the contents of ${config.datadir} (--reset)\n`);
+      // Everything but the lock we hold, so nobody can take the directory while it is emptied.
+      for (const entry of await readdir(config.datadir))
+        if (entry !== node.DATADIR_LOCK_FILE)
+          await rm(join(config.datadir, entry), { recursive: true, force: true });
     }
+    if (config.genesis === undefined) {
+      // Copy once so the data dir stays consistent with the chain it holds.
+      const target = node.genesisPath(config);
+      if (!existsSync(target)) {
+        if (!existsSync(DEVNET_GENESIS))
+          throw cliError(`devnet genesis ${DEVNET_GENESIS} is missing`, "GENESIS_MISSING");
+        await copyFile(DEVNET_GENESIS, target);
+      }
+    }
+    const validator = await devnetValidator(node.genesisPath(config));
+    config.validator.privateKey = hexToBytes(validator.privateKey);
+    const logger = node.createLogger(config.log);
+    await runUntilSignal(config, logger, (h) => devnetBanner(config, h, validator), lock);
+  } finally {
+    // startNode releases it on close; this covers failures before the node owned it.
+    await lock.release();
   }
-  const devKey = DEV_ACCOUNTS[0];
-  if (!devKey) throw cliError("no dev accounts", "INTERNAL");
-  config.validator.privateKey = hexToBytes(devKey.privateKey);
-  const logger = node.createLogger(config.log);
-  await runUntilSignal(config, logger, (h) => devnetBanner(config, h));
+}
+
+/**
+ * The devnet validator key, unless the data dir holds a chain whose genesis
+ * names dev account 0 (the devnet's validator before it had its own key):
+ * such a chain keeps running as it was instead of refusing to start.
+ */
+async function devnetValidator(genesisFile: string): Promise<DevAccount> {
+  const node = await loadNodeApi();
+  const genesis = await node.loadGenesis(genesisFile);
+  const names = (account: DevAccount | undefined) =>
+    account !== undefined &&
+    genesis.validators.some((v) => toChecksumAddress(v.address) === toChecksumAddress(account.address));
+  const legacy = DEV_ACCOUNTS[0];
+  if (!names(DEVNET_VALIDATOR) && legacy && names(legacy)) {
+    process.stderr.write(
+      `warning: ${genesisFile} names dev account 0 as validator, so it earns the priority fees; ` +
+        "`--reset` starts a chain with the separate devnet validator\n",
+    );
+    return legacy;
+  }
+  return DEVNET_VALIDATOR;
 }

@@ -22,7 +22,7 @@ import { FileSignerStateStore, Signer, VoteType } from "@meridian/consensus";
 import { decryptKeystore, parseConfigToml } from "@meridian/node";
 import { afterAll, describe, expect, it } from "vitest";
 
-import { DEV_ACCOUNTS } from "../src/dev-accounts.ts";
+import { DEV_ACCOUNTS, DEVNET_VALIDATOR } from "../src/dev-accounts.ts";
 
 const BIN = fileURLToPath(new URL("../src/bin.ts", import.meta.url));
 const REPO = fileURLToPath(new URL("../../../", import.meta.url));
@@ -447,6 +447,9 @@ describe.skipIf(!NODE_READY)("devnet (real node)", () => {
     child.kill("SIGINT");
     expect(await exited).toBe(0);
     expect(stderr).toContain(DEV_ACCOUNTS[9]?.privateKey);
+    expect(stderr).toMatch(
+      new RegExp(`Validator\\s+${DEVNET_VALIDATOR.address} \\(block producer and fee recipient`),
+    );
     // The banner never lands in the JSON log stream.
     for (const line of stdout.split("\n").filter(Boolean)) expect(() => JSON.parse(line)).not.toThrow();
     expect(existsSync(join(datadir, "genesis.json"))).toBe(true);
@@ -465,7 +468,7 @@ describe.skipIf(!NODE_READY || !existsSync(DEVNET_GENESIS))("init + start (real 
       readFileSync(configFile, "utf8").replace("port = 8545", "port = 0").replace("port = 9545", "port = 0"),
     );
     writeFileSync(join(dir, "pw"), "validator-pw\n");
-    writeFileSync(join(dir, "key.hex"), DEV_ACCOUNTS[0]?.privateKey ?? "");
+    writeFileSync(join(dir, "key.hex"), DEVNET_VALIDATOR.privateKey);
     const imported = await run([
       "keys",
       "import",
@@ -520,11 +523,11 @@ describe.skipIf(!NODE_READY || !existsSync(DEVNET_GENESIS))("init + start (real 
     const rpc = logs.find((l) => l.msg.includes("JSON-RPC") && l.url)?.url ?? "";
     expect(rpc).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(rpc).not.toContain(":8545");
-    expect(logs.find((l) => l.msg === "starting node")?.validator).toBe(DEV_ACCOUNTS[0]?.address);
+    expect(logs.find((l) => l.msg === "starting node")?.validator).toBe(DEVNET_VALIDATOR.address);
     child.kill("SIGTERM");
     expect(await exited).toBe(0);
     expect(stdout + stderr).not.toContain("validator-pw");
-    expect(stdout + stderr).not.toContain(DEV_ACCOUNTS[0]?.privateKey.slice(2));
+    expect(stdout + stderr).not.toContain(DEVNET_VALIDATOR.privateKey.slice(2));
   }, 120_000);
 });
 

@@ -1,10 +1,23 @@
+import { readFileSync } from "node:fs";
 import { defaultConfig, validateOverrides } from "@meridian/node";
 import { MeridianError } from "@meridian/primitives";
 import { Command } from "commander";
 import { getAddress, HDNodeWallet } from "ethers";
 import { describe, expect, it } from "vitest";
-import { formatError, parsePrivateKeyHex, toChecksumAddress, wantsDebug } from "../src/common.ts";
-import { DEV_ACCOUNTS, DEV_DERIVATION_PATH, DEV_MNEMONIC } from "../src/dev-accounts.ts";
+import {
+  DEVNET_GENESIS,
+  formatError,
+  parsePrivateKeyHex,
+  toChecksumAddress,
+  wantsDebug,
+} from "../src/common.ts";
+import {
+  DEV_ACCOUNTS,
+  DEV_DERIVATION_PATH,
+  DEV_MNEMONIC,
+  DEVNET_VALIDATOR,
+  DEVNET_VALIDATOR_INDEX,
+} from "../src/dev-accounts.ts";
 import { addNodeOptions, HELP_DEFAULTS, nodeOverrides } from "../src/options.ts";
 import { formatStatus } from "../src/status.ts";
 import { gitCommit } from "../src/version.ts";
@@ -31,6 +44,23 @@ describe("dev accounts", () => {
     expect(DEV_ACCOUNTS[0]?.privateKey).toBe(
       "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
     );
+  });
+});
+
+describe("devnet validator", () => {
+  it("is index 1000 of the test mnemonic, none of the dev accounts, and the devnet genesis validator", () => {
+    const wallet = HDNodeWallet.fromPhrase(
+      DEV_MNEMONIC,
+      undefined,
+      `${DEV_DERIVATION_PATH}/${DEVNET_VALIDATOR_INDEX}`,
+    );
+    expect(DEVNET_VALIDATOR).toEqual({ address: wallet.address, privateKey: wallet.privateKey });
+    const devAddresses = DEV_ACCOUNTS.map((a) => a.address.toLowerCase());
+    expect(devAddresses).not.toContain(DEVNET_VALIDATOR.address.toLowerCase());
+    const genesis = JSON.parse(readFileSync(DEVNET_GENESIS, "utf8")) as {
+      validators: { address: string }[];
+    };
+    expect(genesis.validators.map((v) => v.address)).toEqual([DEVNET_VALIDATOR.address]);
   });
 });
 
@@ -106,8 +136,10 @@ describe("node flags → config overrides", () => {
   it("includes only flags that were given", () => {
     expect(parseFlags([])).toEqual({
       http: {},
+      ws: {},
       metrics: {},
       log: {},
+      rpc: {},
       executor: {},
       producer: {},
       validator: {},
@@ -127,6 +159,10 @@ describe("node flags → config overrides", () => {
       "--http.cors",
       "https://a.example, https://b.example",
       "--no-ws",
+      "--http.vhosts",
+      "localhost, node.example",
+      "--ws.origins",
+      "http://localhost:3000,*",
       "--metrics.addr",
       "10.0.0.1",
       "--metrics.port",
@@ -146,13 +182,22 @@ describe("node flags → config overrides", () => {
       "--no-empty-blocks",
       "--executor.workers",
       "3",
+      "--rpc.allow-unprotected-txs",
     ]);
     expect(o).toEqual({
       datadir: "d",
       genesis: "g.json",
-      http: { addr: "0.0.0.0", port: 8546, cors: ["https://a.example", "https://b.example"], ws: false },
+      http: {
+        addr: "0.0.0.0",
+        port: 8546,
+        cors: ["https://a.example", "https://b.example"],
+        ws: false,
+        vhosts: ["localhost", "node.example"],
+      },
+      ws: { origins: ["http://localhost:3000", "*"] },
       metrics: { enabled: false, addr: "10.0.0.1", port: 0 },
       log: { level: "debug", format: "json" },
+      rpc: { allowUnprotectedTxs: true },
       executor: { workers: 3 },
       producer: { enabled: false, blockTimeMs: 250, emptyBlocks: false },
       validator: { keystore: "k.json", passwordFile: "pw" },

@@ -15,6 +15,7 @@ import type { FlatStateManager } from "@meridian/state";
 import {
   BlockRuleCode,
   type BlockRules,
+  BlockSizeBudget,
   blobGasUsedBy,
   checkExecutedHeader,
   checkHeaderRules,
@@ -31,7 +32,7 @@ import {
   stakingContextBlock,
 } from "./staking-calls.ts";
 import { useFastTries } from "./tries.ts";
-import { VmPool } from "./vm-pool.ts";
+import { type BlockHashLookup, VmPool } from "./vm-pool.ts";
 
 export type TxCandidate = { tx: TypedTransaction; sender: Uint8Array };
 
@@ -136,6 +137,70 @@ function blockHashSource(
   return chain;
 }
 
+/** Options of `SequentialExecutor.call`. */
+export type CallOptions = {
+  gasCap: bigint;
+  reportAccessList?: boolean;
+  tracer?: (vm: VM) => void;
+  /** Checked at state accesses only; the RPC execution pool enforces the hard deadline. */
+  timeoutMs?: number;
+  /** Canonical hashes for BLOCKHASH relative to the context block; without it BLOCKHASH yields zero. */
+  blockHash?: BlockHashLookup;
+};
+
+const hexList = (items: Uint8Array[]): string[] => items.map((b) => bytesToHex(b));
+const quantity = (v: bigint): `0x${string}` => `0x${v.toString(16)}`;
+
+/**
+ * The unsigned transaction a call runs as: the type its fields call for (4 with an
+ * authorization list, 3 with blob hashes, 2 otherwise), so it executes as that transaction
+ * would (EIP-7702 authorizations applied, delegation code followed).
+ */
+function callTxData(
+  input: CallParams,
+  senderNonce: bigint,
+  gasLimit: bigint,
+  blobGasPrice: bigint,
+): TypedTxData {
+  const base = {
+    nonce: input.nonce ?? senderNonce,
+    to: input.to ?? undefined,
+    value: input.value ?? 0n,
+    data: input.data ?? new Uint8Array(0),
+    gasLimit,
+    maxFeePerGas: input.maxFeePerGas ?? input.gasPrice ?? 0n,
+    maxPriorityFeePerGas: input.maxPriorityFeePerGas ?? 0n,
+    accessList: (input.accessList ?? []).map((e) => ({
+      address: bytesToHex(e.address),
+      storageKeys: hexList(e.storageKeys),
+    })),
+  };
+  if (input.authorizationList) {
+    return {
+      ...base,
+      type: 4,
+      authorizationList: input.authorizationList.map((a) => ({
+        chainId: quantity(a.chainId),
+        address: bytesToHex(a.address),
+        nonce: quantity(a.nonce),
+        yParity: quantity(a.yParity),
+        r: quantity(a.r),
+        s: quantity(a.s),
+      })),
+    } as TypedTxData;
+  }
+  if (input.blobVersionedHashes) {
+    return {
+      ...base,
+      type: 3,
+      blobVersionedHashes: hexList(input.blobVersionedHashes),
+      // Unset: exactly the block's blob gas price, so a call without fees runs (geth zeroes it instead).
+      maxFeePerBlobGas: input.maxFeePerBlobGas ?? blobGasPrice,
+    } as TypedTxData;
+  }
+  return { ...base, type: 2 } as TypedTxData;
+}
+
 export class ExecutionError extends MeridianError {
   override name = "ExecutionError";
 }
@@ -148,6 +213,10 @@ export type CallOutput = {
 };
 
 const ZERO_ADDRESS = new Uint8Array(20);
+/** EIP-2681: a nonce is below 2^64 - 1. */
+const MAX_NONCE = 2n ** 64n - 1n;
+/** Gas of a plain value transfer. */
+const TX_GAS = 21_000n;
 
 /** Effective gas price a transaction pays in a block with `baseFee`. */
 export function effectiveGasPrice(tx: TypedTransaction, baseFee: bigint): bigint {
@@ -217,6 +286,7 @@ export class SequentialExecutor {
         gasLimit,
       });
     if (req.staking && stakingBlock) await runStakingPrologue(vm, stakingBlock, req.staking);
+    const sizeBudget = new BlockSizeBudget(vm.common, gasLimit);
     const source = req.txs;
     while (source) {
       if (req.maxTxs !== undefined && receipts.length >= req.maxTxs) break;
@@ -228,7 +298,7 @@ export class SequentialExecutor {
         source.pop();
         continue;
       }
-      const overCap = txGasCapError(vm.common, next.tx);
+      const overCap = txGasCapError(vm.common, next.tx) ?? sizeBudget.take(next.tx);
       if (overCap) {
         rejected.push({ hash: next.tx.hash(), reason: overCap });
         source.pop();
@@ -325,7 +395,7 @@ export class SequentialExecutor {
     input: CallParams,
     block: Block,
     state: StateManagerInterface,
-    opts: { gasCap: bigint; reportAccessList?: boolean; tracer?: (vm: VM) => void; timeoutMs?: number },
+    opts: CallOptions,
   ): Promise<CallOutput> {
     const run = async (vm: VM): Promise<RunTxResult> => {
       // From Osaka on no transaction may have more than EIP-7825's 2^24 gas: neither may a call.
@@ -334,31 +404,31 @@ export class SequentialExecutor {
       const gasLimit = input.gas === undefined || input.gas > cap ? cap : input.gas;
       const from = new Address(input.from ?? ZERO_ADDRESS);
       const fromAccount = await state.getAccount(from);
-      const txData: TypedTxData = {
-        type: 2,
-        nonce: input.nonce ?? fromAccount?.nonce ?? 0n,
-        to: input.to ?? undefined,
-        value: input.value ?? 0n,
-        data: input.data ?? new Uint8Array(0),
-        gasLimit,
-        maxFeePerGas: input.maxFeePerGas ?? input.gasPrice ?? 0n,
-        maxPriorityFeePerGas: input.maxPriorityFeePerGas ?? 0n,
-        accessList: (input.accessList ?? []).map((e) => ({
-          address: bytesToHex(e.address),
-          storageKeys: e.storageKeys.map((k) => bytesToHex(k)),
-        })),
-      } as TypedTxData;
-      const tx = createTx(txData, { common: vm.common, freeze: false });
+      const callBlock = this.callContext(block, gasLimit);
+      const blobGasPrice = input.blobVersionedHashes ? callBlock.header.getBlobGasPrice() : 0n;
+      const nonce = input.nonce ?? fromAccount?.nonce ?? 0n;
+      // geth's ErrNonceMax wording instead of @ethereumjs's "nonce cannot equal or exceed MAX_UINT64".
+      if (nonce >= MAX_NONCE) {
+        throw new ExecutionError(`nonce has max value: address ${from.toString()}, nonce: ${nonce}`, {
+          code: "NONCE_MAX",
+        });
+      }
+      const tx = createTx(callTxData(input, nonce, gasLimit, blobGasPrice), {
+        common: vm.common,
+        freeze: false,
+      });
       // Calls are unsigned: the caller is whoever the request names.
       tx.getSenderAddress = () => from;
-      const callBlock = this.callContext(block, gasLimit);
       let r: RunTxResult;
       try {
         r = await runTx(vm, {
           tx,
           block: callBlock,
           skipNonce: true,
-          skipBalance: input.gasPrice === undefined && input.maxFeePerGas === undefined,
+          skipBalance:
+            input.gasPrice === undefined &&
+            input.maxFeePerGas === undefined &&
+            input.maxFeePerBlobGas === undefined,
           skipBlockGasLimitValidation: true,
           skipHardForkValidation: true,
           reportAccessList: opts.reportAccessList ?? false,
@@ -375,18 +445,22 @@ export class SequentialExecutor {
             cause: err,
           });
         }
-        const message = raw.split(" (vm hf=")[0]?.split(" -> ")[0] ?? "call failed";
+        // geth: "intrinsic gas too low: have 0, want 53000", not the VM's INTRINSIC_GAS_TOO_LOW text.
+        const intrinsic = /gas limit (\d+) is lower than the minimum gas limit of (\d+)/.exec(raw);
+        const message = intrinsic
+          ? `intrinsic gas too low: have ${intrinsic[1]}, want ${intrinsic[2]}`
+          : (raw.split(" (vm hf=")[0]?.split(" -> ")[0] ?? "call failed");
         throw new ExecutionError(message, { code: "CALL_INVALID", cause: err });
       }
       return r;
     };
     let r: RunTxResult;
     if (opts.tracer) {
-      const vm = await this.vmFor(state);
+      const vm = await this.vmFor(state, opts.blockHash && blockHashSource(opts.blockHash));
       opts.tracer(vm);
       r = await run(vm);
     } else {
-      r = await this.vms.with(state, run, opts.timeoutMs);
+      r = await this.vms.with(state, run, opts.timeoutMs, opts.blockHash);
     }
     const ex = r.execResult.exceptionError;
     const out: CallOutput = { returnData: r.execResult.returnValue, gasUsed: r.totalGasSpent };
@@ -427,6 +501,7 @@ export class SequentialExecutor {
     freshState: () => StateManagerInterface | Promise<StateManagerInterface>,
     gasCap: bigint,
     timeoutMs = 0,
+    blockHash?: BlockHashLookup,
   ): Promise<bigint> {
     // One time budget for the whole search, as geth's RPCEVMTimeout applies per request.
     const deadline = timeoutMs > 0 ? performance.now() + timeoutMs : Number.POSITIVE_INFINITY;
@@ -441,9 +516,31 @@ export class SequentialExecutor {
       return left;
     };
     const hi0 = input.gas !== undefined && input.gas < gasCap ? input.gas : gasCap;
+    // A limit below the intrinsic gas fails before execution: geth counts it as "too low"
+    // (it happens when refunds, such as EIP-7702's for existing authorities, put the gas
+    // used under the intrinsic gas).
+    const succeeds = async (gas: bigint): Promise<boolean> => {
+      try {
+        const r = await this.call({ ...input, gas }, block, await freshState(), {
+          gasCap,
+          timeoutMs: budget(),
+          blockHash,
+        });
+        return !r.error;
+      } catch (err) {
+        if (err instanceof ExecutionError && err.code === "CALL_INVALID") return false;
+        throw err;
+      }
+    };
+    // A plain value transfer to an account without code: try 21,000 first, as geth does.
+    if ((input.data === undefined || input.data.length === 0) && input.to && hi0 >= TX_GAS) {
+      const codeSize = await (await freshState()).getCodeSize(new Address(input.to));
+      if (codeSize === 0 && (await succeeds(TX_GAS))) return TX_GAS;
+    }
     const first = await this.call({ ...input, gas: hi0 }, block, await freshState(), {
       gasCap,
       timeoutMs: budget(),
+      blockHash,
     });
     if (first.error) {
       const message =
@@ -462,36 +559,47 @@ export class SequentialExecutor {
     // Most calls succeed at gasUsed * 64/63 (the 1/64 retained by CALL); try it first.
     const guess = (first.gasUsed * 64n) / 63n;
     if (guess < hi) {
-      const r = await this.call({ ...input, gas: guess }, block, await freshState(), {
-        gasCap,
-        timeoutMs: budget(),
-      });
-      if (!r.error) hi = guess;
+      if (await succeeds(guess)) hi = guess;
       else lo = guess;
     }
     while (lo + 1n < hi) {
       const mid = (lo + hi) / 2n;
-      const r = await this.call({ ...input, gas: mid }, block, await freshState(), {
-        gasCap,
-        timeoutMs: budget(),
-      });
-      if (r.error) lo = mid;
-      else hi = mid;
+      if (await succeeds(mid)) hi = mid;
+      else lo = mid;
     }
     return hi;
   }
 
-  /** Re-executes `txIndex` of `block` over `parentState` with a tracer hooked to the VM. */
+  /**
+   * Re-executes `txIndex` of `block` over `parentState` with a tracer hooked to the VM: first
+   * the block's system calls (EIP-4788 beacon root, EIP-2935 parent hash, through
+   * @ethereumjs's BlockBuilder as the block path runs them), then the transactions before it,
+   * so the traced one sees the state and BLOCKHASH values it saw in the block.
+   */
   async replay(
     block: Block,
+    parent: Block,
     txIndex: number,
     parentState: StateManagerInterface,
     hook: (vm: VM) => void,
+    blockHash?: BlockHashLookup,
   ): Promise<RunTxResult> {
-    const vm = await this.vmFor(parentState);
+    const vm = await this.vmFor(parentState, blockHash && blockHashSource(blockHash));
     const header = block.header;
+    await buildBlock(vm, {
+      parentBlock: parent,
+      headerData: {
+        number: header.number,
+        timestamp: header.timestamp,
+        coinbase: header.coinbase,
+        gasLimit: header.gasLimit,
+        mixHash: header.mixHash,
+        parentBeaconBlockRoot: header.parentBeaconBlockRoot,
+      },
+      withdrawals: block.withdrawals?.map((w) => w.toValue()),
+      blockOpts: { putBlockIntoBlockchain: false, common: vm.common },
+    });
     const ctx = createBlock({ header: header.toJSON() }, { common: vm.common, freeze: false });
-    // System calls (EIP-2935 / 4788) ran before the transactions; replaying them keeps BLOCKHASH exact.
     let gasUsed = 0n;
     for (let i = 0; i < txIndex; i++) {
       const r = await runTx(vm, {

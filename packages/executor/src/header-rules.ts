@@ -8,10 +8,11 @@
 import type { Block, BlockHeader } from "@ethereumjs/block";
 import type { Common } from "@ethereumjs/common";
 import type { EVMResult, EVMRunCallOpts } from "@ethereumjs/evm";
+import type { TypedTransaction } from "@ethereumjs/tx";
 import { Address, bigIntToAddressBytes, equalsBytes, KECCAK256_RLP } from "@ethereumjs/util";
 import type { VM } from "@ethereumjs/vm";
 import { orderedTrieRoot } from "@meridian/primitives";
-import { transactionBytes } from "./block-rlp.ts";
+import { blockBytes, transactionBytes } from "./block-rlp.ts";
 import { ExecutionError } from "./executor.ts";
 
 /**
@@ -33,6 +34,8 @@ export const BlockRuleCode = {
   blobGasUsed: "BLOB_GAS_USED_MISMATCH",
   withdrawalsRoot: "WITHDRAWALS_ROOT_MISMATCH",
   stateRoot: "STATE_ROOT_MISMATCH",
+  /** EIP-7934: the block's RLP is larger than MAX_RLP_BLOCK_SIZE. */
+  blockTooLarge: "BLOCK_TOO_LARGE",
   /** EIP-7002/7251: the request contract has no code. */
   systemContractEmpty: "SYSTEM_CONTRACT_EMPTY",
   /** EIP-7002/7251: the request system call failed (revert, out of gas, invalid opcode). */
@@ -63,7 +66,55 @@ export async function checkHeaderRules(block: Block, parent: Block, rules: Block
   if (rules === "ethereum") await checkEthereumRules(block, parent, fail);
   else checkMeridianRules(block, parent, fail);
   if (h.baseFeePerGas !== parent.header.calcNextBaseFee()) fail("wrong base fee");
+  if (limitsBlockSize(block.common)) {
+    const size = blockBytes(block).length;
+    if (size > MAX_RLP_BLOCK_SIZE)
+      rejectBlock(
+        h.number,
+        BlockRuleCode.blockTooLarge,
+        `block RLP of ${size} bytes exceeds ${MAX_RLP_BLOCK_SIZE}`,
+      );
+  }
 }
+
+/** EIP-7934: MAX_BLOCK_SIZE (10 MiB) less the 2 MiB margin the EIP keeps for the consensus layer's wrapping. */
+export const MAX_RLP_BLOCK_SIZE = 10_485_760 - 2_097_152;
+
+/**
+ * Whether blocks of `common`'s fork have EIP-7934's size limit: from Osaka on (the fork that
+ * introduced it; @ethereumjs 10.1.3 defines the EIP but does not list it in Osaka).
+ */
+export function limitsBlockSize(common: Common): boolean {
+  return common.isActivatedEIP(7934) || common.gteHardfork("osaka");
+}
+
+/**
+ * The builders' side of EIP-7934: refuses a transaction that would take the block past
+ * MAX_RLP_BLOCK_SIZE. It only counts bytes when the gas limit allows such a block at all: a
+ * byte of a transaction costs at least 10 gas (EIP-7623's floor for a zero byte) and a
+ * transaction at least 21,000 gas for ~110 bytes of envelope, so under ~79M gas no block can
+ * reach the limit and nothing is serialised.
+ */
+export class BlockSizeBudget {
+  private used = HEADER_ALLOWANCE;
+  private readonly active: boolean;
+  constructor(common: Common, gasLimit: bigint) {
+    this.active =
+      limitsBlockSize(common) &&
+      (gasLimit * 106n) / 1000n + BigInt(HEADER_ALLOWANCE) > BigInt(MAX_RLP_BLOCK_SIZE);
+  }
+  /** Why `tx` cannot join the block, or undefined (its bytes are then counted). */
+  take(tx: TypedTransaction): string | undefined {
+    if (!this.active) return undefined;
+    const size = tx.serialize().length + 9; // its RLP string or list header in the body
+    if (this.used + size > MAX_RLP_BLOCK_SIZE) return `block RLP size limit ${MAX_RLP_BLOCK_SIZE} reached`;
+    this.used += size;
+    return undefined;
+  }
+}
+
+/** Bytes kept for the header, the body's list headers, withdrawals and requests. */
+const HEADER_ALLOWANCE = 2048;
 
 /** Meridian's rules where they differ from Ethereum's (see BlockRules). */
 function checkMeridianRules(block: Block, parent: Block, fail: (reason: string) => never): void {

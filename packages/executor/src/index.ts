@@ -7,11 +7,15 @@ export {
   transactionCount,
   transactionHashes,
 } from "./block-rlp.ts";
+export type { CallPoolOptions, JobContext, JobState, SubmitOptions } from "./call-pool/pool.ts";
+export { CallPool, CallPoolError } from "./call-pool/pool.ts";
+export type { CallJob, TraceConfig } from "./call-pool/protocol.ts";
 export { memoizeParamsUpdates } from "./common-params.ts";
 export type {
   BuildHeaderOverrides,
   BuildRequest,
   BuildWithdrawal,
+  CallOptions,
   CallOutput,
   ExecutedBlock,
   TxCandidate,
@@ -65,5 +69,6 @@ export {
   type StakingBlockCalls,
   stakingContextBlock,
 } from "./staking-calls.ts";
-export type { StructLoggerOptions } from "./tracers.ts";
-export { callTracer, structLogger } from "./tracers.ts";
+export type { StructLoggerOptions, TraceLimits } from "./tracers.ts";
+export { callTracer, structLogger, TraceLimitError } from "./tracers.ts";
+export type { BlockHashLookup } from "./vm-pool.ts";

@@ -4,7 +4,7 @@
  */
 import type { EVMResult, InterpreterStep, Message } from "@ethereumjs/evm";
 import type { RunTxResult, VM } from "@ethereumjs/vm";
-import { bytesToHex, toQuantity } from "@meridian/primitives";
+import { bytesToHex, MeridianError, toQuantity } from "@meridian/primitives";
 
 type StructLog = {
   pc: number;
@@ -25,11 +25,47 @@ export type StructLoggerOptions = {
   enableMemory?: boolean;
 };
 
-export function structLogger(opts: StructLoggerOptions = {}) {
+export type TraceLimits = {
+  /** Stop with TRACE_TOO_LARGE once the trace, as JSON, would pass this many bytes. */
+  maxBytes?: number;
+};
+
+/** A trace stopped early because it reached a limit (its size). */
+export class TraceLimitError extends MeridianError {
+  override name = "TraceLimitError";
+}
+
+/** The error of a trace that passed `maxBytes`. */
+export function traceTooLarge(maxBytes: number): TraceLimitError {
+  return new TraceLimitError(`trace exceeds the response size limit (${maxBytes} bytes)`, {
+    code: "TRACE_TOO_LARGE",
+  });
+}
+
+/** Counts a trace's JSON size as it grows (an upper estimate) and stops it at the limit. */
+function sizeBudget(limits: TraceLimits): (bytes: number) => void {
+  const max = limits.maxBytes ?? Number.POSITIVE_INFINITY;
+  let used = 0;
+  return (bytes) => {
+    used += bytes;
+    if (used > max) throw traceTooLarge(max);
+  };
+}
+
+/** JSON size of a list of strings: quotes and commas around each. */
+function stringsBytes(items: readonly string[]): number {
+  let n = 2;
+  for (const s of items) n += s.length + 3;
+  return n;
+}
+
+export function structLogger(opts: StructLoggerOptions = {}, limits: TraceLimits = {}) {
   const logs: StructLog[] = [];
   const storageByDepth = new Map<number, Record<string, string>>();
+  const charge = sizeBudget(limits);
   const hook = (vm: VM): void => {
-    vm.evm.events?.on("step", (step: InterpreterStep, next?: () => void) => {
+    // A one-argument listener runs synchronously, so a limit error thrown here stops the run.
+    vm.evm.events?.on("step", (step: InterpreterStep) => {
       const prev = logs[logs.length - 1];
       // gasCost of the previous op is what it actually consumed, when it stayed in the same frame.
       if (prev && prev.depth === step.depth + 1) prev.gasCost = prev.gas - Number(step.gasLeft);
@@ -62,8 +98,13 @@ export function structLogger(opts: StructLoggerOptions = {}) {
         entry.storage = { ...storage };
       }
       if (step.gasRefund > 0n) entry.refund = Number(step.gasRefund);
+      // Fixed fields (pc, op, gas, gasCost, depth, refund, keys and punctuation) stay under 120 bytes.
+      let bytes = 120;
+      if (entry.stack) bytes += stringsBytes(entry.stack) + 8;
+      if (entry.memory) bytes += stringsBytes(entry.memory) + 9;
+      if (entry.storage) bytes += Object.keys(entry.storage).length * 134 + 12;
+      charge(bytes);
       logs.push(entry);
-      next?.();
     });
   };
   const result = (r: RunTxResult) => ({
@@ -89,11 +130,12 @@ type CallFrame = {
   calls?: CallFrame[];
 };
 
-export function callTracer(opts: { onlyTopCall?: boolean } = {}) {
+export function callTracer(opts: { onlyTopCall?: boolean } = {}, limits: TraceLimits = {}) {
   const stack: CallFrame[] = [];
   let root: CallFrame | undefined;
+  const charge = sizeBudget(limits);
   const hook = (vm: VM): void => {
-    vm.evm.events?.on("beforeMessage", (m: Message, next?: () => void) => {
+    vm.evm.events?.on("beforeMessage", (m: Message) => {
       const msg = m as Message & { delegatecall?: boolean; isStatic?: boolean; salt?: Uint8Array };
       const type =
         msg.to === undefined
@@ -121,9 +163,10 @@ export function callTracer(opts: { onlyTopCall?: boolean } = {}) {
       }
       if (!root) root = frame;
       stack.push(frame);
-      next?.();
+      // Keys, addresses and quantities stay under 300 bytes; the input is the variable part.
+      if (!opts.onlyTopCall || frame === root) charge(300 + frame.input.length);
     });
-    vm.evm.events?.on("afterMessage", (r: EVMResult, next?: () => void) => {
+    vm.evm.events?.on("afterMessage", (r: EVMResult) => {
       const frame = stack.pop();
       if (frame) {
         frame.gasUsed = toQuantity(r.execResult.executionGasUsed);
@@ -131,8 +174,8 @@ export function callTracer(opts: { onlyTopCall?: boolean } = {}) {
         if (r.createdAddress) frame.to = bytesToHex(r.createdAddress.bytes);
         const err = r.execResult.exceptionError;
         if (err) frame.error = err.error === "revert" ? "execution reverted" : err.error;
+        if (!opts.onlyTopCall || frame === root) charge(frame.output.length);
       }
-      next?.();
     });
   };
   const result = (r: RunTxResult, txGasLimit?: bigint): CallFrame | undefined => {

@@ -4,6 +4,7 @@
  * VMs whose state manager is swapped per call removes that from the hot path.
  */
 import type { AccountFields, Common, StateManagerInterface } from "@ethereumjs/common";
+import type { EVMMockBlockchainInterface } from "@ethereumjs/evm";
 import type { Account, Address } from "@ethereumjs/util";
 import { createVM, type VM } from "@ethereumjs/vm";
 
@@ -97,7 +98,26 @@ export class DelegatingStateManager implements StateManagerInterface {
   }
 }
 
-type PooledVm = { vm: VM; state: DelegatingStateManager };
+/** Canonical block hash by number for BLOCKHASH; undefined = no such block (BLOCKHASH yields zero). */
+export type BlockHashLookup = (number: bigint) => Promise<Uint8Array | undefined>;
+
+const ZERO_HASH = new Uint8Array(32);
+
+/** The VM's BLOCKHASH source, pointed by the pool at the caller's lookup for one call. */
+export class DelegatingBlockchain implements EVMMockBlockchainInterface {
+  lookup: BlockHashLookup | undefined;
+
+  async getBlock(n: number): Promise<{ hash(): Uint8Array }> {
+    const hash = (await this.lookup?.(BigInt(n))) ?? ZERO_HASH;
+    return { hash: () => hash };
+  }
+  async putBlock(): Promise<void> {}
+  shallowCopy(): EVMMockBlockchainInterface {
+    return this;
+  }
+}
+
+type PooledVm = { vm: VM; state: DelegatingStateManager; chain: DelegatingBlockchain };
 
 export class VmPool {
   private readonly idle: PooledVm[] = [];
@@ -110,13 +130,21 @@ export class VmPool {
   }
 
   /** Runs `fn` with a VM executing against `state`; the VM returns to the pool afterwards. */
-  async with<T>(state: StateManagerInterface, fn: (vm: VM) => Promise<T>, timeoutMs = 0): Promise<T> {
+  async with<T>(
+    state: StateManagerInterface,
+    fn: (vm: VM) => Promise<T>,
+    timeoutMs = 0,
+    blockHash?: BlockHashLookup,
+  ): Promise<T> {
     let entry = this.idle.pop();
     if (!entry) {
       const delegate = new DelegatingStateManager(state);
-      entry = { vm: await createVM({ common: this.common.copy(), stateManager: delegate }), state: delegate };
+      const chain = new DelegatingBlockchain();
+      const vm = await createVM({ common: this.common.copy(), stateManager: delegate, blockchain: chain });
+      entry = { vm, state: delegate, chain };
     }
     entry.state.target = state;
+    entry.chain.lookup = blockHash;
     entry.state.timeoutMs = timeoutMs;
     entry.state.deadline = timeoutMs > 0 ? performance.now() + timeoutMs : Number.POSITIVE_INFINITY;
     // A VM whose call threw may hold a half-unwound journal: it is dropped, not reused.

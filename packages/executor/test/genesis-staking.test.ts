@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { buildGenesis, chainCommon, GenesisError, parseGenesis, SequentialExecutor } from "../src/index.ts";
 
 const devnet = JSON.parse(readFileSync(new URL("../../../genesis/devnet.json", import.meta.url), "utf8"));
-const OWNER = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266";
+const OWNER = "0x6d58073aeeb28068c5925d618da9f4c4f35727b3";
 const SECOND = "0x70997970c51812dc3a010c7d01b50e0d17dc79c8";
 const ETHER = 10n ** 18n;
 const dirs: string[] = [];
@@ -91,7 +91,11 @@ describe("genesis staking section", () => {
         maxValidators: 1,
         validators: [
           { signer: OWNER, stake: (20n * ETHER).toString() },
-          { owner: OWNER.replace("f39", "f38"), signer: SECOND, stake: (50n * ETHER).toString() },
+          {
+            owner: "0x00000000000000000000000000000000000000f2",
+            signer: SECOND,
+            stake: (50n * ETHER).toString(),
+          },
         ],
       },
     });

@@ -9,13 +9,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Block, createBlock, type HeaderData } from "@ethereumjs/block";
 import type { Common } from "@ethereumjs/common";
-import { createFeeMarket1559Tx } from "@ethereumjs/tx";
+import { createFeeMarket1559Tx, createLegacyTx } from "@ethereumjs/tx";
 import { Address, bytesToHex, hexToBytes, setLengthLeft } from "@ethereumjs/util";
 import { buildBlock, createVM } from "@ethereumjs/vm";
 import { keccak256 } from "@meridian/primitives";
 import { FlatStateManager, FlatStateStore } from "@meridian/state";
 import { ChainDatabase } from "@meridian/storage";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BlockSizeBudget, checkHeaderRules, MAX_RLP_BLOCK_SIZE } from "../src/header-rules.ts";
 import {
   accessListHash,
   type BlockAccessList,
@@ -135,6 +136,23 @@ function withHeader(chain: TestChain, block: Block, fields: Partial<HeaderData>)
 
 const H = (byte: number) => new Uint8Array(32).fill(byte);
 
+async function unchecked(chain: TestChain): Promise<Block> {
+  const vm = await createVM({ common: chain.common.copy(), stateManager: chain.fresh() });
+  const builder = await buildBlock(vm, {
+    parentBlock: chain.genesis,
+    headerData: {
+      timestamp: chain.genesis.header.timestamp + 1n,
+      gasLimit: chain.genesis.header.gasLimit,
+      mixHash: keccak256(chain.genesis.hash()),
+      parentBeaconBlockRoot: new Uint8Array(32),
+      extraData: accessListHash({ txs: [] }),
+    },
+    withdrawals: [],
+    blockOpts: { putBlockIntoBlockchain: false, common: vm.common },
+  });
+  return (await builder.build()).block;
+}
+
 describe("header rules shared by both executors", () => {
   let chain: TestChain;
   let built: ParallelExecutedBlock;
@@ -206,22 +224,6 @@ describe("header rules shared by both executors", () => {
 
 describe("EIP-7002/7251 request system calls", () => {
   /** An empty block 1 sealed by @ethereumjs alone, which neither checks these calls. */
-  async function unchecked(chain: TestChain): Promise<Block> {
-    const vm = await createVM({ common: chain.common.copy(), stateManager: chain.fresh() });
-    const builder = await buildBlock(vm, {
-      parentBlock: chain.genesis,
-      headerData: {
-        timestamp: chain.genesis.header.timestamp + 1n,
-        gasLimit: chain.genesis.header.gasLimit,
-        mixHash: keccak256(chain.genesis.hash()),
-        parentBeaconBlockRoot: new Uint8Array(32),
-        extraData: accessListHash({ txs: [] }),
-      },
-      withdrawals: [],
-      blockOpts: { putBlockIntoBlockchain: false, common: vm.common },
-    });
-    return (await builder.build()).block;
-  }
 
   const broken: {
     desc: string;
@@ -274,4 +276,63 @@ describe("EIP-7002/7251 request system calls", () => {
       await expect(parallel.build({ ...request, state: chain.fresh() })).rejects.toMatchObject({ code });
     },
   );
+});
+
+describe("EIP-7934: the block RLP size limit, from Osaka on", () => {
+  /** Six unsigned 1.5 MB transactions: 9 MB of body, over the 8 MiB limit. */
+  function bigBody(common: Common) {
+    return Array.from({ length: 6 }, (_, nonce) =>
+      createLegacyTx(
+        {
+          nonce,
+          to: new Uint8Array(20).fill(0x22),
+          gasLimit: 16_000_000n,
+          gasPrice: 10n ** 10n,
+          data: new Uint8Array(1_500_000),
+        },
+        { common },
+      ),
+    );
+  }
+
+  it.each(validators)("$name rejects an Osaka block over the limit before executing it", async (v) => {
+    const chain = await makeChain();
+    expect(chain.common.hardfork()).toBe("osaka");
+    const base = await unchecked(chain);
+    const big = createBlock(
+      { header: base.header.toJSON(), transactions: bigBody(chain.common), withdrawals: [] },
+      { common: chain.common },
+    );
+    expect(big.serialize().length).toBeGreaterThan(MAX_RLP_BLOCK_SIZE);
+    const list: BlockAccessList = { txs: big.transactions.map(() => ({ reads: [], writes: [] })) as never };
+    await expect(v.validate(chain, big, list)).rejects.toMatchObject({ code: "BLOCK_TOO_LARGE" });
+  });
+
+  it("does not limit a Prague block's size", async () => {
+    const chain = await makeChain();
+    const prague = chainCommon({ chainId: 7331n, hardfork: "prague" });
+    const base = await unchecked(chain);
+    const big = createBlock(
+      { header: base.header.toJSON(), transactions: bigBody(prague), withdrawals: [] },
+      { common: prague },
+    );
+    const parent = createBlock({ header: chain.genesis.header.toJSON() }, { common: prague });
+    // Only the size differs from a valid header; the transactions root is checked elsewhere.
+    await expect(checkHeaderRules(big, parent, "meridian")).resolves.toBeUndefined();
+  });
+
+  it("the builders' budget counts bytes only where the gas limit allows a block that large", () => {
+    const osaka = chainCommon({ chainId: 7331n, hardfork: "osaka" });
+    const [tx] = bigBody(osaka);
+    // 30M gas: no block can reach 8 MiB, nothing is counted.
+    const small = new BlockSizeBudget(osaka, 30_000_000n);
+    for (let i = 0; i < 10; i++) expect(small.take(tx!)).toBeUndefined();
+    // 1G gas: the sixth 1.5 MB transaction would pass the limit.
+    const large = new BlockSizeBudget(osaka, 1_000_000_000n);
+    for (let i = 0; i < 5; i++) expect(large.take(tx!)).toBeUndefined();
+    expect(large.take(tx!)).toMatch(/size limit/);
+    // Prague has no limit at any gas limit.
+    const prague = new BlockSizeBudget(chainCommon({ chainId: 7331n, hardfork: "prague" }), 1_000_000_000n);
+    for (let i = 0; i < 10; i++) expect(prague.take(tx!)).toBeUndefined();
+  });
 });

@@ -26,6 +26,7 @@ export const TxErrors = {
   replaceUnderpriced: "replacement transaction underpriced",
   accountLimitExceeded: "account limit exceeded",
   txPoolOverflow: "txpool is full",
+  nonceMax: "nonce has max value",
 } as const;
 
 export type TxErrorMessage = (typeof TxErrors)[keyof typeof TxErrors];
@@ -39,7 +40,10 @@ export class TxRejectedError extends MeridianError {
   }
 }
 
-/** Decode failures: geth returns the rlp/decoder message; we prefix it so callers can tell them apart. */
+/**
+ * Decode failures: the bare rlp/decoder message, as geth's eth_sendRawTransaction returns it
+ * (no prefix; the code TX_REJECTED and the "rlp: " start tell them apart).
+ */
 export function invalidTransaction(reason: string, cause?: unknown): TxRejectedError {
-  return new TxRejectedError(`invalid transaction: ${reason}`, undefined, cause);
+  return new TxRejectedError(reason, undefined, cause);
 }

@@ -102,6 +102,8 @@ export class TxPool {
   private lock: Promise<unknown> = Promise.resolve();
 
   private readonly state: PoolStateView;
+  /** Where admitted transactions are written before their admission resolves (the journal). */
+  private journal: { append(raw: Uint8Array): void } | undefined;
 
   constructor(state: PoolStateView, opts: TxPoolOptions) {
     this.state = state;
@@ -139,6 +141,22 @@ export class TxPool {
       );
     }
     return this.admit(raw, tx, sender);
+  }
+
+  /**
+   * From now on, every admitted transaction is handed to `sink.append` (synchronously, before
+   * `add`/`addRaw` resolve). Set after the journal's own transactions were re-admitted.
+   */
+  journalTo(sink: { append(raw: Uint8Array): void } | undefined): void {
+    this.journal = sink;
+  }
+
+  /** Every pooled transaction's bytes, each sender's in nonce order (for the journal's rewrite). */
+  rawTransactions(): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    for (const acct of this.accounts.values())
+      for (const e of acct.sorted()) if (e.pooled.raw !== undefined) out.push(e.pooled.raw);
+    return out;
   }
 
   get(hash: Uint8Array): PooledTx | undefined {
@@ -294,6 +312,14 @@ export class TxPool {
       if (this.byHash.has(p.hashHex)) throw new TxRejectedError(TxErrors.alreadyKnown);
       const state = await this.state.getAccount(p.sender);
       const newlyPending = this.insert(p, state);
+      if (this.journal !== undefined) {
+        try {
+          this.journal.append(p.raw);
+        } catch (err) {
+          // The transaction is admitted either way; it only loses its crash protection.
+          this.log.error("cannot journal transaction", { hash: p.hashHex }, err);
+        }
+      }
       this.log.debug("admitted tx", { hash: p.hashHex, sender: p.senderHex, nonce: p.nonce.toString() });
       for (const e of newlyPending) this.emitPending(e.pooled);
       return { hash: p.hash, sender: p.sender };

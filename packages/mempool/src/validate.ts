@@ -30,6 +30,16 @@ type Layout = {
   lists: readonly number[];
 };
 
+/** go-ethereum's struct names, which its rlp errors name ("decoding into (types.DynamicFeeTx).Gas"). */
+const GO_TYPE_NAMES: Readonly<Record<number, string>> = {
+  0: "LegacyTx",
+  1: "AccessListTx",
+  2: "DynamicFeeTx",
+  4: "SetCodeTx",
+};
+
+const MAX_UINT64 = 2n ** 64n - 1n;
+
 const LAYOUTS: Readonly<Record<number, Layout>> = {
   0: {
     fields: 9,
@@ -133,6 +143,7 @@ function parseEnvelope(raw: Uint8Array): Scalars {
   if (decoded.length !== layout.fields) {
     throw invalidTransaction(`rlp: expected ${layout.fields} fields for type ${type}, got ${decoded.length}`);
   }
+  const goType = GO_TYPE_NAMES[type] ?? "Transaction";
   for (let i = 0; i < decoded.length; i++) {
     const item = decoded[i]!;
     const isList = layout.lists.includes(i);
@@ -143,15 +154,53 @@ function parseEnvelope(raw: Uint8Array): Scalars {
     const bytes = item as Uint8Array;
     if (bytes.length > 0 && bytes[0] === 0)
       throw invalidTransaction("rlp: non-canonical integer (leading zero bytes)");
+    // Nonce and gas are uint64 in geth: a longer value fails its decoder, naming the field.
+    if ((i === layout.nonce || i === layout.gas) && bytes.length > 8)
+      throw invalidTransaction(
+        `rlp: input string too long for uint64, decoding into (types.${goType}).${i === layout.nonce ? "Nonce" : "Gas"}`,
+      );
     if (bytes.length > 32) throw invalidTransaction("rlp: integer too large");
   }
   const to = decoded[layout.to] as Uint8Array;
   if (to.length !== 0 && to.length !== 20) throw invalidTransaction("rlp: invalid recipient address length");
+  // The access list's shape is checked here: ethereumjs throws raw TypeErrors on some malformed ones.
+  if (layout.lists.length > 0) checkAccessList(decoded[layout.lists[0]!] as RlpDecoded[], goType);
+  if (bytesToBigInt(decoded[layout.nonce] as Uint8Array) === MAX_UINT64)
+    throw new TxRejectedError(TxErrors.nonceMax);
   return { type, fields: decoded, layout };
 }
 
 /** EIP-7825's per-transaction gas cap (geth params.MaxTxGas). */
 export const MAX_TX_GAS_EIP7825 = 2n ** 24n;
+
+/** geth's rlp messages for a malformed access list ([[address, [slot, ...]], ...]). */
+function checkAccessList(list: RlpDecoded[], goType: string): void {
+  const into = (path: string) => `decoding into (types.${goType}).AccessList${path}`;
+  const fixed = (item: RlpDecoded | undefined, size: number, goName: string, path: string) => {
+    if (item === undefined || Array.isArray(item))
+      throw invalidTransaction(`rlp: expected input string or byte for ${goName}, ${into(path)}`);
+    if (item.length < size)
+      throw invalidTransaction(`rlp: input string too short for ${goName}, ${into(path)}`);
+    if (item.length > size)
+      throw invalidTransaction(`rlp: input string too long for ${goName}, ${into(path)}`);
+  };
+  for (let i = 0; i < list.length; i++) {
+    const tuple = list[i]!;
+    if (!Array.isArray(tuple))
+      throw invalidTransaction(`rlp: expected input list for types.AccessTuple, ${into(`[${i}]`)}`);
+    if (tuple.length < 2)
+      throw invalidTransaction(`rlp: too few elements for types.AccessTuple, ${into(`[${i}]`)}`);
+    if (tuple.length > 2)
+      throw invalidTransaction(
+        `rlp: input list has too many elements for types.AccessTuple, ${into(`[${i}]`)}`,
+      );
+    fixed(tuple[0], 20, "common.Address", `[${i}].Address`);
+    const keys = tuple[1]!;
+    if (!Array.isArray(keys))
+      throw invalidTransaction(`rlp: expected input list for []common.Hash, ${into(`[${i}].StorageKeys`)}`);
+    for (let j = 0; j < keys.length; j++) fixed(keys[j], 32, "common.Hash", `[${i}].StorageKeys[${j}]`);
+  }
+}
 
 function scalar(s: Scalars, index: number | undefined): bigint {
   if (index === undefined) return 0n;
@@ -166,6 +215,9 @@ function mapDecodeError(cause: unknown): TxRejectedError {
   }
   if (/chain id/i.test(msg)) return new TxRejectedError(TxErrors.invalidChainId, msg, cause);
   if (/initcode/i.test(msg)) return new TxRejectedError(TxErrors.maxInitCodeSizeExceeded, msg, cause);
+  // gas * fee cap above 2^256-1: geth builds the transaction and then finds the cost unpayable.
+  if (/cannot exceed MAX_INTEGER/.test(msg))
+    return new TxRejectedError(TxErrors.insufficientFunds, "tx cost exceeds 2^256-1", cause);
   return invalidTransaction(msg, cause);
 }
 

@@ -63,7 +63,7 @@ describe("admission", () => {
     expect(env.pool.get(res.hash)?.tx).toBe(t);
   });
 
-  it("rejects malformed RLP with an 'invalid transaction' message", async () => {
+  it("rejects malformed RLP with geth's bare decoder message (no prefix)", async () => {
     const { pool } = env;
     for (const raw of [
       new Uint8Array(),
@@ -74,9 +74,64 @@ describe("admission", () => {
       const err = await pool.addRaw(raw).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(TxRejectedError);
       expect((err as TxRejectedError).code).toBe("TX_REJECTED");
-      expect((err as TxRejectedError).shortMessage).toMatch(/^invalid transaction/);
+      expect((err as TxRejectedError).shortMessage).toMatch(/^(rlp: |typed transaction too short$)/);
     }
     expect(pool.status()).toEqual({ pending: 0, queued: 0 });
+  });
+
+  it("uses geth's messages for uint64 overflows, the max nonce and malformed access lists", async () => {
+    // Checked on the envelope, before the signature: r = s = 1 is enough.
+    const raw = (f: { nonce?: bigint; gas?: bigint; al?: unknown[] }) =>
+      concatBytes(
+        new Uint8Array([2]),
+        rlpEncode([
+          7331n,
+          f.nonce ?? 0n,
+          1n,
+          10n,
+          f.gas ?? 21000n,
+          addr(1),
+          0n,
+          new Uint8Array(),
+          (f.al ?? []) as never,
+          0n,
+          1n,
+          1n,
+        ]),
+      );
+    const cases: [Uint8Array, string][] = [
+      [raw({ nonce: 2n ** 64n - 1n }), "nonce has max value"],
+      [
+        raw({ nonce: 2n ** 64n }),
+        "rlp: input string too long for uint64, decoding into (types.DynamicFeeTx).Nonce",
+      ],
+      [
+        raw({ gas: 2n ** 64n }),
+        "rlp: input string too long for uint64, decoding into (types.DynamicFeeTx).Gas",
+      ],
+      [
+        raw({ al: [addr(1)] }),
+        "rlp: expected input list for types.AccessTuple, decoding into (types.DynamicFeeTx).AccessList[0]",
+      ],
+      [
+        raw({ al: [[addr(1)]] }),
+        "rlp: too few elements for types.AccessTuple, decoding into (types.DynamicFeeTx).AccessList[0]",
+      ],
+      [
+        raw({ al: [[new Uint8Array(19), []]] }),
+        "rlp: input string too short for common.Address, decoding into (types.DynamicFeeTx).AccessList[0].Address",
+      ],
+      [
+        raw({ al: [[addr(1), [new Uint8Array(33)]]] }),
+        "rlp: input string too long for common.Hash, decoding into (types.DynamicFeeTx).AccessList[0].StorageKeys[0]",
+      ],
+      [
+        raw({ al: [[addr(1), addr(2)]] }),
+        "rlp: expected input list for []common.Hash, decoding into (types.DynamicFeeTx).AccessList[0].StorageKeys",
+      ],
+    ];
+    for (const [bytes, message] of cases)
+      await expectRejected(env.pool, () => env.pool.addRaw(bytes), message);
   });
 
   it("rejects blob and unknown tx types: transaction type not supported", async () => {

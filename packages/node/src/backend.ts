@@ -10,7 +10,15 @@ import type { StateManagerInterface } from "@ethereumjs/common";
 import { createTxFromRLP, type TypedTransaction } from "@ethereumjs/tx";
 import { Account, Address } from "@ethereumjs/util";
 import type { ValidatorSetSource } from "@meridian/consensus";
-import { callTracer, effectiveGasPrice, type StoredReceipt, structLogger } from "@meridian/executor";
+import {
+  type CallOutput,
+  CallPool,
+  ExecutionError,
+  effectiveGasPrice,
+  type JobContext,
+  type StoredReceipt,
+  type TraceConfig,
+} from "@meridian/executor";
 import type { TxPool } from "@meridian/mempool";
 import { bytesToHex, hexKey as hex, hexToBytes, MeridianError } from "@meridian/primitives";
 import type {
@@ -30,19 +38,27 @@ import type {
   TransactionWithLocation,
   TxPoolContent,
 } from "@meridian/rpc";
-import { stateProof } from "@meridian/state";
+import { RawJson } from "@meridian/rpc";
+import { type FlatStateManager, stateProof, TrieNodeCache } from "@meridian/state";
 import type { Chain, CommittedBlock } from "./chain.ts";
 import { type EthConfig, ethConfig } from "./eth-config.ts";
+import { snapshotState } from "./snapshot-state.ts";
 import { type StakingInfoJson, stakingInfo } from "./staking-info.ts";
 
 export type BackendOptions = {
   clientVersion: string;
   gasCap: bigint;
-  /** Time limit of one eth_call / eth_estimateGas / eth_createAccessList. */
+  /** Hard time limit of one eth_call / eth_estimateGas / eth_createAccessList (queueing included). */
   evmTimeoutMs: number;
+  /** Worker threads of the RPC execution pool (calls, estimates, access lists, traces); default 2. */
+  executionWorkers?: number;
+  /** Largest debug_traceTransaction result, as JSON bytes; default 25 MiB. */
+  maxResponseBytes?: number;
   logsMaxRange: number;
   logsMaxResults: number;
   txFeeCap: bigint;
+  /** Admit pre-EIP-155 legacy transactions (geth's --rpc.allow-unprotected-txs); refused when absent. */
+  allowUnprotectedTxs?: boolean;
   /** Suggested priority fee (eth_maxPriorityFeePerGas). */
   suggestedTip: bigint;
   status: () => Record<string, unknown>;
@@ -66,6 +82,22 @@ function signedQuantity(n: bigint): string {
   return n < 0n ? `-0x${(-n).toString(16)}` : `0x${n.toString(16)}`;
 }
 
+export const DEFAULT_EXECUTION_WORKERS = 2;
+export const DEFAULT_MAX_RESPONSE_BYTES = 25 * 1024 * 1024;
+/** debug_traceTransaction's `timeout` when the request names none (geth's default). */
+export const DEFAULT_TRACE_TIMEOUT_MS = 5000;
+
+/** A duration as Go prints it (geth's error messages): 500ms, 2s, 1.5s, 1m30s, 1h0m0s. */
+export function goDuration(ms: number): string {
+  if (ms === 0) return "0s";
+  if (ms < 1000) return `${ms}ms`;
+  if (ms < 60_000) return `${ms / 1000}s`;
+  const hours = Math.floor(ms / 3_600_000);
+  const minutes = Math.floor((ms % 3_600_000) / 60_000);
+  const seconds = (ms % 60_000) / 1000;
+  return hours > 0 ? `${hours}h${minutes}m${seconds}s` : `${minutes}m${seconds}s`;
+}
+
 function headerNotFound(): never {
   throw new MeridianError("header not found", { code: "HEADER_NOT_FOUND" });
 }
@@ -78,12 +110,22 @@ export class NodeBackend implements RpcBackend {
   private readonly pool: TxPool;
   private readonly opts: BackendOptions;
   private readonly validatorSets: ValidatorSetSource;
+  /** Worker threads that run calls, estimates, access lists and traces off the main thread. */
+  readonly execution: CallPool;
+  /** Committed trie nodes the execution pool's snapshots read (content-addressed: never stale). */
+  private readonly trieNodes = new TrieNodeCache();
 
   constructor(chain: Chain, pool: TxPool, opts: BackendOptions) {
     this.chain = chain;
     this.pool = pool;
     this.opts = opts;
     this.validatorSets = opts.validatorSets ?? chain.validatorSets;
+    this.execution = new CallPool({
+      workers: opts.executionWorkers ?? DEFAULT_EXECUTION_WORKERS,
+      chainId: chain.spec.chainId,
+      hardfork: chain.spec.hardfork,
+      schedule: chain.spec.schedule,
+    });
     this.chainId = chain.spec.chainId;
     this.clientVersion = opts.clientVersion;
     this.events.setMaxListeners(0);
@@ -155,6 +197,7 @@ export class NodeBackend implements RpcBackend {
         transactionIndex: i,
         blockHash,
         blockNumber,
+        blockTimestamp: block.header.timestamp,
         from: r.from,
         to: tx?.to?.bytes ?? null,
         cumulativeGasUsed: r.cumulativeGasUsed,
@@ -300,21 +343,46 @@ export class NodeBackend implements RpcBackend {
       codeHash: hexToBytes(p.codeHash),
       storageHash: hexToBytes(p.storageHash),
       accountProof: p.accountProof.map(hexToBytes),
-      storageProof: p.storageProof.map((s) => ({
-        key: hexToBytes(s.key),
-        value: BigInt(s.value),
-        proof: s.proof.map(hexToBytes),
-      })),
+      // @ethereumjs leaves storageProof empty for an absent account; geth (EIP-1186) answers every
+      // requested key, here with value 0 and an empty proof (the account has no storage trie).
+      storageProof:
+        p.storageProof.length === 0
+          ? slots.map((key) => ({ key, value: 0n, proof: [] }))
+          : p.storageProof.map((s) => ({
+              key: hexToBytes(s.key),
+              value: BigInt(s.value),
+              proof: s.proof.map(hexToBytes),
+            })),
     };
   }
 
   // --- execution ---------------------------------------------------------------
 
-  private async overriddenState(
-    at: BlockSelector,
-    overrides?: StateOverride,
-  ): Promise<StateManagerInterface> {
-    const state = await this.stateAt(at);
+  /** Stops the execution pool's workers. */
+  close(): Promise<void> {
+    return this.execution.close();
+  }
+
+  /**
+   * Where a job on `block` reads: the trie at the block's state root (never pruned, so a
+   * consistent snapshot however far the head moves while the job runs), with `overrides`
+   * applied; and the canonical hashes for BLOCKHASH.
+   */
+  private jobContext(block: Block, overrides?: StateOverride): JobContext {
+    return {
+      state: () => this.snapshotState(block, overrides),
+      blockHash: (n) => this.canonicalHash(n),
+    };
+  }
+
+  /** Canonical hash of block `n` (BLOCKHASH; the EVM keeps to the 256-block window itself). */
+  private async canonicalHash(n: bigint): Promise<Uint8Array | undefined> {
+    if (n < 0n || n > this.chain.head.header.number) return undefined;
+    return this.chain.db.canonicalHash(n);
+  }
+
+  private async snapshotState(block: Block, overrides?: StateOverride): Promise<FlatStateManager> {
+    const state = snapshotState(this.chain.db, block.header.stateRoot, this.trieNodes);
     if (!overrides) return state;
     for (const [addrHex, o] of overrides) {
       const address = new Address(hexToBytes(addrHex));
@@ -333,13 +401,32 @@ export class NodeBackend implements RpcBackend {
     return state;
   }
 
+  private callJob(kind: "call" | "estimate" | "accessList", req: CallRequest, block: Block, gasCap: bigint) {
+    return {
+      kind,
+      header: { hash: block.hash(), rlp: block.header.serialize() },
+      input: req,
+      gasCap,
+    } as const;
+  }
+
+  /** geth's RPCEVMTimeout: the whole request, queueing included. */
+  private evmDeadline() {
+    const ms = this.opts.evmTimeoutMs;
+    return {
+      timeoutMs: ms,
+      onTimeout: () =>
+        new ExecutionError(`execution aborted (timeout = ${goDuration(ms)})`, { code: "EXECUTION_TIMEOUT" }),
+    };
+  }
+
   async call(req: CallRequest, at: BlockSelector, overrides?: StateOverride): Promise<CallResult> {
     const block = await this.blockOrThrow(at);
-    const state = await this.overriddenState(at, overrides);
-    const r = await this.chain.executor.call(req, block, state, {
-      gasCap: this.opts.gasCap,
-      timeoutMs: this.opts.evmTimeoutMs,
-    });
+    const r = (await this.execution.submit(
+      this.callJob("call", req, block, this.opts.gasCap),
+      this.jobContext(block, overrides),
+      this.evmDeadline(),
+    )) as CallOutput;
     return r.error
       ? { returnData: r.returnData, gasUsed: r.gasUsed, error: r.error }
       : { returnData: r.returnData, gasUsed: r.gasUsed };
@@ -347,27 +434,22 @@ export class NodeBackend implements RpcBackend {
 
   async estimateGas(req: CallRequest, at: BlockSelector, overrides?: StateOverride): Promise<bigint> {
     const block = await this.blockOrThrow(at);
-    return this.chain.executor.estimateGas(
-      req,
-      block,
-      () => this.overriddenState(at, overrides),
-      this.opts.gasCap > block.header.gasLimit ? block.header.gasLimit : this.opts.gasCap,
-      this.opts.evmTimeoutMs,
-    );
+    const gasCap = this.opts.gasCap > block.header.gasLimit ? block.header.gasLimit : this.opts.gasCap;
+    return (await this.execution.submit(
+      this.callJob("estimate", req, block, gasCap),
+      this.jobContext(block, overrides),
+      this.evmDeadline(),
+    )) as bigint;
   }
 
   async createAccessList(req: CallRequest, at: BlockSelector) {
     const block = await this.blockOrThrow(at);
-    const first = await this.chain.executor.call(req, block, await this.stateAt(at), {
-      gasCap: this.opts.gasCap,
-      reportAccessList: true,
-      timeoutMs: this.opts.evmTimeoutMs,
-    });
-    const accessList = first.accessList ?? [];
-    const second = await this.chain.executor.call({ ...req, accessList }, block, await this.stateAt(at), {
-      gasCap: this.opts.gasCap,
-      timeoutMs: this.opts.evmTimeoutMs,
-    });
+    const second = (await this.execution.submit(
+      this.callJob("accessList", req, block, this.opts.gasCap),
+      this.jobContext(block),
+      this.evmDeadline(),
+    )) as CallOutput;
+    const accessList = second.accessList ?? [];
     const result: { accessList: typeof accessList; gasUsed: bigint; error?: string } = {
       accessList,
       gasUsed: second.gasUsed,
@@ -443,7 +525,11 @@ export class NodeBackend implements RpcBackend {
       return; // The pool rejects undecodable input with its own message.
     }
     if (tx.type === 0 && !tx.isSigned()) return;
-    if (tx.type === 0 && (tx as TypedTransaction & { v?: bigint }).v !== undefined) {
+    if (
+      !this.opts.allowUnprotectedTxs &&
+      tx.type === 0 &&
+      (tx as TypedTransaction & { v?: bigint }).v !== undefined
+    ) {
       const v = (tx as TypedTransaction & { v: bigint }).v;
       if (v === 27n || v === 28n) {
         throw new MeridianError("only replay-protected (EIP-155) transactions allowed over RPC", {
@@ -476,6 +562,11 @@ export class NodeBackend implements RpcBackend {
     return this.pool.content();
   }
 
+  /**
+   * Replays the transaction in the execution pool (the block's system calls and the
+   * transactions before it first), stopped at the `timeout` option (default 5 s) or when the
+   * result would pass `maxResponseBytes`.
+   */
   async traceTransaction(hash: Uint8Array, opts: TraceOptions): Promise<unknown> {
     const loc = await this.chain.txLocation(hash);
     const block = loc && (await this.chain.blockByHash(loc.blockHash));
@@ -483,10 +574,34 @@ export class NodeBackend implements RpcBackend {
       throw new MeridianError(`transaction ${bytesToHex(hash)} not found`, { code: "NOT_FOUND" });
     const parent = await this.chain.blockByHash(block.header.parentHash);
     if (!parent) throw new MeridianError("parent block not found", { code: "NOT_FOUND" });
-    const tracer =
-      opts.tracer === "callTracer" ? callTracer({ onlyTopCall: opts.onlyTopCall }) : structLogger(opts);
-    const r = await this.chain.executor.replay(block, loc.index, this.chain.stateAfter(parent), tracer.hook);
-    return tracer.result(r);
+    const config: TraceConfig =
+      opts.tracer === "callTracer"
+        ? { tracer: "callTracer", onlyTopCall: opts.onlyTopCall }
+        : {
+            tracer: "structLogger",
+            disableStack: opts.disableStack,
+            disableStorage: opts.disableStorage,
+            enableMemory: opts.enableMemory,
+          };
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_TRACE_TIMEOUT_MS;
+    // The worker sends the trace as JSON text: the main thread only splices it in.
+    const text = await this.execution.submit(
+      {
+        kind: "trace",
+        block: block.serialize(),
+        parentHeader: parent.header.serialize(),
+        txIndex: loc.index,
+        config,
+        maxBytes: this.opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
+      },
+      this.jobContext(parent),
+      {
+        timeoutMs,
+        // geth stops a tracer at its deadline with this message.
+        onTimeout: () => new ExecutionError("execution timeout", { code: "EXECUTION_TIMEOUT" }),
+      },
+    );
+    return new RawJson(text as string);
   }
 
   syncing(): SyncStatus {

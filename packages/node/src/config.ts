@@ -28,16 +28,40 @@ export type NodeConfig = {
     batchLimit: number;
     bodyLimit: number;
     ws: boolean;
+    /** Host header names served (geth --http.vhosts); "*" = any. IP-address hosts are always served. */
+    vhosts: string[];
+  };
+  /** WebSocket (served on the HTTP port when http.ws is on). */
+  ws: {
+    /** Browser origins allowed to connect (geth --ws.origins); "*" = any; [] = localhost and this host. */
+    origins: string[];
+    /** Subscriptions one connection may hold. */
+    maxSubscriptions: number;
+    /** Unsent bytes a client may leave queued before it is disconnected. */
+    maxQueuedBytes: number;
   };
   metrics: { enabled: boolean; addr: string; port: number };
   log: { level: LogLevel; format: LogFormat };
   rpc: {
     gasCap: bigint;
     evmTimeoutMs: number;
+    /** Worker threads that run eth_call / eth_estimateGas / eth_createAccessList / debug_traceTransaction. */
+    executionWorkers: number;
+    /** Largest debug_traceTransaction result (JSON bytes); a trace that would pass it stops with an error. */
+    maxResponseBytes: number;
     logsMaxRange: number;
     logsMaxResults: number;
     filterTimeoutMs: number;
     txFeeCap: bigint;
+    /** Live poll filters in all, and per creating connection. */
+    maxFilters: number;
+    maxFiltersPerConnection: number;
+    /** Unpolled changes one filter keeps (the newest). */
+    filterMaxItems: number;
+    /** Storage keys of one eth_getProof. */
+    proofMaxKeys: number;
+    /** Admit pre-EIP-155 (unprotected) legacy transactions over RPC, as geth's --rpc.allow-unprotected-txs. */
+    allowUnprotectedTxs: boolean;
   };
   txpool: {
     priceLimit: bigint;
@@ -46,6 +70,10 @@ export type NodeConfig = {
     globalSlots: number;
     accountQueue: number;
     globalQueue: number;
+    /** Journal admitted transactions to <datadir>/txpool/transactions.rlp and re-admit them on start. */
+    journal: boolean;
+    /** How often the journal is rewritten with the pool's current transactions, in ms. */
+    rejournalMs: number;
   };
   /** Parallel executor: worker threads (0 = main thread only; undefined = number of cores). */
   executor: { workers?: number };
@@ -97,16 +125,25 @@ export function defaultConfig(kind: ConfigKind): NodeConfig {
       batchLimit: 1000,
       bodyLimit: 5_242_880,
       ws: true,
+      vhosts: ["localhost"],
     },
+    ws: { origins: [], maxSubscriptions: 1000, maxQueuedBytes: 16_777_216 },
     metrics: { enabled: true, addr: "127.0.0.1", port: 9545 },
     log: { level: "info", format: "auto" },
     rpc: {
       gasCap: 50_000_000n,
       evmTimeoutMs: 5000,
+      executionWorkers: 2,
+      maxResponseBytes: 25 * 1024 * 1024,
       logsMaxRange: 10_000,
       logsMaxResults: 10_000,
       filterTimeoutMs: 300_000,
       txFeeCap: ETHER,
+      maxFilters: 10_000,
+      maxFiltersPerConnection: 1000,
+      filterMaxItems: 10_000,
+      proofMaxKeys: 1024,
+      allowUnprotectedTxs: false,
     },
     txpool: {
       priceLimit: 1n,
@@ -115,6 +152,8 @@ export function defaultConfig(kind: ConfigKind): NodeConfig {
       globalSlots: 5120,
       accountQueue: 64,
       globalQueue: 1024,
+      journal: true,
+      rejournalMs: 3_600_000,
     },
     executor: {},
     producer: { enabled: true },
@@ -177,7 +216,9 @@ const spec = {
     batchLimit: int(1, 100_000),
     bodyLimit: int(1024, 1 << 30),
     ws: bool,
+    vhosts: origins,
   },
+  ws: { origins, maxSubscriptions: int(1, 1_000_000), maxQueuedBytes: int(65_536, 1 << 30) },
   metrics: { enabled: bool, addr: host, port: int(0, 65535) },
   log: {
     level: z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(", ")}` }),
@@ -186,10 +227,17 @@ const spec = {
   rpc: {
     gasCap: uint256(1n),
     evmTimeoutMs: ms(1),
+    executionWorkers: int(1, 256),
+    maxResponseBytes: int(1024, 1 << 30),
     logsMaxRange: int(1, 1_000_000_000),
     logsMaxResults: int(1, 1_000_000_000),
     filterTimeoutMs: ms(1000),
     txFeeCap: uint256(0n),
+    maxFilters: int(1, 10_000_000),
+    maxFiltersPerConnection: int(1, 10_000_000),
+    filterMaxItems: int(1, 10_000_000),
+    proofMaxKeys: int(1, 1_000_000),
+    allowUnprotectedTxs: bool,
   },
   txpool: {
     priceLimit: uint256(0n),
@@ -198,6 +246,8 @@ const spec = {
     globalSlots: int(1, 1_000_000),
     accountQueue: int(1, 1_000_000),
     globalQueue: int(1, 1_000_000),
+    journal: bool,
+    rejournalMs: ms(1000),
   },
   executor: { workers: int(0, 256) },
   producer: { enabled: bool, blockTimeMs: ms(1), emptyBlocks: bool },
@@ -402,6 +452,23 @@ export function renderConfigToml(
     kv("batch_limit", c.http.batchLimit, "Maximum requests in one JSON-RPC batch."),
     kv("body_limit", c.http.bodyLimit, "Maximum request body in bytes."),
     kv("ws", c.http.ws, "Accept WebSocket upgrades on the same port (eth_subscribe)."),
+    kv(
+      "vhosts",
+      c.http.vhosts,
+      'Host header names served (DNS-rebinding guard, as geth --http.vhosts); ["*"] = any. Requests by IP address are always served.',
+    ),
+    "[ws]",
+    kv(
+      "origins",
+      c.ws.origins,
+      'Browser origins allowed to open a WebSocket (geth --ws.origins); ["*"] = any; [] = http://localhost and http://<hostname>, any port.',
+    ),
+    kv("max_subscriptions", c.ws.maxSubscriptions, "Subscriptions one WebSocket connection may hold."),
+    kv(
+      "max_queued_bytes",
+      c.ws.maxQueuedBytes,
+      "Unsent bytes a WebSocket client may leave queued; past this it is disconnected.",
+    ),
     "[metrics]",
     kv("enabled", c.metrics.enabled, "Serve Prometheus metrics at /metrics and a health check at /health."),
     kv("addr", c.metrics.addr, "Listen address."),
@@ -411,14 +478,41 @@ export function renderConfigToml(
     kv("format", c.log.format, "pretty | json | auto (pretty on a terminal, JSON lines otherwise)"),
     "[rpc]",
     kv("gas_cap", c.rpc.gasCap, "Gas limit for eth_call / eth_estimateGas."),
-    kv("evm_timeout_ms", c.rpc.evmTimeoutMs, "Time limit for one eth_call / eth_estimateGas, in ms."),
+    kv(
+      "evm_timeout_ms",
+      c.rpc.evmTimeoutMs,
+      "Hard time limit for one eth_call / eth_estimateGas / eth_createAccessList, in ms.",
+    ),
+    kv(
+      "execution_workers",
+      c.rpc.executionWorkers,
+      "Worker threads running calls, estimates, access lists and traces off the main thread.",
+    ),
+    kv("max_response_bytes", c.rpc.maxResponseBytes, "Largest debug_traceTransaction result, in bytes."),
     kv("logs_max_range", c.rpc.logsMaxRange, "Maximum block range of one eth_getLogs query."),
     kv("logs_max_results", c.rpc.logsMaxResults, "Maximum logs one eth_getLogs query returns."),
     kv("filter_timeout_ms", c.rpc.filterTimeoutMs, "Filters not polled for this long are removed, in ms."),
+    kv("max_filters", c.rpc.maxFilters, "Live poll filters (eth_newFilter & co.) in all."),
+    kv(
+      "max_filters_per_connection",
+      c.rpc.maxFiltersPerConnection,
+      "Live poll filters created over one connection.",
+    ),
+    kv(
+      "filter_max_items",
+      c.rpc.filterMaxItems,
+      "Unpolled changes one filter keeps; older ones are dropped when it is full.",
+    ),
+    kv("proof_max_keys", c.rpc.proofMaxKeys, "Storage keys one eth_getProof may ask for (geth: 1024)."),
     kv(
       "tx_fee_cap",
       c.rpc.txFeeCap,
       "Fee cap in wei for transactions sent through RPC (0 = no cap). Big values as decimal strings.",
+    ),
+    kv(
+      "allow_unprotected_txs",
+      c.rpc.allowUnprotectedTxs,
+      "Accept pre-EIP-155 transactions (no chain id, replayable on any chain) over RPC.",
     ),
     "[txpool]",
     kv(
@@ -431,6 +525,16 @@ export function renderConfigToml(
     kv("global_slots", c.txpool.globalSlots, "Executable transactions in the whole pool."),
     kv("account_queue", c.txpool.accountQueue, "Non-executable (future nonce) transactions per account."),
     kv("global_queue", c.txpool.globalQueue, "Non-executable transactions in the whole pool."),
+    kv(
+      "journal",
+      c.txpool.journal,
+      "Journal admitted transactions to <datadir>/txpool/transactions.rlp; re-admitted on start.",
+    ),
+    kv(
+      "rejournal_ms",
+      c.txpool.rejournalMs,
+      "Interval of the journal's rewrite (drops mined transactions), in ms.",
+    ),
     "[executor]",
     kv(
       "workers",

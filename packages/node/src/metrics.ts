@@ -21,6 +21,11 @@ export type Metrics = {
   consensusMessagesDropped: Counter<"reason">;
   rpcRequestsTotal: Counter<"method" | "status">;
   rpcRequestSeconds: Histogram<"method">;
+  rpcLimitRejections: Counter<"limit">;
+  /** Where the rpc gauges (filters, subscriptions, WebSocket connections and queues) read from. */
+  setRpcStats(
+    read: () => { filters: number; subscriptions: number; wsConnections: number; wsQueuedBytes: number },
+  ): void;
   /** One JSON-RPC call; `ok` false when it answered with an error object. */
   observeRpc(method: string, seconds: number, ok: boolean): void;
   /** One committed block. */
@@ -103,6 +108,37 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     registers,
   });
 
+  const rpcLimitRejections = new Counter<"limit">({
+    name: "meridian_rpc_limit_rejections_total",
+    help: "Requests refused and WebSocket clients dropped by an rpc cap, by cap (filters, filters_per_connection, subscriptions_per_connection, ws_queue, batch, proof_keys)",
+    labelNames: ["limit"],
+    registers,
+  });
+  let readRpcStats:
+    | (() => { filters: number; subscriptions: number; wsConnections: number; wsQueuedBytes: number })
+    | undefined;
+  const rpcGauge = (
+    name: string,
+    help: string,
+    field: "filters" | "subscriptions" | "wsConnections" | "wsQueuedBytes",
+  ) =>
+    new Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        if (readRpcStats) this.set(readRpcStats()[field]);
+      },
+    });
+  rpcGauge("meridian_rpc_filters", "Live poll filters (eth_newFilter & co.)", "filters");
+  rpcGauge("meridian_rpc_subscriptions", "Live WebSocket subscriptions", "subscriptions");
+  rpcGauge("meridian_rpc_ws_connections", "Open WebSocket connections", "wsConnections");
+  rpcGauge(
+    "meridian_rpc_ws_queued_bytes",
+    "Bytes queued to WebSocket clients and not yet sent",
+    "wsQueuedBytes",
+  );
+
   const seenMethods = new Set<string>();
   const methodLabel = (method: string): string => {
     if (seenMethods.has(method)) return method;
@@ -123,6 +159,10 @@ export function createMetrics(opts: CreateMetricsOptions = {}): Metrics {
     consensusMessagesDropped,
     rpcRequestsTotal,
     rpcRequestSeconds,
+    rpcLimitRejections,
+    setRpcStats(read) {
+      readRpcStats = read;
+    },
     observeRpc(method, seconds, ok) {
       const label = methodLabel(method);
       rpcRequestsTotal.inc({ method: label, status: ok ? "ok" : "error" });

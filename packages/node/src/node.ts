@@ -1,9 +1,10 @@
 /**
  * Composition root: opens the chain, wires mempool, RPC, metrics and the
- * block producer, and shuts all of it down in order. The only module that
+ * validator (consensus), and shuts all of it down in order. The only module that
  * knows every package.
  */
 import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import {
   type GenesisSpec,
   hardforkAt,
@@ -11,9 +12,10 @@ import {
   transactionCount,
   transactionHashes,
 } from "@meridian/executor";
-import { TxPool } from "@meridian/mempool";
+import { TxJournal, TxPool } from "@meridian/mempool";
 import { bytesToHex, type Logger, MeridianError, privateKeyToAddress } from "@meridian/primitives";
 import { type RpcServer, startRpcServer } from "@meridian/rpc";
+import { acquireDatadirLock, DATADIR_LOCK_FILE, type DatadirLock } from "@meridian/storage";
 import { NodeBackend } from "./backend.ts";
 import { Chain } from "./chain.ts";
 import { genesisPath, type NodeConfig } from "./config.ts";
@@ -23,7 +25,17 @@ import { type RunningValidator, startValidator } from "./validator.ts";
 export const CLIENT_NAME = "Meridian";
 export const CLIENT_VERSION = "0.1.0";
 
-export type StartNodeOptions = { logger: Logger; metrics: Metrics };
+export type StartNodeOptions = {
+  logger: Logger;
+  metrics: Metrics;
+  /**
+   * The datadir lock, when the caller took it before touching the directory (devnet --reset,
+   * genesis copy); the node then releases it on close. Absent: the node takes it first thing.
+   */
+  lock?: DatadirLock;
+};
+
+export { acquireDatadirLock, DATADIR_LOCK_FILE, type DatadirLock };
 
 export type RunningNode = {
   rpcUrl?: string;
@@ -57,18 +69,73 @@ export async function loadGenesis(path: string): Promise<GenesisSpec> {
   return parseGenesis(json, path);
 }
 
+/**
+ * Re-admits the journal's transactions against the current head (mined or now invalid ones are
+ * refused by the pool and dropped), rewrites the journal with what was kept, and journals every
+ * admission from then on.
+ */
+async function replayJournal(pool: TxPool, journal: TxJournal, logger: Logger): Promise<void> {
+  const raws = journal.load();
+  let kept = 0;
+  for (const raw of raws) {
+    try {
+      await pool.addRaw(raw);
+      kept++;
+    } catch (err) {
+      logger.debug("journaled transaction dropped", { reason: (err as Error).message });
+    }
+  }
+  journal.rotate(pool.rawTransactions());
+  pool.journalTo(journal);
+  if (raws.length > 0)
+    logger.info("transaction journal replayed", { journaled: raws.length, readmitted: kept });
+}
+
+function openJournal(
+  pool: TxPool,
+  config: NodeConfig,
+  logger: Logger,
+): { ready: Promise<void>; close(): Promise<void> } {
+  const journal = new TxJournal(join(config.datadir, "txpool", "transactions.rlp"), { logger });
+  const rotation = setInterval(() => {
+    try {
+      journal.rotate(pool.rawTransactions());
+    } catch (err) {
+      logger.error("transaction journal rotation failed", {}, err);
+    }
+  }, config.txpool.rejournalMs);
+  rotation.unref();
+  return {
+    ready: replayJournal(pool, journal, logger),
+    async close() {
+      clearInterval(rotation);
+      pool.journalTo(undefined);
+      journal.close();
+    },
+  };
+}
+
 export async function startNode(
   config: NodeConfig,
-  { logger, metrics }: StartNodeOptions,
+  { logger, metrics, lock: givenLock }: StartNodeOptions,
 ): Promise<RunningNode> {
   const started = Date.now();
-  const genesis = await loadGenesis(genesisPath(config));
-  const chain = await Chain.open({
-    datadir: config.datadir,
-    genesis,
-    logger: logger.child({ module: "chain" }),
-  });
-  const closers: (() => Promise<void>)[] = [() => chain.close()];
+  // The lock comes before anything reads the directory, and goes last on close.
+  const lock = givenLock ?? (await acquireDatadirLock(config.datadir, "meridian node"));
+  let chain: Chain;
+  let genesis: GenesisSpec;
+  try {
+    genesis = await loadGenesis(genesisPath(config));
+    chain = await Chain.open({
+      datadir: config.datadir,
+      genesis,
+      logger: logger.child({ module: "chain" }),
+    });
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
+  const closers: (() => Promise<void>)[] = [() => lock.release(), () => chain.close()];
   const closeAll = async () => {
     for (const c of closers.reverse().splice(0)) {
       try {
@@ -79,6 +146,7 @@ export async function startNode(
     }
   };
   try {
+    const { journal: _journal, rejournalMs: _rejournalMs, ...poolOptions } = config.txpool;
     const pool = new TxPool(
       {
         async getAccount(address) {
@@ -91,11 +159,17 @@ export async function startNode(
         nextBlockCommon: () => chain.common,
         blockGasLimit: () => chain.head.header.gasLimit,
         baseFee: () => chain.head.header.calcNextBaseFee(),
-        ...config.txpool,
+        ...poolOptions,
         logger: logger.child({ module: "txpool" }),
       },
     );
     chain.txSource = (baseFee) => pool.pending(baseFee);
+    // Before consensus starts: the journal's transactions go into the first block built.
+    if (config.txpool.journal) {
+      const journal = openJournal(pool, config, logger);
+      closers.push(() => journal.close());
+      await journal.ready;
+    }
     // Executor threads load the EVM once; do it before serving so the first block is not slow.
     await chain.warmUp();
 
@@ -159,12 +233,18 @@ export async function startNode(
       clientVersion: status().clientVersion,
       gasCap: config.rpc.gasCap,
       evmTimeoutMs: config.rpc.evmTimeoutMs,
+      executionWorkers: config.rpc.executionWorkers,
+      maxResponseBytes: config.rpc.maxResponseBytes,
       logsMaxRange: config.rpc.logsMaxRange,
       logsMaxResults: config.rpc.logsMaxResults,
       txFeeCap: config.rpc.txFeeCap,
+      allowUnprotectedTxs: config.rpc.allowUnprotectedTxs,
       suggestedTip: 1_000_000_000n,
       status,
     });
+    closers.push(() => backend.close());
+    // Requests wait for no cold worker: the first calls' deadlines would pay for loading the VM.
+    await backend.execution.ready();
     metrics.chainHead.set(Number(chain.head.header.number));
 
     let rpc: RpcServer | undefined;
@@ -174,14 +254,24 @@ export async function startNode(
         host: config.http.addr,
         port: config.http.port,
         cors: config.http.cors,
+        vhosts: config.http.vhosts,
+        wsOrigins: config.ws.origins,
+        maxFilters: config.rpc.maxFilters,
+        maxFiltersPerConnection: config.rpc.maxFiltersPerConnection,
+        filterMaxItems: config.rpc.filterMaxItems,
+        maxSubscriptionsPerConnection: config.ws.maxSubscriptions,
+        maxProofKeys: config.rpc.proofMaxKeys,
+        wsMaxQueuedBytes: config.ws.maxQueuedBytes,
         batchLimit: config.http.batchLimit,
         bodyLimit: config.http.bodyLimit,
         ws: config.http.ws,
         filterTimeoutMs: config.rpc.filterTimeoutMs,
         logger,
         onRequest: (method, seconds, ok) => metrics.observeRpc(method, seconds, ok),
+        onLimit: (limit) => metrics.rpcLimitRejections.inc({ limit }),
       });
       const server = rpc;
+      metrics.setRpcStats(() => server.stats());
       closers.push(() => server.close());
       logger.info("JSON-RPC listening", { url: rpc.url, ws: rpc.wsUrl || undefined });
     }

@@ -24,7 +24,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import { Chain, decodeStakingProposal, encodeStakingProposal } from "../src/chain.ts";
 
 const devnet = JSON.parse(readFileSync(new URL("../../../genesis/devnet.json", import.meta.url), "utf8"));
-const KEY0 = hexToBytes("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80");
+/** The devnet's validator key (m/44'/60'/0'/0/1000 of the dev mnemonic). */
+const KEY0 = hexToBytes("0x4c9bf220174eb3e9a15536ff4ff1985826e0bcef256020686cf8841f56a1119a");
 const ADDR0 = privateKeyToAddress(KEY0);
 const CHAIN_ID = "7331";
 const ETHER = 10n ** 18n;

@@ -47,16 +47,25 @@ describe("defaultConfig", () => {
       batchLimit: 1000,
       bodyLimit: 5_242_880,
       ws: true,
+      vhosts: ["localhost"],
     });
+    expect(c.ws).toEqual({ origins: [], maxSubscriptions: 1000, maxQueuedBytes: 16_777_216 });
     expect(c.metrics).toEqual({ enabled: true, addr: "127.0.0.1", port: 9545 });
     expect(c.log).toEqual({ level: "info", format: "auto" });
     expect(c.rpc).toEqual({
       gasCap: 50_000_000n,
       evmTimeoutMs: 5000,
+      executionWorkers: 2,
+      maxResponseBytes: 26_214_400,
       logsMaxRange: 10_000,
       logsMaxResults: 10_000,
       filterTimeoutMs: 300_000,
       txFeeCap: 10n ** 18n,
+      maxFilters: 10_000,
+      maxFiltersPerConnection: 1000,
+      filterMaxItems: 10_000,
+      proofMaxKeys: 1024,
+      allowUnprotectedTxs: false,
     });
     expect(c.txpool).toEqual({
       priceLimit: 1n,
@@ -65,6 +74,8 @@ describe("defaultConfig", () => {
       globalSlots: 5120,
       accountQueue: 64,
       globalQueue: 1024,
+      journal: true,
+      rejournalMs: 3_600_000,
     });
     expect(c.producer).toEqual({ enabled: true });
     expect(c.validator).toEqual({});
@@ -96,6 +107,7 @@ batch_limit = 10
 [rpc]
 gas_cap = 30000000
 tx_fee_cap = "100000000000000000000"
+allow_unprotected_txs = true
 [txpool]
 price_limit = "2"
 [producer]
@@ -110,7 +122,7 @@ password_file = "pw"
     expect(c).toEqual({
       datadir: "/data",
       http: { addr: "0.0.0.0", port: 8546, cors: ["*"], batchLimit: 10 },
-      rpc: { gasCap: 30_000_000n, txFeeCap: 100n * 10n ** 18n },
+      rpc: { gasCap: 30_000_000n, txFeeCap: 100n * 10n ** 18n, allowUnprotectedTxs: true },
       txpool: { priceLimit: 2n },
       producer: { blockTimeMs: 250, emptyBlocks: false },
       validator: { keystore: "k.json", passwordFile: "pw" },

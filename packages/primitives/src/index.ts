@@ -31,7 +31,7 @@ export {
   toQuantity,
   utf8ToBytes,
 } from "./bytes.ts";
-export type { CallParams } from "./call.ts";
+export type { CallAuthorization, CallParams } from "./call.ts";
 export type { MeridianErrorOptions } from "./errors.ts";
 export { DecodeError, MeridianError } from "./errors.ts";
 export { KECCAK256_EMPTY, keccak256 } from "./hash.ts";

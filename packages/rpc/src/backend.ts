@@ -34,6 +34,8 @@ export type RpcReceipt = {
   transactionIndex: number;
   blockHash: Uint8Array;
   blockNumber: bigint;
+  /** The block's timestamp (geth 1.16+ puts it on receipts as on logs). */
+  blockTimestamp: bigint;
   from: Uint8Array;
   to: Uint8Array | null;
   cumulativeGasUsed: bigint;
@@ -114,6 +116,8 @@ export type TraceOptions = {
   enableReturnData?: boolean;
   onlyTopCall?: boolean;
   withLog?: boolean;
+  /** The `timeout` option (a Go duration string such as "5s"), in ms; absent: the node's default. */
+  timeoutMs?: number;
 };
 
 export type TxPoolContent = {

@@ -10,6 +10,20 @@ import type { BlockSelector, RpcBackend, RpcLog } from "./backend.ts";
 import { formatHeader, formatLog, type Hex, type RpcLogJson } from "./format.ts";
 import type { FilterCriteria } from "./params.ts";
 
+/** Which cap refused something (a label of meridian_rpc_limit_rejections_total). */
+export type RpcLimit =
+  | "filters"
+  | "filters_per_connection"
+  | "subscriptions_per_connection"
+  | "ws_queue"
+  | "batch"
+  | "proof_keys";
+
+export const DEFAULT_MAX_FILTERS = 10_000;
+export const DEFAULT_MAX_FILTERS_PER_CONNECTION = 1_000;
+export const DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION = 1_000;
+export const DEFAULT_FILTER_MAX_ITEMS = 10_000;
+
 /** Precomputed, hex-keyed form of a log filter for cheap matching. */
 export type LogMatcher = {
   addresses: Set<string> | null;
@@ -74,7 +88,8 @@ export function newId(): Hex {
   return `0x${randomBytes(16).toString("hex")}`;
 }
 
-type FilterBase = { lastPoll: number };
+/** `owner` is the connection (HTTP socket or WebSocket session) that created the filter, for its cap. */
+type FilterBase = { lastPoll: number; owner?: object };
 export type PollFilter =
   | (FilterBase & { kind: "block"; items: Hex[] })
   | (FilterBase & { kind: "pending"; items: Hex[] })
@@ -139,13 +154,22 @@ export class EventFanout {
   private readonly filterTimeoutMs: number;
   private readonly resolvePendingTx: PendingTxResolver;
   private readonly onError: (err: unknown) => void;
+  private readonly maxFilters: number;
+  private readonly maxFiltersPerConnection: number;
+  private readonly filterMaxItems: number;
+  /** Live filters per creating connection; an entry goes when its count reaches zero. */
+  private readonly filtersByOwner = new Map<object, number>();
 
   constructor(
     backend: RpcBackend,
     filterTimeoutMs: number,
     resolvePendingTx: PendingTxResolver,
     onError: (err: unknown) => void,
+    caps: { maxFilters?: number; maxFiltersPerConnection?: number; filterMaxItems?: number } = {},
   ) {
+    this.maxFilters = caps.maxFilters ?? DEFAULT_MAX_FILTERS;
+    this.maxFiltersPerConnection = caps.maxFiltersPerConnection ?? DEFAULT_MAX_FILTERS_PER_CONNECTION;
+    this.filterMaxItems = caps.filterMaxItems ?? DEFAULT_FILTER_MAX_ITEMS;
     this.backend = backend;
     this.filterTimeoutMs = filterTimeoutMs;
     this.resolvePendingTx = resolvePendingTx;
@@ -164,6 +188,7 @@ export class EventFanout {
     this.backend.off("logs", this.onLogs);
     this.backend.off("pendingTransaction", this.onPending);
     this.filters.clear();
+    this.filtersByOwner.clear();
     this.subscriptions.clear();
   }
 
@@ -175,10 +200,34 @@ export class EventFanout {
     }
   }
 
-  addFilter(filter: PollFilter): Hex {
+  /**
+   * Installs a filter, or returns which cap refuses it (global, or per creating connection):
+   * expired filters are swept first so a refusal only ever counts live ones.
+   */
+  addFilter(filter: PollFilter): { id: Hex } | { refused: RpcLimit; limit: number } {
+    if (this.filters.size >= this.maxFilters) this.sweep();
+    if (this.filters.size >= this.maxFilters) return { refused: "filters", limit: this.maxFilters };
+    const owner = filter.owner;
+    if (owner !== undefined && (this.filtersByOwner.get(owner) ?? 0) >= this.maxFiltersPerConnection)
+      return { refused: "filters_per_connection", limit: this.maxFiltersPerConnection };
     const id = newId();
     this.filters.set(id, filter);
-    return id;
+    if (owner !== undefined) this.filtersByOwner.set(owner, (this.filtersByOwner.get(owner) ?? 0) + 1);
+    return { id };
+  }
+
+  /** Removes a filter; false if there was none with this id. */
+  removeFilter(id: string): boolean {
+    const f = this.filters.get(id);
+    if (f === undefined) return false;
+    this.filters.delete(id);
+    const owner = f.owner;
+    if (owner !== undefined) {
+      const n = (this.filtersByOwner.get(owner) ?? 1) - 1;
+      if (n <= 0) this.filtersByOwner.delete(owner);
+      else this.filtersByOwner.set(owner, n);
+    }
+    return true;
   }
 
   /** A live filter, or undefined if unknown or expired (expired ones are dropped here too). */
@@ -186,14 +235,29 @@ export class EventFanout {
     const f = this.filters.get(id);
     if (f === undefined) return undefined;
     if (now - f.lastPoll > this.filterTimeoutMs) {
-      this.filters.delete(id);
+      this.removeFilter(id);
       return undefined;
     }
     return f;
   }
 
   sweep(now = Date.now()): void {
-    for (const [id, f] of this.filters) if (now - f.lastPoll > this.filterTimeoutMs) this.filters.delete(id);
+    for (const [id, f] of this.filters) if (now - f.lastPoll > this.filterTimeoutMs) this.removeFilter(id);
+  }
+
+  /**
+   * Adds a change to a filter that has not been polled yet, keeping only the newest
+   * `filterMaxItems`: an abandoned filter costs a bounded amount until it expires. Trimmed in
+   * halves so a full filter does not pay a copy per item.
+   */
+  private enqueue<T>(items: T[], item: T): void {
+    items.push(item);
+    if (items.length >= 2 * this.filterMaxItems) items.splice(0, items.length - this.filterMaxItems);
+  }
+
+  /** Items a poll returns: at most `filterMaxItems`, the newest. */
+  takeItems<T>(items: T[]): T[] {
+    return items.length > this.filterMaxItems ? items.slice(items.length - this.filterMaxItems) : items;
   }
 
   private handleHead(block: Block): void {
@@ -203,7 +267,7 @@ export class EventFanout {
     for (const f of this.filters.values()) {
       if (f.kind !== "block") continue;
       hash ??= bytesToHex(block.hash());
-      f.items.push(hash);
+      this.enqueue(f.items, hash);
     }
     for (const s of this.subscriptions.values()) {
       if (s.kind !== "newHeads") continue;
@@ -218,7 +282,7 @@ export class EventFanout {
     for (const f of this.filters.values()) {
       if (f.kind !== "logs") continue;
       entries ??= logs.map((l) => new LogEntry(l));
-      for (const e of entries) if (matches(f.matcher, e)) f.items.push(e.formatted);
+      for (const e of entries) if (matches(f.matcher, e)) this.enqueue(f.items, e.formatted);
     }
     for (const s of this.subscriptions.values()) {
       if (s.kind !== "logs" || s.matcher === undefined) continue;
@@ -234,7 +298,7 @@ export class EventFanout {
     for (const f of this.filters.values()) {
       if (f.kind !== "pending") continue;
       hex ??= bytesToHex(hash);
-      f.items.push(hex);
+      this.enqueue(f.items, hex);
     }
     for (const s of this.subscriptions.values()) {
       if (s.kind !== "newPendingTransactions") continue;

@@ -107,6 +107,7 @@ export type RpcLogJson = {
 export type RpcReceiptJson = {
   blockHash: Hex;
   blockNumber: Hex;
+  blockTimestamp: Hex;
   contractAddress: Hex | null;
   cumulativeGasUsed: Hex;
   effectiveGasPrice: Hex;
@@ -294,6 +295,7 @@ export function formatReceipt(r: RpcReceipt): RpcReceiptJson {
   const out: RpcReceiptJson = {
     blockHash: hex(r.blockHash),
     blockNumber: q(r.blockNumber),
+    blockTimestamp: q(r.blockTimestamp),
     contractAddress: r.contractAddress ? hex(r.contractAddress) : null,
     cumulativeGasUsed: q(r.cumulativeGasUsed),
     effectiveGasPrice: q(r.effectiveGasPrice),

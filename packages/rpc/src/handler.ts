@@ -16,7 +16,15 @@ import {
 } from "@meridian/primitives";
 import type { BlockSelector, RpcBackend, TransactionWithLocation, TxPoolContent } from "./backend.ts";
 import { invalidParams, ParamError, RpcError, RpcErrorCode, revertError, serverError } from "./errors.ts";
-import { EventFanout, newId, type PollFilter, Subscription, toMatcher } from "./events.ts";
+import {
+  DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+  EventFanout,
+  newId,
+  type PollFilter,
+  type RpcLimit,
+  Subscription,
+  toMatcher,
+} from "./events.ts";
 import {
   formatBlock,
   formatFeeHistory,
@@ -49,6 +57,7 @@ import {
   parseStorageKeys,
   parseTraceOptions,
 } from "./params.ts";
+import { RawJson } from "./raw-json.ts";
 
 export type RpcHandlerOptions = {
   backend: RpcBackend;
@@ -59,6 +68,18 @@ export type RpcHandlerOptions = {
   logger?: Logger;
   /** Metrics hook, called once per call of a known method. */
   onRequest?: (method: string, seconds: number, ok: boolean) => void;
+  /** Live poll filters in all (default 10,000). */
+  maxFilters?: number;
+  /** Live poll filters created over one connection (default 1,000). */
+  maxFiltersPerConnection?: number;
+  /** Subscriptions of one WebSocket connection (default 1,000). */
+  maxSubscriptionsPerConnection?: number;
+  /** Unpolled changes one filter keeps, the newest (default 10,000). */
+  filterMaxItems?: number;
+  /** Storage keys of one eth_getProof (default 1,024, geth's limit). */
+  maxProofKeys?: number;
+  /** Metrics hook, called each time a cap refuses something. */
+  onLimit?: (limit: RpcLimit) => void;
 };
 
 /** One WebSocket connection: owns its subscriptions and sends replies in order with notifications. */
@@ -75,10 +96,13 @@ type SessionState = { send: (message: string) => void; subs: Set<string>; closed
 type CallContext = { session: SessionState; created: Subscription[] | undefined };
 
 type Params = readonly unknown[];
-type Method = (params: Params, ctx: CallContext | undefined) => unknown;
+/** `owner`: the connection the call came on (for per-connection caps); undefined in-process. */
+type Method = (params: Params, ctx: CallContext | undefined, owner: object | undefined) => unknown;
 
 export const DEFAULT_BATCH_LIMIT = 1000;
 export const DEFAULT_FILTER_TIMEOUT_MS = 5 * 60_000;
+/** geth's maxGetProofKeys. */
+export const DEFAULT_MAX_PROOF_KEYS = 1024;
 const MAX_FEE_HISTORY_BLOCKS = 1024;
 const EMPTY_PARAMS: Params = Object.freeze([]);
 
@@ -152,8 +176,15 @@ export class RpcHandler {
   private readonly fanout: EventFanout;
   private readonly chainIdQuantity: Hex;
   private readonly netVersion: string;
+  private readonly maxSubscriptionsPerConnection: number;
+  private readonly maxProofKeys: number;
+  private readonly onLimit: ((limit: RpcLimit) => void) | undefined;
 
   constructor(opts: RpcHandlerOptions) {
+    this.maxSubscriptionsPerConnection =
+      opts.maxSubscriptionsPerConnection ?? DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION;
+    this.maxProofKeys = opts.maxProofKeys ?? DEFAULT_MAX_PROOF_KEYS;
+    this.onLimit = opts.onLimit;
     this.backend = opts.backend;
     this.batchLimit = opts.batchLimit ?? DEFAULT_BATCH_LIMIT;
     this.logger = (opts.logger ?? silentLogger).child({ module: "rpc" });
@@ -165,6 +196,11 @@ export class RpcHandler {
       opts.filterTimeoutMs ?? DEFAULT_FILTER_TIMEOUT_MS,
       (hash) => this.pendingTxJson(hash),
       (err) => this.logger.warn("event delivery failed", {}, err),
+      {
+        maxFilters: opts.maxFilters,
+        maxFiltersPerConnection: opts.maxFiltersPerConnection,
+        filterMaxItems: opts.filterMaxItems,
+      },
     );
     this.registerMethods();
   }
@@ -174,9 +210,17 @@ export class RpcHandler {
     return [...this.methods.keys()];
   }
 
-  /** Handles one HTTP-style body: a request or a batch. Undefined when nothing is to be sent back. */
-  handle(body: string): Promise<string | undefined> {
-    return this.process(body, undefined);
+  /**
+   * Handles one HTTP-style body: a request or a batch. Undefined when nothing is to be sent back.
+   * `connection` (the HTTP socket) is what per-connection caps count against.
+   */
+  handle(body: string, connection?: object): Promise<string | undefined> {
+    return this.process(body, undefined, connection);
+  }
+
+  /** Live filters and subscriptions, for metrics. */
+  stats(): { filters: number; subscriptions: number } {
+    return { filters: this.fanout.filters.size, subscriptions: this.fanout.subscriptions.size };
   }
 
   /** Opens a WebSocket-style session; `send` receives replies and subscription notifications. */
@@ -185,7 +229,7 @@ export class RpcHandler {
     return {
       handle: async (body) => {
         const ctx: CallContext = { session: state, created: undefined };
-        const reply = await this.process(body, ctx);
+        const reply = await this.process(body, ctx, state);
         if (state.closed) return;
         if (reply !== undefined) send(reply);
         // The client now knows the new subscription ids: release their notifications.
@@ -206,37 +250,55 @@ export class RpcHandler {
 
   // ---- dispatch ----
 
-  private async process(body: string, ctx: CallContext | undefined): Promise<string | undefined> {
+  private async process(
+    body: string,
+    ctx: CallContext | undefined,
+    owner: object | undefined,
+  ): Promise<string | undefined> {
     let msg: unknown;
     try {
       msg = JSON.parse(body);
     } catch {
       return PARSE_ERROR;
     }
-    if (!Array.isArray(msg)) return this.processOne(msg, ctx);
+    let idSources: WeakMap<object, string> | undefined;
+    if (needsIdSources(msg, body)) ({ msg, idSources } = parseKeepingIdSources(body));
+    if (!Array.isArray(msg)) return this.processOne(msg, ctx, owner, idSources);
     if (msg.length === 0) return errorResponse("null", RpcErrorCode.InvalidRequest, "empty batch");
-    if (msg.length > this.batchLimit)
-      return errorResponse("null", RpcErrorCode.InvalidRequest, "batch too large");
+    if (msg.length > this.batchLimit) {
+      this.onLimit?.("batch");
+      // As geth: one error in an array, carrying the id of the batch's first call.
+      const first = msg.find(
+        (m): m is Record<string, unknown> =>
+          m !== null &&
+          typeof m === "object" &&
+          typeof (m as Record<string, unknown>).method === "string" &&
+          Object.hasOwn(m, "id"),
+      );
+      const id = first === undefined ? undefined : requestIdJson(first, idSources);
+      return `[${errorResponse(id ?? "null", RpcErrorCode.InvalidRequest, "batch too large")}]`;
+    }
     const out: string[] = [];
     // Sequential like geth: a batch of dependent sends (nonce n, n+1) keeps its order.
     for (const m of msg) {
-      const r = await this.processOne(m, ctx);
+      const r = await this.processOne(m, ctx, owner, idSources);
       if (r !== undefined) out.push(r);
     }
     return out.length === 0 ? undefined : `[${out.join(",")}]`;
   }
 
-  private async processOne(msg: unknown, ctx: CallContext | undefined): Promise<string | undefined> {
+  private async processOne(
+    msg: unknown,
+    ctx: CallContext | undefined,
+    owner: object | undefined,
+    idSources: WeakMap<object, string> | undefined,
+  ): Promise<string | undefined> {
     if (msg === null || typeof msg !== "object" || Array.isArray(msg))
       return errorResponse("null", RpcErrorCode.InvalidRequest, "invalid request");
     const r = msg as Record<string, unknown>;
-    const id = r.id;
-    const isNotification = id === undefined && !Object.hasOwn(r, "id");
-    let idJson: string;
-    if (typeof id === "number") idJson = String(id);
-    else if (typeof id === "string") idJson = JSON.stringify(id);
-    else if (id === null || id === undefined) idJson = "null";
-    else return errorResponse("null", RpcErrorCode.InvalidRequest, "invalid request");
+    const isNotification = r.id === undefined && !Object.hasOwn(r, "id");
+    const idJson = requestIdJson(r, idSources);
+    if (idJson === undefined) return errorResponse("null", RpcErrorCode.InvalidRequest, "invalid request");
     const method = r.method;
     if (r.jsonrpc !== "2.0" || typeof method !== "string")
       return errorResponse(idJson, RpcErrorCode.InvalidRequest, "invalid request");
@@ -263,9 +325,9 @@ export class RpcHandler {
     let reply: string | undefined;
     let ok = true;
     try {
-      const result = await fn(params, ctx);
+      const result = await fn(params, ctx, owner);
       if (!isNotification)
-        reply = `{"jsonrpc":"2.0","id":${idJson},"result":${result === undefined ? "null" : JSON.stringify(result)}}`;
+        reply = `{"jsonrpc":"2.0","id":${idJson},"result":${result === undefined ? "null" : result instanceof RawJson ? result.text : JSON.stringify(result)}}`;
     } catch (e) {
       ok = false;
       const err = this.toRpcError(e, method);
@@ -390,6 +452,14 @@ export class RpcHandler {
     return logs.map(formatLog);
   }
 
+  private installFilter(filter: PollFilter): Hex {
+    const res = this.fanout.addFilter(filter);
+    if ("id" in res) return res.id;
+    this.onLimit?.(res.refused);
+    const scope = res.refused === "filters" ? "" : " on this connection";
+    throw new RpcError(RpcErrorCode.LimitExceeded, `too many filters${scope} (limit ${res.limit})`);
+  }
+
   private filterOrThrow(id: string): PollFilter {
     const f = this.fanout.getFilter(id, Date.now());
     if (f === undefined) throw serverError("filter not found");
@@ -481,6 +551,12 @@ export class RpcHandler {
     m.set("eth_getProof", async (p) => {
       arity(p, 3);
       const address = req(p, 0, parseAddress);
+      // Counted before any key is parsed: 100,000 keys used to take 26 s.
+      const requested = Array.isArray(p[1]) ? p[1].length : 0;
+      if (requested > this.maxProofKeys) {
+        this.onLimit?.("proof_keys");
+        throw invalidParams(`too many storage keys requested (max ${this.maxProofKeys}, got ${requested})`);
+      }
       const slots = req(p, 1, parseStorageKeys);
       const at = this.stateAt(p, 2);
       if ("hash" in at) await this.checkHash(at);
@@ -655,24 +731,25 @@ export class RpcHandler {
       arity(p, 1);
       return this.queryLogs(req(p, 0, parseFilterCriteria));
     });
-    m.set("eth_newFilter", (p) => {
+    m.set("eth_newFilter", (p, _ctx, owner) => {
       arity(p, 1);
       const criteria = req(p, 0, parseFilterCriteria);
-      return this.fanout.addFilter({
+      return this.installFilter({
         kind: "logs",
         criteria,
         matcher: toMatcher(criteria),
         items: [],
         lastPoll: Date.now(),
+        owner,
       });
     });
-    m.set("eth_newBlockFilter", (p) => {
+    m.set("eth_newBlockFilter", (p, _ctx, owner) => {
       arity(p, 0);
-      return this.fanout.addFilter({ kind: "block", items: [], lastPoll: Date.now() });
+      return this.installFilter({ kind: "block", items: [], lastPoll: Date.now(), owner });
     });
-    m.set("eth_newPendingTransactionFilter", (p) => {
+    m.set("eth_newPendingTransactionFilter", (p, _ctx, owner) => {
       arity(p, 0);
-      return this.fanout.addFilter({ kind: "pending", items: [], lastPoll: Date.now() });
+      return this.installFilter({ kind: "pending", items: [], lastPoll: Date.now(), owner });
     });
     m.set("eth_getFilterChanges", (p) => {
       arity(p, 1);
@@ -680,7 +757,7 @@ export class RpcHandler {
       f.lastPoll = Date.now();
       const items = f.items;
       f.items = [];
-      return items;
+      return this.fanout.takeItems<unknown>(items);
     });
     m.set("eth_getFilterLogs", (p) => {
       arity(p, 1);
@@ -691,7 +768,7 @@ export class RpcHandler {
     });
     m.set("eth_uninstallFilter", (p) => {
       arity(p, 1);
-      return this.fanout.filters.delete(req(p, 0, parseId));
+      return this.fanout.removeFilter(req(p, 0, parseId));
     });
 
     // subscriptions (WebSocket only)
@@ -782,6 +859,13 @@ export class RpcHandler {
       return v;
     });
     const session = ctx.session;
+    if (session.subs.size >= this.maxSubscriptionsPerConnection) {
+      this.onLimit?.("subscriptions_per_connection");
+      throw new RpcError(
+        RpcErrorCode.LimitExceeded,
+        `too many subscriptions on this connection (limit ${this.maxSubscriptionsPerConnection})`,
+      );
+    }
     let sub: Subscription;
     const id = newId();
     switch (kind) {
@@ -813,6 +897,63 @@ export class RpcHandler {
     ctx.created.push(sub);
     return id;
   }
+}
+
+/** Whether an id's JSON text may differ from what JSON.stringify(JSON.parse(it)) gives back. */
+function needsIdSources(msg: unknown, body: string): boolean {
+  const reqs = Array.isArray(msg) ? msg : [msg];
+  for (const m of reqs) {
+    if (m === null || typeof m !== "object") continue;
+    const id = (m as Record<string, unknown>).id;
+    // Cheap common case: a small integer written plainly ("id":7). Anything else (2^53+1, 1e400,
+    // 1.0, -0, spaces) is re-read with its source text.
+    if (typeof id === "number" && !(Number.isSafeInteger(id) && !Object.is(id, -0) && plainIdIn(body, id)))
+      return true;
+  }
+  return false;
+}
+
+/** Whether `body` holds `"id":<id>` written plainly, with no fraction or exponent after it. */
+function plainIdIn(body: string, id: number): boolean {
+  const needle = `"id":${id}`;
+  for (let at = body.indexOf(needle); at !== -1; at = body.indexOf(needle, at + 1)) {
+    const next = body.charCodeAt(at + needle.length);
+    // Not a digit, ".", "e" or "E": the number ends here.
+    if (!(next >= 48 && next <= 57) && next !== 46 && next !== 101 && next !== 69) return true;
+  }
+  return false;
+}
+
+/** `body` parsed again, with the exact source text of the numeric `id` of each object in it. */
+function parseKeepingIdSources(body: string): { msg: unknown; idSources: WeakMap<object, string> } {
+  const idSources = new WeakMap<object, string>();
+  const msg: unknown = JSON.parse(
+    body,
+    function (this: unknown, key: string, value: unknown, context?: { source?: string }) {
+      if (
+        key === "id" &&
+        typeof value === "number" &&
+        context?.source !== undefined &&
+        typeof this === "object" &&
+        this !== null
+      )
+        idSources.set(this, context.source);
+      return value;
+    },
+  );
+  return { msg, idSources };
+}
+
+/** The reply's id as JSON text (a number exactly as sent), or undefined when the id is not a valid one. */
+function requestIdJson(
+  r: Record<string, unknown>,
+  idSources: WeakMap<object, string> | undefined,
+): string | undefined {
+  const id = r.id;
+  if (typeof id === "number") return idSources?.get(r) ?? String(id);
+  if (typeof id === "string") return JSON.stringify(id);
+  if (id === null || id === undefined) return "null";
+  return undefined;
 }
 
 function leftPad32(b: Uint8Array): Uint8Array {

@@ -2,6 +2,8 @@
  * Parameter parsers. Each takes one JSON value and returns the backend's raw type or
  * throws ParamError with geth's wording; the dispatcher adds "invalid argument N: ".
  */
+
+import type { CallAuthorization } from "@meridian/primitives";
 import type { BlockSelector, BlockTag, CallRequest, StateOverride, TraceOptions } from "./backend.ts";
 import { ParamError } from "./errors.ts";
 
@@ -201,7 +203,36 @@ export function parseAccessList(v: unknown): { address: Uint8Array; storageKeys:
   });
 }
 
-const UNSUPPORTED_CALL_FIELDS = ["authorizationList", "blobVersionedHashes", "maxFeePerBlobGas", "blobs"];
+/** Blob sidecars: a call needs only the versioned hashes, as geth's TransactionArgs. */
+const UNSUPPORTED_CALL_FIELDS = ["blobs"];
+
+/** EIP-7702 authorization list of TransactionArgs: signed tuples (yParity, or v as some clients send). */
+function parseAuthorizationList(v: unknown): CallAuthorization[] {
+  if (!Array.isArray(v)) throw new ParamError(`cannot unmarshal ${jsonType(v)} into authorization list`);
+  return v.map((item) => {
+    const o = expectObject(item, "authorization");
+    const need = <T>(name: string, parse: (x: unknown) => T): T => {
+      const value = field(o, name, parse);
+      if (value === undefined) throw new ParamError(`authorization: missing required field '${name}'`);
+      return value;
+    };
+    const yParity = field(o, "yParity", parseQuantity) ?? field(o, "v", parseQuantity);
+    if (yParity === undefined) throw new ParamError("authorization: missing required field 'yParity'");
+    return {
+      chainId: need("chainId", parseQuantity),
+      address: need("address", parseAddress),
+      nonce: need("nonce", parseUint64),
+      yParity,
+      r: need("r", parseQuantity),
+      s: need("s", parseQuantity),
+    };
+  });
+}
+
+function parseHashList(v: unknown): Uint8Array[] {
+  if (!Array.isArray(v)) throw new ParamError(`cannot unmarshal ${jsonType(v)} into blob hashes`);
+  return v.map(parseHash);
+}
 
 /** TransactionArgs for eth_call / eth_estimateGas / eth_createAccessList. */
 export function parseCallRequest(v: unknown, chainId: bigint): CallRequest {
@@ -236,6 +267,16 @@ export function parseCallRequest(v: unknown, chainId: bigint): CallRequest {
   if (payload) req.data = payload;
   const accessList = field(o, "accessList", parseAccessList);
   if (accessList) req.accessList = accessList;
+  const authorizationList = field(o, "authorizationList", parseAuthorizationList);
+  if (authorizationList) req.authorizationList = authorizationList;
+  const blobHashes = field(o, "blobVersionedHashes", parseHashList);
+  if (blobHashes) req.blobVersionedHashes = blobHashes;
+  const maxFeePerBlobGas = field(o, "maxFeePerBlobGas", parseQuantity);
+  if (maxFeePerBlobGas !== undefined) req.maxFeePerBlobGas = maxFeePerBlobGas;
+  if (authorizationList && blobHashes)
+    throw new ParamError("both authorizationList and blobVersionedHashes specified");
+  if (authorizationList && o.to === null)
+    throw new ParamError("tx with authorizationList must not be a create");
   const type = field(o, "type", parseUint64);
   if (type !== undefined) {
     if (type > 0x7fn) throw new ParamError("type: transaction type not supported");
@@ -381,6 +422,36 @@ function optBool(o: Record<string, unknown>, name: string): boolean | undefined 
   return field(o, name, parseBool);
 }
 
+const DURATION_UNITS_MS: Record<string, number> = {
+  ns: 1e-6,
+  us: 1e-3,
+  µs: 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+};
+const DURATION_PART_RE = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/gy;
+
+/** A Go duration string as geth's TraceConfig.Timeout takes it ("5s", "1m30s", "500ms"), in ms. */
+export function parseDuration(text: string): number {
+  const fail = (): never => {
+    throw new ParamError(`time: invalid duration ${JSON.stringify(text)}`);
+  };
+  if (text === "0") return 0;
+  if (text.length === 0 || text.startsWith("-")) fail();
+  const body = text.startsWith("+") ? text.slice(1) : text;
+  let total = 0;
+  DURATION_PART_RE.lastIndex = 0;
+  let end = 0;
+  for (let m = DURATION_PART_RE.exec(body); m; m = DURATION_PART_RE.exec(body)) {
+    total += Number(m[1]) * (DURATION_UNITS_MS[m[2] as string] as number);
+    end = DURATION_PART_RE.lastIndex;
+  }
+  if (end === 0 || end !== body.length) fail();
+  return total;
+}
+
 /** debug_traceTransaction options (geth's TraceConfig subset). */
 export function parseTraceOptions(v: unknown): TraceOptions {
   const o = expectObject(v, "trace config");
@@ -395,7 +466,8 @@ export function parseTraceOptions(v: unknown): TraceOptions {
     const b = optBool(o, name);
     if (b !== undefined) opts[name] = b;
   }
-  field(o, "timeout", (t) => expectString(t, "timeout"));
+  const timeout = field(o, "timeout", (t) => parseDuration(expectString(t, "timeout")));
+  if (timeout !== undefined) opts.timeoutMs = timeout;
   const cfg = field(o, "tracerConfig", (c) => expectObject(c, "tracer config"));
   if (cfg) {
     const onlyTopCall = named("tracerConfig", cfg, (c) =>

@@ -31,6 +31,7 @@ import type {
   TransactionWithLocation,
   TxPoolContent,
 } from "../src/index.ts";
+import { RawJson } from "../src/index.ts";
 
 export const CHAIN_ID = 7331n;
 export const KEY = new Uint8Array(32).fill(1);
@@ -177,6 +178,7 @@ export class TestBackend implements RpcBackend {
         transactionIndex: i,
         blockHash: hash,
         blockNumber: block.header.number,
+        blockTimestamp: block.header.timestamp,
         from: tx.getSenderAddress().bytes,
         to: tx.to?.bytes ?? null,
         cumulativeGasUsed: BigInt(i + 1) * 21_000n,
@@ -408,7 +410,8 @@ export class TestBackend implements RpcBackend {
     this.record("traceTransaction", hash, opts);
     return opts.tracer === "callTracer"
       ? { type: "CALL", from: bytesToHex(this.sender), gas: "0x5208", gasUsed: "0x5208", value: "0x1" }
-      : { gas: 21000, failed: false, returnValue: "0x", structLogs: [] };
+      : // As the node returns traces: JSON text made off the main thread.
+        new RawJson(JSON.stringify({ gas: 21000, failed: false, returnValue: "0x", structLogs: [] }));
   }
 
   syncing(): SyncStatus {

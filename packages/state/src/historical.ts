@@ -6,11 +6,16 @@ import { MerklePatriciaTrie } from "@ethereumjs/mpt";
 import { getMerkleStateProof, MerkleStateManager } from "@ethereumjs/statemanager";
 import { type Address, ValueEncoding } from "@ethereumjs/util";
 import type { ChainDatabase } from "@meridian/storage";
-import { TrieNodeDB } from "./trie-db.ts";
+import { type TrieNodeCache, TrieNodeDB } from "./trie-db.ts";
 
-export function historicalState(db: ChainDatabase, stateRoot: Uint8Array): MerkleStateManager {
+/** `cache` (optional) keeps committed nodes across readers, e.g. every RPC call of a node. */
+export function historicalState(
+  db: ChainDatabase,
+  stateRoot: Uint8Array,
+  cache?: TrieNodeCache,
+): MerkleStateManager {
   const trie = new MerklePatriciaTrie({
-    db: new TrieNodeDB(db),
+    db: new TrieNodeDB(db, cache),
     root: stateRoot,
     useKeyHashing: true,
     valueEncoding: ValueEncoding.Bytes,

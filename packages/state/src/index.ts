@@ -20,4 +20,4 @@ export {
 } from "./sharded.ts";
 export type { Commitment, StateDiff } from "./state-manager.ts";
 export { accountRlp, computeCommitment, FlatStateManager } from "./state-manager.ts";
-export { TrieNodeDB } from "./trie-db.ts";
+export { TrieNodeCache, TrieNodeDB } from "./trie-db.ts";

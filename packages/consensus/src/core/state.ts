@@ -80,6 +80,13 @@ export function initialState(opts: ConsensusStateOptions): ConsensusState {
     mutation: opts.mutation ?? null,
     height: 0n,
     validators: null,
+    ...heightStart(),
+  };
+}
+
+/** What a height starts from (line 10's reset): no round yet, no lock, no votes, no decision. */
+export function heightStart() {
+  return {
     round: -1,
     step: "propose",
     lockedValue: null,
@@ -95,5 +102,5 @@ export function initialState(opts: ConsensusStateOptions): ConsensusState {
     commitTimeoutFired: false,
     awaitingValue: false,
     pendingSigns: [],
-  };
+  } satisfies Partial<ConsensusState>;
 }

@@ -4,7 +4,14 @@ import { type Commit, type SignedProposal, type SignedVote, timeoutDurationMs, V
 import type { ValidatorSet } from "../validator-set.ts";
 import type { ConsensusEffect } from "./effect.ts";
 import type { ConsensusInput } from "./input.ts";
-import type { ConsensusState, PendingSign, RoundVotes, Validity, ValueRecord } from "./state.ts";
+import {
+  type ConsensusState,
+  heightStart,
+  type PendingSign,
+  type RoundVotes,
+  type Validity,
+  type ValueRecord,
+} from "./state.ts";
 import {
   EMPTY_ROUND_VOTES,
   isOneThird,
@@ -154,21 +161,7 @@ function startHeight(
     ...s,
     height,
     validators,
-    round: -1,
-    step: "propose",
-    lockedValue: null,
-    lockedRound: -1,
-    validValue: null,
-    validRound: -1,
-    proposals: new Map(),
-    validity: new Map(),
-    votes: new Map(),
-    fired: new Set(),
-    decision: null,
-    nextValidators: null,
-    commitTimeoutFired: false,
-    awaitingValue: false,
-    pendingSigns: [],
+    ...heightStart(),
   };
   // Line 10: StartRound(0).
   return startRound(fresh, 0, effects);

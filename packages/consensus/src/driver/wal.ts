@@ -262,6 +262,8 @@ export class FileWal implements Wal {
   private size: number;
   private handle: Awaited<ReturnType<typeof open>>;
   private readonly rotateBytes: number;
+  /** The last append in progress; the next one starts after it. */
+  private tail: Promise<unknown> = Promise.resolve();
 
   private constructor(
     path: string,
@@ -302,7 +304,17 @@ export class FileWal implements Wal {
     return new FileWal(path, handle, scan, opts);
   }
 
-  async append(record: WalRecord, sync: boolean): Promise<void> {
+  /**
+   * Appends run one at a time: the driver's loop and its finalize step (the end-of-height
+   * marker) both append, and two writes at the same offset would overwrite each other.
+   */
+  append(record: WalRecord, sync: boolean): Promise<void> {
+    const run = this.tail.then(() => this.appendNow(record, sync));
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  private async appendNow(record: WalRecord, sync: boolean): Promise<void> {
     const frame = encodeFrame(record);
     await this.handle.write(frame, 0, frame.length, this.size);
     this.size += frame.length;
@@ -343,6 +355,7 @@ export class FileWal implements Wal {
   }
 
   async close(): Promise<void> {
+    await this.tail;
     await this.handle.close();
   }
 }

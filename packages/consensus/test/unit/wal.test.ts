@@ -78,6 +78,25 @@ for (const { name, open, reopen } of wals) {
 }
 
 describe("FileWal crash handling", () => {
+  it("serialises appends made without waiting (the driver's loop and its end-of-height marker)", async () => {
+    const path = join(dir, "cs.wal");
+    const wal = await FileWal.open(path);
+    // Not awaited one by one: each write must land after the previous, never at the same offset.
+    await Promise.all([
+      ...inputs.map((input, i) => wal.append({ type: "input", input }, i % 2 === 0)),
+      wal.append({ type: "endHeight", height: 1n, proof: null }, true),
+      wal.append({ type: "input", input: inputs[3]! }, false),
+    ]);
+    await wal.close();
+    const { records, tornBytes } = scanFrames(new Uint8Array(await readFile(path)));
+    expect(tornBytes).toBe(0);
+    expect(records).toEqual([
+      ...inputs.map((input) => ({ type: "input", input })),
+      { type: "endHeight", height: 1n, proof: null },
+      { type: "input", input: inputs[3] },
+    ]);
+  });
+
   it("truncates a torn last frame and keeps what came before", async () => {
     const path = join(dir, "cs.wal");
     const wal = await FileWal.open(path);

@@ -64,6 +64,7 @@ import {
 } from "../executor.ts";
 import {
   type BlockRules,
+  BlockSizeBudget,
   checkExecutedHeader,
   checkHeaderRules,
   checkRequestSystemCalls,
@@ -807,6 +808,7 @@ export class ParallelExecutor {
     const cbHex = hex(cb);
     const baseFee = parent.header.calcNextBaseFee();
     const gasLimit = headerData.gasLimit as bigint;
+    const sizeBudget = new BlockSizeBudget(vmCommon, gasLimit);
     const stats: BuildStats = {
       windows: 0,
       speculative: 0,
@@ -847,7 +849,7 @@ export class ParallelExecutor {
           source.pop();
           continue;
         }
-        const overCap = txGasCapError(vmCommon, next.tx);
+        const overCap = txGasCapError(vmCommon, next.tx) ?? sizeBudget.take(next.tx);
         if (overCap) {
           rejected.push({ hash: next.tx.hash(), reason: overCap });
           source.pop();
