@@ -4,8 +4,15 @@
  */
 
 import type { CallAuthorization } from "@meridian/primitives";
-import type { BlockSelector, BlockTag, CallRequest, StateOverride, TraceOptions } from "./backend.ts";
-import { ParamError } from "./errors.ts";
+import {
+  type BlockSelector,
+  type BlockTag,
+  type CallRequest,
+  type StateOverride,
+  TRACER_NAMES,
+  type TraceOptions,
+} from "./backend.ts";
+import { ParamError, serverError } from "./errors.ts";
 
 const MAX_UINT64 = (1n << 64n) - 1n;
 const MAX_INT64 = (1n << 63n) - 1n;
@@ -458,9 +465,10 @@ export function parseTraceOptions(v: unknown): TraceOptions {
   const opts: TraceOptions = {};
   const tracer = field(o, "tracer", (t) => expectString(t, "tracer"));
   if (tracer !== undefined) {
-    if (tracer !== "callTracer" && tracer !== "structLogger")
-      throw new ParamError(`tracer: unsupported tracer ${JSON.stringify(tracer)}`);
-    opts.tracer = tracer;
+    const known = TRACER_NAMES.find((n) => n === tracer);
+    // geth's answer for a name that is neither a native tracer nor a JS one.
+    if (!known) throw serverError("tracer not found");
+    opts.tracer = known;
   }
   for (const name of ["disableStorage", "disableStack", "enableMemory", "enableReturnData"] as const) {
     const b = optBool(o, name);
@@ -476,7 +484,11 @@ export function parseTraceOptions(v: unknown): TraceOptions {
     if (onlyTopCall !== undefined) opts.onlyTopCall = onlyTopCall;
     const withLog = named("tracerConfig", cfg, (c) => optBool(c as Record<string, unknown>, "withLog"));
     if (withLog !== undefined) opts.withLog = withLog;
+    const diffMode = named("tracerConfig", cfg, (c) => optBool(c as Record<string, unknown>, "diffMode"));
+    if (diffMode !== undefined) opts.diffMode = diffMode;
   }
+  const overrides = field(o, "stateOverrides", parseStateOverride);
+  if (overrides) opts.stateOverrides = overrides;
   return opts;
 }
 
