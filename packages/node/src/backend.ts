@@ -50,7 +50,7 @@ export type BackendOptions = {
   evmTimeoutMs: number;
   /** Worker threads of the RPC execution pool (calls, estimates, access lists, traces); default 2. */
   executionWorkers?: number;
-  /** Largest debug_traceTransaction result, as JSON bytes; default 25 MiB. */
+  /** Largest debug_trace* result (a whole block trace counts as one), as JSON bytes; default 25 MiB. */
   maxResponseBytes?: number;
   logsMaxRange: number;
   logsMaxResults: number;
