@@ -5,7 +5,7 @@
  */
 
 import { EventEmitter } from "node:events";
-import type { Block } from "@ethereumjs/block";
+import { type Block, createBlock, createBlockHeader } from "@ethereumjs/block";
 import type { StateManagerInterface } from "@ethereumjs/common";
 import { createTxFromRLP, type TypedTransaction } from "@ethereumjs/tx";
 import { Account, Address } from "@ethereumjs/util";
@@ -23,6 +23,7 @@ import { bytesToHex, hexKey as hex, hexToBytes, MeridianError } from "@meridian/
 import type {
   AccountProof,
   BackendEvents,
+  BlockOverrides,
   BlockSelector,
   CallRequest,
   CallResult,
@@ -555,7 +556,7 @@ export class NodeBackend implements RpcBackend {
     const block = await this.blockOrThrow(at);
     const text = await this.execution.submit(
       {
-        ...this.callJob("call", req, block, this.opts.gasCap),
+        ...this.callJob("call", req, withBlockOverrides(block, opts.blockOverrides, this.chain), this.opts.gasCap),
         kind: "traceCall",
         config: traceConfig(opts),
         maxBytes: this.opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
@@ -619,6 +620,30 @@ export class NodeBackend implements RpcBackend {
       (time) => this.chain.rulesAt(time).common,
     );
   }
+}
+
+/**
+ * The context block a traced call sees with `overrides` applied (its state stays `block`'s:
+ * the job reads that). The new header's hash keys the worker's context cache apart.
+ */
+function withBlockOverrides(block: Block, overrides: BlockOverrides | undefined, chain: Chain): Block {
+  if (!overrides) return block;
+  const h = block.header;
+  const time = overrides.time ?? h.timestamp;
+  const common = chain.rulesAt(time).common;
+  const header = createBlockHeader(
+    {
+      ...h.toJSON(),
+      number: overrides.number ?? h.number,
+      timestamp: time,
+      gasLimit: overrides.gasLimit ?? h.gasLimit,
+      coinbase: overrides.feeRecipient ?? h.coinbase.bytes,
+      mixHash: overrides.prevRandao ?? h.mixHash,
+      baseFeePerGas: overrides.baseFeePerGas ?? h.baseFeePerGas,
+    },
+    { common, setHardfork: false },
+  );
+  return createBlock({ header: header.toJSON() }, { common, setHardfork: false });
 }
 
 /** The worker's tracer configuration for a request's trace options. */

@@ -106,6 +106,16 @@ export type FeeHistory = {
   reward?: bigint[][];
 };
 
+/** geth's BlockOverrides, the fields Meridian applies (difficulty and blobBaseFee are refused). */
+export type BlockOverrides = {
+  number?: bigint;
+  time?: bigint;
+  gasLimit?: bigint;
+  feeRecipient?: Uint8Array;
+  prevRandao?: Uint8Array;
+  baseFeePerGas?: bigint;
+};
+
 /** The tracers debug_trace* serve (geth's native names); absent: the struct logger. */
 export const TRACER_NAMES = ["callTracer", "prestateTracer", "4byteTracer", "structLogger"] as const;
 
@@ -121,6 +131,8 @@ export type TraceOptions = {
   diffMode?: boolean;
   /** debug_traceCall's `stateOverrides` (eth_call's state override set). */
   stateOverrides?: StateOverride;
+  /** debug_traceCall's `blockOverrides`: the context block's fields the call sees instead. */
+  blockOverrides?: BlockOverrides;
   /** The `timeout` option (a Go duration string such as "5s"), in ms; absent: the node's default. */
   timeoutMs?: number;
 };

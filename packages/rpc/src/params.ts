@@ -5,6 +5,7 @@
 
 import type { CallAuthorization } from "@meridian/primitives";
 import {
+  type BlockOverrides,
   type BlockSelector,
   type BlockTag,
   type CallRequest,
@@ -489,7 +490,32 @@ export function parseTraceOptions(v: unknown): TraceOptions {
   }
   const overrides = field(o, "stateOverrides", parseStateOverride);
   if (overrides) opts.stateOverrides = overrides;
+  const blockOverrides = field(o, "blockOverrides", parseBlockOverrides);
+  if (blockOverrides) opts.blockOverrides = blockOverrides;
   return opts;
+}
+
+/** geth's BlockOverrides (debug_traceCall, eth_simulateV1 style field names). */
+export function parseBlockOverrides(v: unknown): BlockOverrides {
+  const o = expectObject(v, "block overrides");
+  const out: BlockOverrides = {};
+  for (const name of Object.keys(o)) {
+    if (!["number", "time", "gasLimit", "feeRecipient", "prevRandao", "baseFeePerGas"].includes(name))
+      throw new ParamError(`${name}: not supported in block overrides`);
+  }
+  const number = field(o, "number", (x) => parseQuantity(x, 64));
+  if (number !== undefined) out.number = number;
+  const time = field(o, "time", (x) => parseQuantity(x, 64));
+  if (time !== undefined) out.time = time;
+  const gasLimit = field(o, "gasLimit", (x) => parseQuantity(x, 64));
+  if (gasLimit !== undefined) out.gasLimit = gasLimit;
+  const feeRecipient = field(o, "feeRecipient", parseAddress);
+  if (feeRecipient) out.feeRecipient = feeRecipient;
+  const prevRandao = field(o, "prevRandao", parseHash);
+  if (prevRandao) out.prevRandao = prevRandao;
+  const baseFee = field(o, "baseFeePerGas", (x) => parseQuantity(x));
+  if (baseFee !== undefined) out.baseFeePerGas = baseFee;
+  return out;
 }
 
 export function parseStorageKeys(v: unknown): Uint8Array[] {
