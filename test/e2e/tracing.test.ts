@@ -54,6 +54,16 @@ function withoutChainSpecific(state: unknown, coinbases: string[], sender: strin
   return out;
 }
 
+/** A call of TraceProbe.spawn: CREATE, CREATE2, a CALL and a SELFDESTRUCT. */
+function spawnCall(w: TraceWorkload) {
+  return {
+    from: w.sender,
+    to: w.probe,
+    data: encodeFunctionData({ abi: w.artifact.abi, functionName: "spawn", args: [`0x${"cd".repeat(32)}`] }),
+    gas: "0x100000",
+  };
+}
+
 describe("traces equal anvil's", () => {
   it("deploys at the same addresses on both", () => {
     expect(ours.probe.toLowerCase()).toBe(theirs.probe.toLowerCase());
@@ -125,6 +135,99 @@ describe("traces equal anvil's", () => {
       rpc(meridian.rpcUrl, "debug_traceCall", [call(ours), "latest", { tracer: "callTracer" }]),
       rpc(anvil.rpcUrl, "debug_traceCall", [call(theirs), "latest", { tracer: "callTracer" }]),
     ]);
+    expect(mine).toEqual(anvils);
+  });
+
+  it("debug_traceCall with struct logger and prestateTracer (both modes)", async () => {
+    const configs = [
+      { enableReturnData: true },
+      { tracer: "prestateTracer" },
+      { tracer: "prestateTracer", tracerConfig: { diffMode: true } },
+    ];
+    for (const config of configs) {
+      const [mine, anvils] = await Promise.all([
+        rpc(meridian.rpcUrl, "debug_traceCall", [spawnCall(ours), "latest", config]),
+        rpc(anvil.rpcUrl, "debug_traceCall", [spawnCall(theirs), "latest", config]),
+      ]);
+      if (config.tracer !== "prestateTracer") {
+        expect(mine).toEqual(anvils);
+        continue;
+      }
+      const coinbases = ["0x0000000000000000000000000000000000000000"];
+      for (const n of [meridian, anvil]) {
+        const b = await rpc<{ miner: string }>(n.rpcUrl, "eth_getBlockByNumber", ["latest", false]);
+        coinbases.push(b.miner.toLowerCase());
+      }
+      const parts = config.tracerConfig
+        ? (["pre", "post"] as const).map((k) => [
+            (mine as Record<string, unknown>)[k],
+            (anvils as Record<string, unknown>)[k],
+          ])
+        : [[mine, anvils]];
+      for (const [m, a] of parts)
+        expect(withoutChainSpecific(m, coinbases, ours.sender)).toEqual(
+          withoutChainSpecific(a, coinbases, ours.sender),
+        );
+    }
+  });
+
+  it("debug_traceCall with 4byteTracer (anvil 1.7.1 has none for calls: hand-computed)", async () => {
+    const four = await rpc(meridian.rpcUrl, "debug_traceCall", [
+      spawnCall(ours),
+      "latest",
+      { tracer: "4byteTracer" },
+    ]);
+    // spawn(bytes32) at the top, destroy(address) on the created child; CREATE/CREATE2 not counted.
+    expect(four).toEqual({ "0x911c37ae-32": 1, "0x00f55d9d-32": 1 });
+  });
+
+  it("debug_traceCall with stateOverrides and blockOverrides", async () => {
+    // NUMBER, TIMESTAMP and COINBASE stored at 0, 32 and 64, returned: PUSH0 MSTORE ... RETURN.
+    const code = "0x435f52426020524160405260605ff3";
+    const target = "0x00000000000000000000000000000000000c0de1";
+    const config = {
+      tracer: "callTracer",
+      stateOverrides: { [target]: { code } },
+      blockOverrides: {
+        number: "0x12345",
+        time: "0x7fffffff",
+        feeRecipient: "0x00000000000000000000000000000000000fee01",
+      },
+    };
+    const [mine, anvils] = await Promise.all(
+      [meridian, anvil].map((n) =>
+        rpc<{ output: string }>(n.rpcUrl, "debug_traceCall", [
+          { from: ours.sender, to: target, gas: "0x30000" },
+          "latest",
+          config,
+        ]),
+      ),
+    );
+    expect(mine?.output).toBe(
+      `0x${"12345".padStart(64, "0")}${"7fffffff".padStart(64, "0")}${"fee01".padStart(64, "0")}`,
+    );
+    expect(mine).toEqual(anvils);
+    const refused = await rpcRaw(meridian.rpcUrl, "debug_traceCall", [
+      { from: ours.sender, to: target },
+      "latest",
+      { blockOverrides: { blobBaseFee: "0x1" } },
+    ]);
+    expect(refused.error?.code).toBe(-32602);
+  });
+
+  it("debug_traceBlockByNumber of a one-transaction block equals anvil's", async () => {
+    const [mine, anvils] = await Promise.all(
+      [
+        [meridian, ours],
+        [anvil, theirs],
+      ].map(async ([n, w]) => {
+        const node = n as NodeHandle;
+        const r = await rpc<{ blockNumber: string }>(node.rpcUrl, "eth_getTransactionReceipt", [
+          (w as TraceWorkload).txs.spawn,
+        ]);
+        return rpc(node.rpcUrl, "debug_traceBlockByNumber", [r.blockNumber, { tracer: "callTracer" }]);
+      }),
+    );
     expect(mine).toEqual(anvils);
   });
 });
