@@ -556,7 +556,12 @@ export class NodeBackend implements RpcBackend {
     const block = await this.blockOrThrow(at);
     const text = await this.execution.submit(
       {
-        ...this.callJob("call", req, withBlockOverrides(block, opts.blockOverrides, this.chain), this.opts.gasCap),
+        ...this.callJob(
+          "call",
+          req,
+          withBlockOverrides(block, opts.blockOverrides, this.chain),
+          this.opts.gasCap,
+        ),
         kind: "traceCall",
         config: traceConfig(opts),
         maxBytes: this.opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
