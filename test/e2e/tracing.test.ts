@@ -332,5 +332,11 @@ describe("response size cap", () => {
       { tracer: "4byteTracer" },
     ]);
     expect(four).toHaveLength(1);
+    // The `timeout` option bounds a whole block's trace too (the pool ends the worker at it).
+    const late = await rpcRaw(capped.rpcUrl, "debug_traceBlockByNumber", [
+      receipt.blockNumber,
+      { tracer: "callTracer", timeout: "1ns" },
+    ]);
+    expect(late.error).toEqual({ code: -32000, message: "execution timeout" });
   });
 });
