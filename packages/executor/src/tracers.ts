@@ -112,12 +112,13 @@ export function structLogger(opts: StructLoggerOptions = {}, limits: TraceLimits
     });
     // A one-argument listener runs synchronously, so a limit error thrown here stops the run.
     vm.evm.events?.on("step", (step: InterpreterStep) => {
-      if (pendingLoad) {
+      // Only in the SLOAD's own frame: one that ran out of gas there resumes in its caller.
+      if (pendingLoad && pendingLoad.entry.depth === step.depth + 1) {
         const value = word(step.stack[step.stack.length - 1]);
         pendingLoad.storage[pendingLoad.key] = value;
         if (pendingLoad.entry.storage) pendingLoad.entry.storage[pendingLoad.key] = value;
-        pendingLoad = undefined;
       }
+      pendingLoad = undefined;
       const call = callOps[step.depth];
       if (call) {
         call.entry.gasCost = call.entry.gas - Number(step.gasLeft) + Number(call.unused);
@@ -163,7 +164,8 @@ export function structLogger(opts: StructLoggerOptions = {}, limits: TraceLimits
       let bytes = 120;
       if (entry.stack) bytes += stringsBytes(entry.stack) + 8;
       if (entry.memory) bytes += stringsBytes(entry.memory) + 9;
-      if (entry.storage) bytes += Object.keys(entry.storage).length * 134 + 12;
+      // Each slot: two quoted 66-character words, a colon and a comma.
+      if (entry.storage) bytes += Object.keys(entry.storage).length * 140 + 12;
       if (entry.returnData) bytes += entry.returnData.length + 16;
       charge(bytes);
       logs.push(entry);
