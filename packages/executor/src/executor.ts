@@ -583,6 +583,7 @@ export class SequentialExecutor {
     parentState: StateManagerInterface,
     hook: (vm: VM) => void,
     blockHash?: BlockHashLookup,
+    staking?: StakingBlockCalls,
   ): Promise<RunTxResult> {
     const [r] = await this.replayTraced(
       block,
@@ -592,6 +593,7 @@ export class SequentialExecutor {
       txIndex,
       (_, vm) => hook(vm),
       blockHash,
+      staking,
     );
     return r as RunTxResult;
   }
@@ -609,6 +611,8 @@ export class SequentialExecutor {
     to: number,
     attach: (index: number, vm: VM) => void,
     blockHash?: BlockHashLookup,
+    /** A staking block's system calls: they ran before its transactions, so they run here too. */
+    staking?: StakingBlockCalls,
   ): Promise<RunTxResult[]> {
     const vm = await this.vmFor(parentState, blockHash && blockHashSource(blockHash));
     const header = block.header;
@@ -625,6 +629,17 @@ export class SequentialExecutor {
       withdrawals: block.withdrawals?.map((w) => w.toValue()),
       blockOpts: { putBlockIntoBlockchain: false, common: vm.common },
     });
+    if (staking)
+      await runStakingPrologue(
+        vm,
+        stakingContextBlock(vm.common, {
+          number: header.number,
+          timestamp: header.timestamp,
+          coinbase: header.coinbase.bytes,
+          gasLimit: header.gasLimit,
+        }),
+        staking,
+      );
     const ctx = createBlock({ header: header.toJSON() }, { common: vm.common, freeze: false });
     let gasUsed = 0n;
     const traced: RunTxResult[] = [];

@@ -613,6 +613,7 @@ export class NodeBackend implements RpcBackend {
   ): Promise<unknown> {
     const parent = await this.chain.blockByHash(block.header.parentHash);
     if (!parent) throw new MeridianError("parent block not found", { code: "NOT_FOUND" });
+    const staking = await this.chain.stakingCallsOf(block.header.number);
     // The worker sends the trace as JSON text: the main thread only splices it in.
     const text = await this.execution.submit(
       {
@@ -622,6 +623,7 @@ export class NodeBackend implements RpcBackend {
         txIndex,
         config: traceConfig(opts),
         maxBytes: this.opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
+        ...(staking ? { staking } : {}),
       },
       this.jobContext(parent),
       this.traceDeadline(opts),

@@ -256,6 +256,8 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
   private readonly recentHashes = new Map<bigint, Uint8Array>();
   /** Executed but not yet committed proposals, by block hash. */
   private readonly executed = new Map<string, ExecutedBlock>();
+  /** The staking system-call inputs of those proposals (persisted at commit, for traces). */
+  private readonly stakingByBlock = new Map<string, StakingBlockCalls>();
   private finalized:
     | { exec: ExecutedBlock; commit: CommitInfo; validatorUpdates: readonly ValidatorUpdate[] }
     | undefined;
@@ -522,6 +524,13 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     return { blockHash: expectBytes(h, "block hash"), index: Number(bytesToBigInt(expectBytes(i, "index"))) };
   }
 
+  /** The staking system calls block `n` ran (what a trace must replay before its transactions). */
+  async stakingCallsOf(n: bigint): Promise<StakingBlockCalls | undefined> {
+    if (!this.spec.staking) return undefined;
+    const v = await this.db.meta(stakingCallsKey(n));
+    return v ? decodeStakingCalls(v) : undefined;
+  }
+
   async commitInfo(n: bigint): Promise<CommitInfo | undefined> {
     const v = await this.db.commitRlp(n);
     return v ? decodeCommitInfo(v) : undefined;
@@ -577,6 +586,7 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
       });
     }
     this.executed.set(hex(exec.block.hash()), exec);
+    if (staking) this.stakingByBlock.set(hex(exec.block.hash()), staking);
     return bytes;
   }
 
@@ -692,6 +702,7 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
       },
     );
     this.executed.set(hex(block.hash()), exec);
+    if (staking) this.stakingByBlock.set(hex(block.hash()), staking);
     return exec;
   }
 
@@ -750,6 +761,8 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     }
     if (logKeys.size > 0) batch.putLogIndex(number, logKeys.values());
     batch.putCommit(number, encodeCommitInfo(commit));
+    const staking = this.stakingByBlock.get(hex(hash));
+    if (staking) ChainDatabase.putMeta(batch, stakingCallsKey(number), encodeStakingCalls(staking));
     // The set a restarted node resumes with: the updates are stored with the block that made them.
     if (validatorUpdates.length > 0) {
       this.validatorSets.record(number, validatorUpdates);
@@ -764,6 +777,7 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     this.blocks.set(hex(hash), block);
     this.receipts.set(hex(hash), exec.receipts);
     this.executed.clear();
+    this.stakingByBlock.clear();
     this.finalized = undefined;
     this.retireForksBefore(block);
     this.prepareNextFork(block);
@@ -910,4 +924,36 @@ export function setChanges(current: ValidatorSet, next: readonly ValidatorUpdate
     if (!wanted.has(hex(v.address))) updates.push({ address: v.address, power: 0 });
   for (const v of next) if (current.powerOf(v.address) !== v.power) updates.push(v);
   return updates;
+}
+
+const stakingCallsKey = (n: bigint): string => `stakingCalls:${n}`;
+
+/** RLP([issuance, proposer, [signer…], [absent…], [offender…], endEpoch]). */
+export function encodeStakingCalls(c: StakingBlockCalls): Uint8Array {
+  return rlpEncode([
+    bigIntToBytes(c.issuance),
+    c.proposer,
+    c.signers,
+    c.absent,
+    c.offenders,
+    bigIntToBytes(c.endEpoch ? 1n : 0n),
+  ]);
+}
+
+export function decodeStakingCalls(bytes: Uint8Array): StakingBlockCalls {
+  const [issuance, proposer, signers, absent, offenders, endEpoch] = expectList(
+    rlpDecode(bytes),
+    "staking calls",
+    6,
+  );
+  const addresses = (item: RlpDecoded | undefined, what: string) =>
+    expectList(item as RlpDecoded, what).map((a) => expectBytes(a, what));
+  return {
+    issuance: bytesToBigInt(expectBytes(issuance as RlpDecoded, "issuance")),
+    proposer: expectBytes(proposer as RlpDecoded, "proposer"),
+    signers: addresses(signers, "signers"),
+    absent: addresses(absent, "absent"),
+    offenders: addresses(offenders, "offenders"),
+    endEpoch: bytesToBigInt(expectBytes(endEpoch as RlpDecoded, "endEpoch")) === 1n,
+  };
 }

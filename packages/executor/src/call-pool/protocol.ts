@@ -6,6 +6,7 @@
  */
 import type { CallParams } from "@meridian/primitives";
 import type { ForkActivation } from "../genesis.ts";
+import type { StakingBlockCalls } from "../staking-calls.ts";
 import type { CallTracerOptions, StructLoggerOptions } from "../tracers.ts";
 
 /** The chain a worker executes for: each job runs the fork of its block's timestamp. */
@@ -34,6 +35,8 @@ export type CallJob =
       config: TraceConfig;
       /** Size limit of the trace as JSON, in bytes (a whole block's counts as one). */
       maxBytes: number;
+      /** A staking block's system calls, replayed before its transactions. */
+      staking?: StakingBlockCalls;
     }
   | {
       kind: "traceCall";

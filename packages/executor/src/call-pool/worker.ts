@@ -159,6 +159,7 @@ async function run(id: number, job: CallJob): Promise<unknown> {
           t.hook(vm);
         },
         blockHash,
+        job.staking,
       );
       const traces: unknown[] = [];
       for (let i = 0; i < results.length; i++) {
