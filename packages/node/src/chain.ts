@@ -723,10 +723,16 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     };
     if (req.misbehavior.length > 0) commit.misbehavior = req.misbehavior;
     const params = this.spec.staking?.params;
-    const validatorUpdates =
-      params && req.height % params.epochLength === 0n
-        ? setChanges(this.validatorSets.at(req.height), await readActiveSet(exec.state))
-        : [];
+    let validatorUpdates: ValidatorUpdate[] = [];
+    if (params && req.height % params.epochLength === 0n) {
+      const active = await readActiveSet(exec.state);
+      // An empty set could never commit again: every validator keeps its power instead (the
+      // same on every node, it is the contract's state); the contract's view catches up when
+      // a validator unjails or registers and the next epoch selects it.
+      if (active.length > 0) validatorUpdates = setChanges(this.validatorSets.at(req.height), active);
+      else
+        this.logger.warn("the staking contract selected no validator; the set stays", { height: req.height });
+    }
     this.finalized = { exec, commit, validatorUpdates };
     return { ...summary(exec), validatorUpdates };
   }
