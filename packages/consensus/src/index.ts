@@ -49,6 +49,7 @@ export {
 } from "./crypto.ts";
 export type { DriverObserver, DriverOptions, MessageRecoverer, SignedMessage } from "./driver/driver.ts";
 export { ConsensusDriver, recoverMessage } from "./driver/driver.ts";
+export { EpochValidatorSets } from "./driver/epoch-validator-sets.ts";
 export type { ConsensusMetrics, DropReason, Scheduler, TimerHandle, Transport } from "./driver/interfaces.ts";
 export { SystemScheduler } from "./driver/interfaces.ts";
 export type { ValidatorSetSource } from "./driver/validator-sets.ts";

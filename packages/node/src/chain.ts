@@ -7,7 +7,7 @@ import { EventEmitter } from "node:events";
 import { type Block, paramsBlock } from "@ethereumjs/block";
 import type { Common, StateManagerInterface } from "@ethereumjs/common";
 import { Address } from "@ethereumjs/util";
-import { ValidatorSet, type ValidatorUpdate, verifyCommit } from "@meridian/consensus";
+import { EpochValidatorSets, ValidatorSet, type ValidatorUpdate, verifyCommit } from "@meridian/consensus";
 import {
   blockBytes,
   buildGenesis,
@@ -57,7 +57,6 @@ import {
 import { arrayDataSlot, mappingSlot, STAKING_ADDRESS, stakingStorageLayout } from "@meridian/staking";
 import { FlatStateManager, FlatStateStore, historicalState } from "@meridian/state";
 import { ChainDatabase } from "@meridian/storage";
-import { EpochValidatorSets } from "./validator-sets.ts";
 
 /** Canonical hashes Chain keeps in memory: the BLOCKHASH window (256) with room to spare. */
 const MAX_RECENT_HASHES = 512;

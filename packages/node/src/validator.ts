@@ -173,7 +173,11 @@ export class ValidatorApplication implements Application {
 
   async prepareProposal(req: PrepareProposalRequest): Promise<Uint8Array> {
     const { chain, emptyBlocks, hasPendingTransactions } = this.opts;
-    const evidence = (req.misbehavior ?? []).slice(0, MAX_EVIDENCE_PER_VALUE);
+    // Evidence of this height (an earlier round's equivocation) is refused in this height's
+    // values (checkEvidence): it waits for the next height's.
+    const evidence = (req.misbehavior ?? [])
+      .filter((e) => e.voteA.height < req.height)
+      .slice(0, MAX_EVIDENCE_PER_VALUE);
     // Evidence alone is worth a block; otherwise wait for a transaction.
     while (!emptyBlocks && evidence.length === 0 && !(hasPendingTransactions?.() ?? true)) {
       if (this.stopped) throw new MeridianError("validator stopped", { code: "NODE_STOPPING" });

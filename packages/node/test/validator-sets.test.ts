@@ -1,9 +1,8 @@
-import { ValidatorSet } from "@meridian/consensus";
+import { EpochValidatorSets, ValidatorSet } from "@meridian/consensus";
 import { bytesToHex } from "@meridian/primitives";
 import * as fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { setChanges } from "../src/chain.ts";
-import { EpochValidatorSets } from "../src/validator-sets.ts";
 
 const address = (i: number): Uint8Array => {
   const a = new Uint8Array(20);

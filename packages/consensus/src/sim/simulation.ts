@@ -8,6 +8,7 @@ import {
   recoverMessage,
   type SignedMessage,
 } from "../driver/driver.ts";
+import { EpochValidatorSets } from "../driver/epoch-validator-sets.ts";
 import type { Transport } from "../driver/interfaces.ts";
 import { StaticValidatorSets } from "../driver/validator-sets.ts";
 import { MemoryWal } from "../driver/wal.ts";
@@ -19,6 +20,7 @@ import { defaultConsensusParams, VoteType } from "../types.ts";
 import { ValidatorSet } from "../validator-set.ts";
 import { FakeApplication, isValidValue, makeValue } from "./fake-app.ts";
 import { Prng } from "./prng.ts";
+import { defaultSimStakingParams, SimStaking, type SimStakingParams } from "./staking-model.ts";
 import { VirtualClock } from "./virtual-clock.ts";
 
 export type SimulationOptions = {
@@ -33,6 +35,12 @@ export type SimulationOptions = {
   livenessBoundMs?: number;
   /** Receives the drivers' logs (the CLI's --verbose). */
   logger?: Logger;
+  /**
+   * Proof of stake in the application (staking-model.ts): equivocators are slashed and jailed,
+   * the set changes every epoch; checked: every node's updates agree, and the Byzantine
+   * validators never hold a third of any height's power. `true`: the default parameters.
+   */
+  staking?: SimStakingParams | true;
 };
 
 export type SimulationResult = {
@@ -46,6 +54,9 @@ export type SimulationResult = {
   evidenceMissed: number;
   evidenceCaught: number;
   virtualMs: number;
+  /** With staking: Byzantine validators jailed by the end, and heights whose set changed. */
+  jailed?: number;
+  setChanges?: number;
 };
 
 type FaultPlan = {
@@ -92,7 +103,12 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
   const set = ValidatorSet.create(
     keys.map((k, i) => ({ address: privateKeyToAddress(k), power: powers[i] as number })),
   );
-  const sets = new StaticValidatorSets(set);
+  const stakingParams =
+    opts.staking === true ? defaultSimStakingParams : opts.staking === undefined ? undefined : opts.staking;
+  const epochSets = stakingParams ? new EpochValidatorSets(set) : undefined;
+  const sets = epochSets ?? new StaticValidatorSets(set);
+  /** Height → the updates the first node to commit it returned (the others must agree). */
+  const committedUpdates = new Map<bigint, string>();
 
   // Byzantine validators: a random subset holding less than a third of the power.
   const byzantine = new Set<number>();
@@ -109,6 +125,25 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
 
   const plan = drawFaults(rng, n, opts.faultWindowMs);
   const safetyViolations: string[] = [];
+  const stakingFor = (id: string) =>
+    stakingParams && epochSets
+      ? {
+          chainId: CHAIN_ID,
+          model: new SimStaking(stakingParams, set),
+          sets: epochSets,
+          committed: (height: bigint, updates: readonly { address: Uint8Array; power: number }[]) => {
+            const key = updates.map((u) => `${hexKey(u.address)}=${u.power}`).join(",");
+            const first = committedUpdates.get(height);
+            if (first === undefined) {
+              committedUpdates.set(height, key);
+              epochSets.record(height, updates);
+            } else if (first !== key)
+              safetyViolations.push(
+                `staking: ${id} committed updates [${key}] at height ${height}, another [${first}]`,
+              );
+          },
+        }
+      : undefined;
   const decided = new Map<bigint, string>();
   const recoverCache = new Map<string, SignedMessage | Error>();
   const recover: MessageRecoverer = (chainId, bytes, message) => {
@@ -128,13 +163,18 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
 
   const nodes: SimNode[] = keys.map((key, index) => {
     const nodeRng = rng.fork();
+    const staking = stakingFor(`n${index}`);
     return {
       index,
       id: `n${index}`,
       key,
       address: privateKeyToAddress(key),
       byzantine: byzantine.has(index),
-      app: new FakeApplication({ rng: nodeRng.fork(), byzantine: byzantine.has(index) }),
+      app: new FakeApplication({
+        rng: nodeRng.fork(),
+        byzantine: byzantine.has(index),
+        ...(staking ? { staking } : {}),
+      }),
       wal: new MemoryWal(),
       signerStore: new MemorySignerStateStore(),
       driver: null,
@@ -313,6 +353,30 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
         safetyViolations.push(`agreement: ${node.id} committed a different block at height ${i + 1}`);
     });
   }
+  let stakingStats: { jailed: number; setChanges: number } | undefined;
+  if (epochSets) {
+    // Rewards never lift the Byzantine minority to a third of any height's power.
+    const byzAddresses = new Set([...byzantine].map((i) => hexKey(nodes[i]?.address as Uint8Array)));
+    const top = honest.reduce(
+      (m, node) => (node.app.lastCommittedHeight() > m ? node.app.lastCommittedHeight() : m),
+      0n,
+    );
+    let jailedAtEnd = 0;
+    for (let h = 1n; h <= top + 1n; h++) {
+      const at = epochSets.at(h);
+      const byzPower = at.validators
+        .filter((v) => byzAddresses.has(hexKey(v.address)))
+        .reduce((sum, v) => sum + v.power, 0);
+      if (3 * byzPower >= at.totalPower)
+        safetyViolations.push(
+          `staking: Byzantine validators hold ${byzPower} of ${at.totalPower} at height ${h}`,
+        );
+      if (h === top + 1n)
+        jailedAtEnd =
+          byzAddresses.size - at.validators.filter((v) => byzAddresses.has(hexKey(v.address))).length;
+    }
+    stakingStats = { jailed: jailedAtEnd, setChanges: epochSets.entries().length };
+  }
   return {
     seed: opts.seed,
     validators: n,
@@ -323,6 +387,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     evidenceMissed,
     evidenceCaught,
     virtualMs: clock.now(),
+    ...(stakingStats ? { jailed: stakingStats.jailed, setChanges: stakingStats.setChanges } : {}),
   };
 }
 

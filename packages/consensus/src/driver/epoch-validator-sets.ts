@@ -1,10 +1,10 @@
 /**
  * Each height's validator set on a chain whose set changes (proof-of-stake epochs): the genesis
- * set, advanced height by height exactly as the consensus driver advances it (`update` at a
- * height whose finalizeBlock returned updates, `next` otherwise). The updates are persisted
- * beside the blocks, so `meridian_getValidators(block)` and a restarted driver see the same sets.
+ * set, advanced height by height exactly as the driver advances it (`update` at a height whose
+ * finalizeBlock returned updates, `next` otherwise). The application records the updates it
+ * committed (and persists `encode()`), so a restarted driver, and anyone asking for an old
+ * height's set, see the sets the chain had.
  */
-import type { ValidatorSet, ValidatorSetSource, ValidatorUpdate } from "@meridian/consensus";
 import {
   bigIntToBytes,
   bytesToBigInt,
@@ -15,6 +15,8 @@ import {
   rlpDecode,
   rlpEncode,
 } from "@meridian/primitives";
+import type { ValidatorSet, ValidatorUpdate } from "../validator-set.ts";
+import type { ValidatorSetSource } from "./validator-sets.ts";
 
 /** Every how many heights a computed set is kept, so a lookup walks at most this many. */
 const CACHE_EVERY = 64n;
