@@ -495,6 +495,29 @@ export class SequentialExecutor {
   }
 
   /** Binary search for the lowest gas limit at which the call succeeds, as geth does. */
+  /**
+   * Runs a staking chain's next-block system calls on `state` (the state after `head`), so a
+   * call or estimate on it sees what the next block's transactions will: its storage writes
+   * cost what they will cost there.
+   */
+  async applyStakingPrologue(
+    state: StateManagerInterface,
+    head: Block,
+    staking: StakingBlockCalls,
+  ): Promise<void> {
+    const vm = await this.vmFor(state);
+    await runStakingPrologue(
+      vm,
+      stakingContextBlock(vm.common, {
+        number: head.header.number + 1n,
+        timestamp: head.header.timestamp + 1n,
+        coinbase: head.header.coinbase.bytes,
+        gasLimit: head.header.gasLimit,
+      }),
+      staking,
+    );
+  }
+
   async estimateGas(
     input: CallParams,
     block: Block,

@@ -436,8 +436,14 @@ export class NodeBackend implements RpcBackend {
   async estimateGas(req: CallRequest, at: BlockSelector, overrides?: StateOverride): Promise<bigint> {
     const block = await this.blockOrThrow(at);
     const gasCap = this.opts.gasCap > block.header.gasLimit ? block.header.gasLimit : this.opts.gasCap;
+    // At the head of a staking chain the transaction will run after the next block's staking
+    // calls, which may make its storage writes dearer: the estimate runs after them too.
+    const staking =
+      !overrides && block.header.number === this.chain.head.header.number
+        ? await this.chain.nextStakingCalls()
+        : undefined;
     return (await this.execution.submit(
-      this.callJob("estimate", req, block, gasCap),
+      { ...this.callJob("estimate", req, block, gasCap), ...(staking ? { staking } : {}) },
       this.jobContext(block, overrides),
       this.evmDeadline(),
     )) as bigint;

@@ -523,6 +523,21 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     return { blockHash: expectBytes(h, "block hash"), index: Number(bytesToBigInt(expectBytes(i, "index"))) };
   }
 
+  /**
+   * The staking calls the next block will most likely run (this node's commit of the head as
+   * its last commit, no evidence): what an estimate at the head runs first. Undefined without
+   * staking or when they cannot be derived.
+   */
+  async nextStakingCalls(): Promise<StakingBlockCalls | undefined> {
+    if (!this.spec.staking) return undefined;
+    const height = this.headBlock.header.number + 1n;
+    try {
+      return this.stakingCalls(height, height > 1n ? await this.commitInfo(height - 1n) : undefined, []);
+    } catch {
+      return undefined;
+    }
+  }
+
   /** The staking system calls block `n` ran (what a trace must replay before its transactions). */
   async stakingCallsOf(n: bigint): Promise<StakingBlockCalls | undefined> {
     if (!this.spec.staking) return undefined;

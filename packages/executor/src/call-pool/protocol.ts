@@ -23,7 +23,14 @@ export type TraceConfig =
 
 export type CallJob =
   | { kind: "call"; header: WireHeader; input: CallParams; gasCap: bigint }
-  | { kind: "estimate"; header: WireHeader; input: CallParams; gasCap: bigint }
+  | {
+      kind: "estimate";
+      header: WireHeader;
+      input: CallParams;
+      gasCap: bigint;
+      /** On a staking chain, at the head: the next block's staking calls, run before each try. */
+      staking?: StakingBlockCalls;
+    }
   | { kind: "accessList"; header: WireHeader; input: CallParams; gasCap: bigint }
   | {
       kind: "trace";

@@ -113,7 +113,16 @@ async function run(id: number, job: CallJob): Promise<unknown> {
     }
     case "estimate": {
       const block = contextBlock(job.header);
-      return executorOf(block).estimateGas(job.input, block, fresh, job.gasCap, 0, blockHash);
+      const executor = executorOf(block);
+      const staking = job.staking;
+      const prepared = staking
+        ? async () => {
+            const s = fresh();
+            await executor.applyStakingPrologue(s, block, staking);
+            return s;
+          }
+        : fresh;
+      return executor.estimateGas(job.input, block, prepared, job.gasCap, 0, blockHash);
     }
     case "accessList": {
       const block = contextBlock(job.header);
