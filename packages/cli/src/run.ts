@@ -44,7 +44,12 @@ function assertSafeToDelete(dir: string): void {
     throw cliError(`refusing to delete ${abs} (--reset); choose a dedicated --datadir`, "RESET_REFUSED");
 }
 
-function devnetBanner(config: NodeConfig, handle: NodeHandle, validator: DevAccount): string {
+function devnetBanner(
+  config: NodeConfig,
+  handle: NodeHandle,
+  validator: DevAccount,
+  staking: boolean,
+): string {
   const rows: [string, string][] = [
     ["Chain ID", handle.chainId.toString()],
     ["RPC", handle.rpcUrl ?? "(disabled)"],
@@ -57,7 +62,12 @@ function devnetBanner(config: NodeConfig, handle: NodeHandle, validator: DevAcco
       : "dev account 0: this chain's genesis names it";
   rows.push(
     ["Datadir", config.datadir],
-    ["Validator", `${validator.address} (block producer and fee recipient; ${origin})`],
+    [
+      "Validator",
+      staking
+        ? `${validator.address} (block producer, staked; fees go to the staking contract 0x…1000; ${origin})`
+        : `${validator.address} (block producer and fee recipient; ${origin})`,
+    ],
   );
   const lines = ["", "Meridian devnet", "", ...rows.map(([k, v]) => `  ${k.padEnd(10)} ${v}`), ""];
   lines.push("Available accounts", "==================");
@@ -176,10 +186,10 @@ export async function runDevnet(cmd: Command): Promise<void> {
         await copyFile(DEVNET_GENESIS, target);
       }
     }
-    const validator = await devnetValidator(node.genesisPath(config));
+    const { validator, staking } = await devnetValidator(node.genesisPath(config));
     config.validator.privateKey = hexToBytes(validator.privateKey);
     const logger = node.createLogger(config.log);
-    await runUntilSignal(config, logger, (h) => devnetBanner(config, h, validator), lock);
+    await runUntilSignal(config, logger, (h) => devnetBanner(config, h, validator, staking), lock);
   } finally {
     // startNode releases it on close; this covers failures before the node owned it.
     await lock.release();
@@ -191,9 +201,10 @@ export async function runDevnet(cmd: Command): Promise<void> {
  * names dev account 0 (the devnet's validator before it had its own key):
  * such a chain keeps running as it was instead of refusing to start.
  */
-async function devnetValidator(genesisFile: string): Promise<DevAccount> {
+async function devnetValidator(genesisFile: string): Promise<{ validator: DevAccount; staking: boolean }> {
   const node = await loadNodeApi();
   const genesis = await node.loadGenesis(genesisFile);
+  const staking = genesis.staking !== undefined;
   const names = (account: DevAccount | undefined) =>
     account !== undefined &&
     genesis.validators.some((v) => toChecksumAddress(v.address) === toChecksumAddress(account.address));
@@ -203,7 +214,7 @@ async function devnetValidator(genesisFile: string): Promise<DevAccount> {
       `warning: ${genesisFile} names dev account 0 as validator, so it earns the priority fees; ` +
         "`--reset` starts a chain with the separate devnet validator\n",
     );
-    return legacy;
+    return { validator: legacy, staking };
   }
-  return DEVNET_VALIDATOR;
+  return { validator: DEVNET_VALIDATOR, staking };
 }

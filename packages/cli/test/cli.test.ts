@@ -448,7 +448,9 @@ describe.skipIf(!NODE_READY)("devnet (real node)", () => {
     expect(await exited).toBe(0);
     expect(stderr).toContain(DEV_ACCOUNTS[9]?.privateKey);
     expect(stderr).toMatch(
-      new RegExp(`Validator\\s+${DEVNET_VALIDATOR.address} \\(block producer and fee recipient`),
+      new RegExp(
+        `Validator\\s+${DEVNET_VALIDATOR.address} \\(block producer, staked; fees go to the staking contract`,
+      ),
     );
     // The banner never lands in the JSON log stream.
     for (const line of stdout.split("\n").filter(Boolean)) expect(() => JSON.parse(line)).not.toThrow();
