@@ -75,11 +75,12 @@ const setAt = async (tag = "latest") =>
   (await rpc<ValidatorJson[]>(node.rpcUrl, "meridian_getValidators", [tag])).map((v) =>
     v.address.toLowerCase(),
   );
-const contractSet = async () => {
+const contractSet = async (blockNumber?: bigint) => {
   const [signers] = await pub.readContract({
     address: staking,
     abi: stakingAbi,
     functionName: "getValidators",
+    ...(blockNumber === undefined ? {} : { blockNumber }),
   });
   return signers.map((s) => s.toLowerCase());
 };
@@ -128,6 +129,8 @@ describe("proof of stake on the devnet", () => {
     expect(await setAt(`0x${joinHeight.toString(16)}`)).toContain(ABSENT_SIGNER);
     expect(await setAt(`0x${(joinHeight - 1n).toString(16)}`)).not.toContain(ABSENT_SIGNER);
     expect(BigInt((await info(ABSENT_SIGNER, joinHeight)).validator?.activePower ?? "0x0")).toBe(10n);
+    expect(await contractSet(joinHeight)).toContain(ABSENT_SIGNER);
+    expect(await contractSet(joinHeight - 2n)).not.toContain(ABSENT_SIGNER);
 
     // Downtime: the 9th miss within 16 blocks jails it, within the window of its joining.
     const jailed = await waitUntil(
