@@ -179,7 +179,7 @@ export type ChainOptions = {
   workers?: number;
 };
 
-/** What a staking chain's proposal carries besides the block: the previous height's commit. */
+/** What a staking chain's Chain needs beside a proposal's bytes (which carry the last commit). */
 export type StakingProposalInputs = {
   /** Verified equivocations the consensus value carries (its validator layer checked them). */
   misbehavior?: readonly DuplicateVoteMisbehavior[];
@@ -194,10 +194,8 @@ const layoutSlot = (label: string): bigint => {
   if (!entry) throw new MeridianError(`staking storage layout has no ${label}`, { code: "INTERNAL" });
   return BigInt(entry.slot);
 };
-const slotBytes = (slot: bigint): Uint8Array => bigIntToBytes32(slot);
-function bigIntToBytes32(v: bigint): Uint8Array {
-  return Buffer.from(v.toString(16).padStart(64, "0"), "hex");
-}
+/** A storage slot as the 32-byte key the state manager takes. */
+const slotBytes = (slot: bigint): Uint8Array => Buffer.from(slot.toString(16).padStart(64, "0"), "hex");
 
 /**
  * The staking contract's active set as getValidators() returns it (signers in order, power),
