@@ -21,7 +21,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEV_KEYS, meridianChain } from "../helpers/chain.ts";
 import { startMeridian } from "../helpers/meridian-process.ts";
 import { cleanupAll, type NodeHandle } from "../helpers/process.ts";
-import { rpc, waitUntil } from "../helpers/rpc.ts";
+import { rpc, waitForBlock, waitUntil } from "../helpers/rpc.ts";
+import { makeTempDir } from "../helpers/tmp.ts";
 
 type ValidatorJson = { address: string; votingPower: string };
 type StakingInfo = {
@@ -50,12 +51,16 @@ const EPOCH = 16n;
 const WAIT_MS = 90_000;
 
 let node: NodeHandle;
+let datadir: string;
+/** The first height of the newcomer's epoch (set by the validator test, read after the restart). */
+let joinedAt: bigint | undefined;
 let pub: PublicClient;
 let ownerWallet: WalletClient;
 let delegatorWallet: WalletClient;
 
 beforeAll(async () => {
-  node = await startMeridian({ blockTimeMs: 150 });
+  datadir = await makeTempDir("meridian-pos-");
+  node = await startMeridian({ datadir, blockTimeMs: 150 });
   const chain = meridianChain(node.rpcUrl, node.wsUrl);
   pub = createPublicClient({ chain, transport: http(node.rpcUrl), pollingInterval: 50 }) as PublicClient;
   ownerWallet = createWalletClient({ chain, transport: http(node.rpcUrl), account: owner });
@@ -121,6 +126,7 @@ describe("proof of stake on the devnet", () => {
 
     // The next epoch: in the consensus set and in getValidators().
     const joinHeight = (registered.blockNumber / EPOCH + 1n) * EPOCH + 1n;
+    joinedAt = joinHeight;
     await waitUntil(
       "the newcomer's epoch",
       async () => ((await pub.getBlockNumber()) >= joinHeight ? true : undefined),
@@ -240,5 +246,24 @@ describe("proof of stake on the devnet", () => {
     });
     expect(slashed).toBe(zero);
     expect(balances).toBe(genesisTotal + issued - burned - slashed);
+  });
+
+  it("a restarted node resumes with the set the epochs made, and keeps each height's", async () => {
+    const before = await rpc<ValidatorJson[]>(node.rpcUrl, "meridian_getValidators", ["latest"]);
+    const height = BigInt(await rpc<string>(node.rpcUrl, "eth_blockNumber"));
+    await node.stop();
+    node = await startMeridian({ datadir, blockTimeMs: 150 });
+    await waitForBlock(node.rpcUrl, height + 3n, WAIT_MS);
+    // The delegations raised the validator's power above its genesis 1000: the resumed set has it.
+    const after = await rpc<ValidatorJson[]>(node.rpcUrl, "meridian_getValidators", ["latest"]);
+    expect(after.map((v) => [v.address.toLowerCase(), v.votingPower])).toEqual(
+      before.map((v) => [v.address.toLowerCase(), v.votingPower]),
+    );
+    expect(BigInt(after[0]?.votingPower ?? "0x0")).toBeGreaterThan(1000n);
+    const joined = joinedAt as bigint;
+    const then = await rpc<ValidatorJson[]>(node.rpcUrl, "meridian_getValidators", [
+      `0x${joined.toString(16)}`,
+    ]);
+    expect(then.map((v) => v.address.toLowerCase())).toContain(ABSENT_SIGNER);
   });
 });
