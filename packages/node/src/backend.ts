@@ -9,6 +9,7 @@ import type { Block } from "@ethereumjs/block";
 import type { StateManagerInterface } from "@ethereumjs/common";
 import { createTxFromRLP, type TypedTransaction } from "@ethereumjs/tx";
 import { Account, Address } from "@ethereumjs/util";
+import type { Chain, CommittedBlock } from "@meridian/chain";
 import { StaticValidatorSets, type ValidatorSetSource } from "@meridian/consensus";
 import {
   type CallOutput,
@@ -40,7 +41,6 @@ import type {
 } from "@meridian/rpc";
 import { RawJson } from "@meridian/rpc";
 import { type FlatStateManager, stateProof, TrieNodeCache } from "@meridian/state";
-import type { Chain, CommittedBlock } from "./chain.ts";
 import { type EthConfig, ethConfig } from "./eth-config.ts";
 import { snapshotState } from "./snapshot-state.ts";
 import { genesisValidatorSet } from "./validator.ts";

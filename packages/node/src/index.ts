@@ -1,5 +1,4 @@
 export * from "./backend.ts";
-export * from "./chain.ts";
 export * from "./config.ts";
 export * from "./keystore.ts";
 export * from "./logger.ts";

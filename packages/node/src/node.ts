@@ -5,6 +5,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { Chain } from "@meridian/chain";
 import {
   type GenesisSpec,
   hardforkAt,
@@ -17,7 +18,6 @@ import { bytesToHex, type Logger, MeridianError, privateKeyToAddress } from "@me
 import { type RpcServer, startRpcServer } from "@meridian/rpc";
 import { acquireDatadirLock, DATADIR_LOCK_FILE, type DatadirLock } from "@meridian/storage";
 import { NodeBackend } from "./backend.ts";
-import { Chain } from "./chain.ts";
 import { genesisPath, type NodeConfig } from "./config.ts";
 import { type Metrics, type MetricsServer, startMetricsServer } from "./metrics.ts";
 import { type RunningValidator, startValidator } from "./validator.ts";

@@ -6,6 +6,7 @@
  */
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import type { Chain } from "@meridian/chain";
 import {
   ConsensusDriver,
   type ConsensusMetrics,
@@ -47,7 +48,6 @@ import {
   rlpDecode,
   rlpEncode,
 } from "@meridian/primitives";
-import type { Chain } from "./chain.ts";
 
 /** Where a validator keeps its consensus files inside the datadir. */
 export function consensusPaths(datadir: string): {

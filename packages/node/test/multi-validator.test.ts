@@ -11,6 +11,7 @@ import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Chain } from "@meridian/chain";
 import {
   type DropReason,
   encodeProposal,
@@ -28,7 +29,6 @@ import {
 import { type GenesisSpec, parseGenesis } from "@meridian/executor";
 import { bytesToHex, keccak256, privateKeyToAddress, silentLogger } from "@meridian/primitives";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Chain } from "../src/chain.ts";
 import {
   encodeValue,
   type RunningValidator,

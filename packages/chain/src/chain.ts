@@ -4,7 +4,7 @@
  * commit). One writer: every block lands in one atomic batch in `commit`.
  */
 import { EventEmitter } from "node:events";
-import { type Block, paramsBlock } from "@ethereumjs/block";
+import { type Block, type BlockHeader, paramsBlock } from "@ethereumjs/block";
 import type { Common, StateManagerInterface } from "@ethereumjs/common";
 import {
   blockBytes,
@@ -52,6 +52,7 @@ import {
 } from "@meridian/primitives";
 import { FlatStateManager, FlatStateStore, historicalState } from "@meridian/state";
 import { ChainDatabase } from "@meridian/storage";
+import type { ChainReader, ChainValidator } from "./reader.ts";
 
 /** Canonical hashes Chain keeps in memory: the BLOCKHASH window (256) with room to spare. */
 const MAX_RECENT_HASHES = 512;
@@ -191,7 +192,7 @@ type ForkRules = {
 /** The reference executor's calls, each run by the executor of its block's fork. */
 export type ForkedExecutor = Pick<SequentialExecutor, "call" | "estimateGas" | "replay">;
 
-export class Chain extends EventEmitter<ChainEvents> implements Application {
+export class Chain extends EventEmitter<ChainEvents> implements Application, ChainReader {
   readonly db: ChainDatabase;
   readonly store: FlatStateStore;
   /** Reference executor: eth_call, gas estimation, traces, each at its block's fork. */
@@ -392,6 +393,15 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     const block = decodeBlock(rlp, this.commonAt);
     this.blocks.set(k, block);
     return block;
+  }
+
+  async headerByNumber(n: bigint): Promise<BlockHeader | undefined> {
+    return (await this.blockByNumber(n))?.header;
+  }
+
+  /** No validator-set updates yet (staking does not feed finalizeBlock): every height has the genesis set. */
+  validatorsAt(_height: bigint): readonly ChainValidator[] {
+    return this.spec.validators;
   }
 
   async blockByNumber(n: bigint): Promise<Block | undefined> {
