@@ -1,6 +1,6 @@
+export * from "@meridian/keys";
 export * from "./backend.ts";
 export * from "./config.ts";
-export * from "./keystore.ts";
 export * from "./logger.ts";
 export * from "./metrics.ts";
 export * from "./node.ts";
