@@ -29,11 +29,11 @@ import {
   type ValidatorSetSource,
   verifyEvidence,
 } from "@meridian/consensus";
-import type { GenesisSpec } from "@meridian/executor";
 import {
   type AppInfo,
   type Application,
   bytesToHex,
+  type ChainParams,
   type DuplicateVoteMisbehavior,
   expectBytes,
   expectList,
@@ -62,12 +62,12 @@ export function consensusPaths(datadir: string): {
 }
 
 /** The consensus chain id: the EVM chain id in decimal, so votes of two chains never mix. */
-export function consensusChainId(genesis: GenesisSpec): string {
+export function consensusChainId(genesis: Pick<ChainParams, "chainId">): string {
   return genesis.chainId.toString();
 }
 
 /** The genesis validators as consensus' set (height 1). */
-export function genesisValidatorSet(genesis: GenesisSpec): ValidatorSet {
+export function genesisValidatorSet(genesis: Pick<ChainParams, "validators">): ValidatorSet {
   return ValidatorSet.create(genesis.validators.map((v) => ({ address: v.address, power: Number(v.power) })));
 }
 
@@ -78,7 +78,8 @@ export function consensusParamsFor(blockTimeMs: number): ConsensusParams {
 
 export type ValidatorOptions = {
   chain: Chain;
-  genesis: GenesisSpec;
+  /** The genesis' chain and consensus parameters (chain id, validators). */
+  genesis: ChainParams;
   datadir: string;
   privateKey: Uint8Array;
   blockTimeMs: number;
