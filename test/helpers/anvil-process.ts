@@ -14,6 +14,8 @@ export type AnvilOptions = {
   datadir?: string;
   extraArgs?: string[];
   startTimeoutMs?: number;
+  /** anvil's `--hardfork`; default prague. */
+  hardfork?: string;
 };
 
 export async function startAnvil(opts: AnvilOptions = {}): Promise<NodeHandle> {
@@ -29,7 +31,7 @@ export async function startAnvil(opts: AnvilOptions = {}): Promise<NodeHandle> {
     "--chain-id",
     String(opts.chainId ?? 7331),
     "--hardfork",
-    "prague",
+    opts.hardfork ?? "prague",
     ...(blockTimeMs > 0 ? ["--block-time", String(blockTimeMs / 1000)] : []),
     ...(ownsDir ? [] : ["--state", join(datadir, "state.json")]),
     ...(opts.extraArgs ?? []),

@@ -548,6 +548,32 @@ export class SequentialExecutor {
     hook: (vm: VM) => void,
     blockHash?: BlockHashLookup,
   ): Promise<RunTxResult> {
+    const [r] = await this.replayTraced(
+      block,
+      parent,
+      parentState,
+      txIndex,
+      txIndex,
+      (_, vm) => hook(vm),
+      blockHash,
+    );
+    return r as RunTxResult;
+  }
+
+  /**
+   * Re-executes transactions `from`..`to` of `block` (those before `from` untraced, for their
+   * state) with `attach(index, vm)` hooking a tracer to the VM for each; the listeners a
+   * transaction's tracer added are removed before the next one runs.
+   */
+  async replayTraced(
+    block: Block,
+    parent: Block,
+    parentState: StateManagerInterface,
+    from: number,
+    to: number,
+    attach: (index: number, vm: VM) => void,
+    blockHash?: BlockHashLookup,
+  ): Promise<RunTxResult[]> {
     const vm = await this.vmFor(parentState, blockHash && blockHashSource(blockHash));
     const header = block.header;
     await buildBlock(vm, {
@@ -565,24 +591,39 @@ export class SequentialExecutor {
     });
     const ctx = createBlock({ header: header.toJSON() }, { common: vm.common, freeze: false });
     let gasUsed = 0n;
-    for (let i = 0; i < txIndex; i++) {
-      const r = await runTx(vm, {
-        tx: block.transactions[i] as TypedTransaction,
-        block: ctx,
-        skipHardForkValidation: true,
-        blockGasUsed: gasUsed,
-      });
-      gasUsed += r.totalGasSpent;
+    const traced: RunTxResult[] = [];
+    for (let i = 0; i <= to && i < block.transactions.length; i++) {
+      const emitters = [vm.events, vm.evm.events].filter((e) => e !== undefined) as unknown as Emitter[];
+      const before = emitters.map((e) => new Map(e.eventNames().map((n) => [n, e.listeners(n)])));
+      if (i >= from) attach(i, vm);
+      try {
+        const r = await runTx(vm, {
+          tx: block.transactions[i] as TypedTransaction,
+          block: ctx,
+          skipHardForkValidation: true,
+          blockGasUsed: gasUsed,
+        });
+        gasUsed += r.totalGasSpent;
+        if (i >= from) traced.push(r);
+      } finally {
+        emitters.forEach((e, k) => {
+          for (const name of e.eventNames()) {
+            const kept = before[k]?.get(name) ?? [];
+            for (const l of e.listeners(name)) if (!kept.includes(l)) e.off(name, l);
+          }
+        });
+      }
     }
-    hook(vm);
-    return runTx(vm, {
-      tx: block.transactions[txIndex] as TypedTransaction,
-      block: ctx,
-      skipHardForkValidation: true,
-      blockGasUsed: gasUsed,
-    });
+    return traced;
   }
 }
+
+/** The listener bookkeeping replayTraced needs of the VM's and EVM's event emitters. */
+type Emitter = {
+  eventNames(): (string | symbol)[];
+  listeners(name: string | symbol): unknown[];
+  off(name: string | symbol, listener: unknown): unknown;
+};
 
 /**
  * EIP-7825 (Osaka): why `tx` may not go in a block of `common`'s fork, or undefined. A

@@ -5,7 +5,7 @@
  */
 
 import { EventEmitter } from "node:events";
-import type { Block } from "@ethereumjs/block";
+import { type Block, createBlock, createBlockHeader } from "@ethereumjs/block";
 import type { StateManagerInterface } from "@ethereumjs/common";
 import { createTxFromRLP, type TypedTransaction } from "@ethereumjs/tx";
 import { Account, Address } from "@ethereumjs/util";
@@ -25,6 +25,7 @@ import { bytesToHex, hexKey as hex, hexToBytes, MeridianError } from "@meridian/
 import type {
   AccountProof,
   BackendEvents,
+  BlockOverrides,
   BlockSelector,
   CallRequest,
   CallResult,
@@ -52,7 +53,7 @@ export type BackendOptions = {
   evmTimeoutMs: number;
   /** Worker threads of the RPC execution pool (calls, estimates, access lists, traces); default 2. */
   executionWorkers?: number;
-  /** Largest debug_traceTransaction result, as JSON bytes; default 25 MiB. */
+  /** Largest debug_trace* result (a whole block trace counts as one), as JSON bytes; default 25 MiB. */
   maxResponseBytes?: number;
   logsMaxRange: number;
   logsMaxResults: number;
@@ -572,36 +573,69 @@ export class NodeBackend implements RpcBackend {
     const block = loc && (await this.chain.blockByHash(loc.blockHash));
     if (!loc || !block)
       throw new MeridianError(`transaction ${bytesToHex(hash)} not found`, { code: "NOT_FOUND" });
+    return this.traceInBlock(block, loc.index, opts);
+  }
+
+  /** Every transaction of the block, traced in one job: `[{txHash, result}]`, one response. */
+  async traceBlock(at: BlockSelector, opts: TraceOptions): Promise<unknown> {
+    const block = await this.blockOrThrow(at);
+    // geth refuses to trace genesis: it has no parent state to replay from.
+    if (block.header.number === 0n)
+      throw new MeridianError("genesis is not traceable", { code: "TRACE_GENESIS" });
+    return this.traceInBlock(block, undefined, opts);
+  }
+
+  /** The call traced on top of `at`'s state (with `opts.stateOverrides`), as eth_call runs it. */
+  async traceCall(req: CallRequest, at: BlockSelector, opts: TraceOptions): Promise<unknown> {
+    const block = await this.blockOrThrow(at);
+    const text = await this.execution.submit(
+      {
+        ...this.callJob(
+          "call",
+          req,
+          withBlockOverrides(block, opts.blockOverrides, this.chain),
+          this.opts.gasCap,
+        ),
+        kind: "traceCall",
+        config: traceConfig(opts),
+        maxBytes: this.opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
+      },
+      this.jobContext(block, opts.stateOverrides),
+      this.traceDeadline(opts),
+    );
+    return new RawJson(text as string);
+  }
+
+  private async traceInBlock(
+    block: Block,
+    txIndex: number | undefined,
+    opts: TraceOptions,
+  ): Promise<unknown> {
     const parent = await this.chain.blockByHash(block.header.parentHash);
     if (!parent) throw new MeridianError("parent block not found", { code: "NOT_FOUND" });
-    const config: TraceConfig =
-      opts.tracer === "callTracer"
-        ? { tracer: "callTracer", onlyTopCall: opts.onlyTopCall }
-        : {
-            tracer: "structLogger",
-            disableStack: opts.disableStack,
-            disableStorage: opts.disableStorage,
-            enableMemory: opts.enableMemory,
-          };
-    const timeoutMs = opts.timeoutMs ?? DEFAULT_TRACE_TIMEOUT_MS;
     // The worker sends the trace as JSON text: the main thread only splices it in.
     const text = await this.execution.submit(
       {
         kind: "trace",
         block: block.serialize(),
         parentHeader: parent.header.serialize(),
-        txIndex: loc.index,
-        config,
+        txIndex,
+        config: traceConfig(opts),
         maxBytes: this.opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
       },
       this.jobContext(parent),
-      {
-        timeoutMs,
-        // geth stops a tracer at its deadline with this message.
-        onTimeout: () => new ExecutionError("execution timeout", { code: "EXECUTION_TIMEOUT" }),
-      },
+      this.traceDeadline(opts),
     );
     return new RawJson(text as string);
+  }
+
+  /** The `timeout` option (default 5 s), queueing included. */
+  private traceDeadline(opts: TraceOptions) {
+    return {
+      timeoutMs: opts.timeoutMs ?? DEFAULT_TRACE_TIMEOUT_MS,
+      // geth stops a tracer at its deadline with this message.
+      onTimeout: () => new ExecutionError("execution timeout", { code: "EXECUTION_TIMEOUT" }),
+    };
   }
 
   syncing(): SyncStatus {
@@ -652,6 +686,50 @@ export class NodeBackend implements RpcBackend {
       this.chain.head.header.timestamp,
       (time) => this.chain.rulesAt(time).common,
     );
+  }
+}
+
+/**
+ * The context block a traced call sees with `overrides` applied (its state stays `block`'s:
+ * the job reads that). The new header's hash keys the worker's context cache apart.
+ */
+function withBlockOverrides(block: Block, overrides: BlockOverrides | undefined, chain: Chain): Block {
+  if (!overrides) return block;
+  const h = block.header;
+  const time = overrides.time ?? h.timestamp;
+  const common = chain.rulesAt(time).common;
+  const header = createBlockHeader(
+    {
+      ...h.toJSON(),
+      number: overrides.number ?? h.number,
+      timestamp: time,
+      gasLimit: overrides.gasLimit ?? h.gasLimit,
+      coinbase: overrides.feeRecipient ?? h.coinbase.bytes,
+      mixHash: overrides.prevRandao ?? h.mixHash,
+      baseFeePerGas: overrides.baseFeePerGas ?? h.baseFeePerGas,
+    },
+    { common, setHardfork: false },
+  );
+  return createBlock({ header: header.toJSON() }, { common, setHardfork: false });
+}
+
+/** The worker's tracer configuration for a request's trace options. */
+function traceConfig(opts: TraceOptions): TraceConfig {
+  switch (opts.tracer) {
+    case "callTracer":
+      return { tracer: "callTracer", onlyTopCall: opts.onlyTopCall, withLog: opts.withLog };
+    case "prestateTracer":
+      return { tracer: "prestateTracer", diffMode: opts.diffMode };
+    case "4byteTracer":
+      return { tracer: "4byteTracer" };
+    default:
+      return {
+        tracer: "structLogger",
+        disableStack: opts.disableStack,
+        disableStorage: opts.disableStorage,
+        enableMemory: opts.enableMemory,
+        enableReturnData: opts.enableReturnData,
+      };
   }
 }
 

@@ -47,7 +47,7 @@ export type NodeConfig = {
     evmTimeoutMs: number;
     /** Worker threads that run eth_call / eth_estimateGas / eth_createAccessList / debug_traceTransaction. */
     executionWorkers: number;
-    /** Largest debug_traceTransaction result (JSON bytes); a trace that would pass it stops with an error. */
+    /** Largest debug_trace* result (JSON bytes; a block trace is one); a larger trace stops with an error. */
     maxResponseBytes: number;
     logsMaxRange: number;
     logsMaxResults: number;
@@ -488,7 +488,11 @@ export function renderConfigToml(
       c.rpc.executionWorkers,
       "Worker threads running calls, estimates, access lists and traces off the main thread.",
     ),
-    kv("max_response_bytes", c.rpc.maxResponseBytes, "Largest debug_traceTransaction result, in bytes."),
+    kv(
+      "max_response_bytes",
+      c.rpc.maxResponseBytes,
+      "Largest debug_trace* result (a block trace is one), in bytes.",
+    ),
     kv("logs_max_range", c.rpc.logsMaxRange, "Maximum block range of one eth_getLogs query."),
     kv("logs_max_results", c.rpc.logsMaxResults, "Maximum logs one eth_getLogs query returns."),
     kv("filter_timeout_ms", c.rpc.filterTimeoutMs, "Filters not polled for this long are removed, in ms."),

@@ -108,14 +108,33 @@ export type FeeHistory = {
   reward?: bigint[][];
 };
 
+/** geth's BlockOverrides, the fields Meridian applies (difficulty and blobBaseFee are refused). */
+export type BlockOverrides = {
+  number?: bigint;
+  time?: bigint;
+  gasLimit?: bigint;
+  feeRecipient?: Uint8Array;
+  prevRandao?: Uint8Array;
+  baseFeePerGas?: bigint;
+};
+
+/** The tracers debug_trace* serve (geth's native names); absent: the struct logger. */
+export const TRACER_NAMES = ["callTracer", "prestateTracer", "4byteTracer", "structLogger"] as const;
+
 export type TraceOptions = {
-  tracer?: "callTracer" | "structLogger";
+  tracer?: (typeof TRACER_NAMES)[number];
   disableStorage?: boolean;
   disableStack?: boolean;
   enableMemory?: boolean;
   enableReturnData?: boolean;
   onlyTopCall?: boolean;
   withLog?: boolean;
+  /** prestateTracer's `diffMode`: `{pre, post}` of what the transaction changed. */
+  diffMode?: boolean;
+  /** debug_traceCall's `stateOverrides` (eth_call's state override set). */
+  stateOverrides?: StateOverride;
+  /** debug_traceCall's `blockOverrides`: the context block's fields the call sees instead. */
+  blockOverrides?: BlockOverrides;
   /** The `timeout` option (a Go duration string such as "5s"), in ms; absent: the node's default. */
   timeoutMs?: number;
 };
@@ -178,6 +197,10 @@ export interface RpcBackend {
 
   /** debug_traceTransaction: geth struct-logger or callTracer JSON, ready to serialise. */
   traceTransaction(hash: Uint8Array, opts: TraceOptions): Promise<unknown>;
+  /** debug_traceBlockByNumber / debug_traceBlockByHash: `[{txHash, result}]`, one response. */
+  traceBlock?(at: BlockSelector, opts: TraceOptions): Promise<unknown>;
+  /** debug_traceCall: the call traced on top of `at`'s state (with `opts.stateOverrides`). */
+  traceCall?(req: CallRequest, at: BlockSelector, opts: TraceOptions): Promise<unknown>;
 
   syncing(): SyncStatus;
   peerCount(): number;

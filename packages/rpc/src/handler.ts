@@ -805,6 +805,35 @@ export class RpcHandler {
       if ((await b.getTransaction(hash)) === undefined) throw serverError("transaction not found");
       return b.traceTransaction(hash, opts);
     });
+    const traceBlock = b.traceBlock?.bind(b);
+    if (traceBlock) {
+      m.set("debug_traceBlockByNumber", async (p) => {
+        arity(p, 2);
+        const at = req(p, 0, parseBlockNumberOrTag);
+        const opts = opt(p, 1, parseTraceOptions) ?? {};
+        this.checkNumber(at);
+        return traceBlock(at, opts);
+      });
+      m.set("debug_traceBlockByHash", async (p) => {
+        arity(p, 2);
+        const at = { hash: req(p, 0, parseHash) };
+        const opts = opt(p, 1, parseTraceOptions) ?? {};
+        await this.checkHash(at);
+        return traceBlock(at, opts);
+      });
+    }
+    const traceCall = b.traceCall?.bind(b);
+    if (traceCall) {
+      m.set("debug_traceCall", async (p) => {
+        arity(p, 3);
+        const call = req(p, 0, (v) => parseCallRequest(v, b.chainId));
+        const at = opt(p, 1, parseBlockNumberOrHash) ?? LATEST;
+        const opts = opt(p, 2, parseTraceOptions) ?? {};
+        this.checkNumber(at);
+        if ("hash" in at) await this.checkHash(at);
+        return traceCall(call, at, opts);
+      });
+    }
     m.set(
       "meridian_nodeInfo",
       noArgs(() => b.nodeStatus()),

@@ -1,6 +1,7 @@
 export type {
   AccountProof,
   BackendEvents,
+  BlockOverrides,
   BlockSelector,
   BlockTag,
   CallRequest,

@@ -4,8 +4,16 @@
  */
 
 import type { CallAuthorization } from "@meridian/primitives";
-import type { BlockSelector, BlockTag, CallRequest, StateOverride, TraceOptions } from "./backend.ts";
-import { ParamError } from "./errors.ts";
+import {
+  type BlockOverrides,
+  type BlockSelector,
+  type BlockTag,
+  type CallRequest,
+  type StateOverride,
+  TRACER_NAMES,
+  type TraceOptions,
+} from "./backend.ts";
+import { ParamError, serverError } from "./errors.ts";
 
 const MAX_UINT64 = (1n << 64n) - 1n;
 const MAX_INT64 = (1n << 63n) - 1n;
@@ -458,9 +466,10 @@ export function parseTraceOptions(v: unknown): TraceOptions {
   const opts: TraceOptions = {};
   const tracer = field(o, "tracer", (t) => expectString(t, "tracer"));
   if (tracer !== undefined) {
-    if (tracer !== "callTracer" && tracer !== "structLogger")
-      throw new ParamError(`tracer: unsupported tracer ${JSON.stringify(tracer)}`);
-    opts.tracer = tracer;
+    const known = TRACER_NAMES.find((n) => n === tracer);
+    // geth's answer for a name that is neither a native tracer nor a JS one.
+    if (!known) throw serverError("tracer not found");
+    opts.tracer = known;
   }
   for (const name of ["disableStorage", "disableStack", "enableMemory", "enableReturnData"] as const) {
     const b = optBool(o, name);
@@ -476,8 +485,37 @@ export function parseTraceOptions(v: unknown): TraceOptions {
     if (onlyTopCall !== undefined) opts.onlyTopCall = onlyTopCall;
     const withLog = named("tracerConfig", cfg, (c) => optBool(c as Record<string, unknown>, "withLog"));
     if (withLog !== undefined) opts.withLog = withLog;
+    const diffMode = named("tracerConfig", cfg, (c) => optBool(c as Record<string, unknown>, "diffMode"));
+    if (diffMode !== undefined) opts.diffMode = diffMode;
   }
+  const overrides = field(o, "stateOverrides", parseStateOverride);
+  if (overrides) opts.stateOverrides = overrides;
+  const blockOverrides = field(o, "blockOverrides", parseBlockOverrides);
+  if (blockOverrides) opts.blockOverrides = blockOverrides;
   return opts;
+}
+
+/** geth's BlockOverrides (debug_traceCall, eth_simulateV1 style field names). */
+export function parseBlockOverrides(v: unknown): BlockOverrides {
+  const o = expectObject(v, "block overrides");
+  const out: BlockOverrides = {};
+  for (const name of Object.keys(o)) {
+    if (!["number", "time", "gasLimit", "feeRecipient", "prevRandao", "baseFeePerGas"].includes(name))
+      throw new ParamError(`${name}: not supported in block overrides`);
+  }
+  const number = field(o, "number", (x) => parseQuantity(x, 64));
+  if (number !== undefined) out.number = number;
+  const time = field(o, "time", (x) => parseQuantity(x, 64));
+  if (time !== undefined) out.time = time;
+  const gasLimit = field(o, "gasLimit", (x) => parseQuantity(x, 64));
+  if (gasLimit !== undefined) out.gasLimit = gasLimit;
+  const feeRecipient = field(o, "feeRecipient", parseAddress);
+  if (feeRecipient) out.feeRecipient = feeRecipient;
+  const prevRandao = field(o, "prevRandao", parseHash);
+  if (prevRandao) out.prevRandao = prevRandao;
+  const baseFee = field(o, "baseFeePerGas", (x) => parseQuantity(x));
+  if (baseFee !== undefined) out.baseFeePerGas = baseFee;
+  return out;
 }
 
 export function parseStorageKeys(v: unknown): Uint8Array[] {

@@ -684,7 +684,11 @@ describe("execution errors", () => {
       structLogs: [],
     });
     expect(backend.calls.at(-1)?.args[1]).toEqual({ timeoutMs: 1500 });
-    expect((await error("debug_traceTransaction", [hash, { tracer: "4byteTracer" }])).code).toBe(-32602);
+    // geth's answer for a tracer it does not know.
+    expect(await error("debug_traceTransaction", [hash, { tracer: "nopeTracer" }])).toMatchObject({
+      code: -32000,
+      message: "tracer not found",
+    });
   });
 });
 

@@ -6,7 +6,7 @@
  */
 import type { CallParams } from "@meridian/primitives";
 import type { ForkActivation } from "../genesis.ts";
-import type { StructLoggerOptions } from "../tracers.ts";
+import type { CallTracerOptions, StructLoggerOptions } from "../tracers.ts";
 
 /** The chain a worker executes for: each job runs the fork of its block's timestamp. */
 export type CallWorkerInit = { chainId: number; hardfork: string; schedule: ForkActivation[] };
@@ -16,7 +16,9 @@ export type WireHeader = { hash: Uint8Array; rlp: Uint8Array };
 
 export type TraceConfig =
   | ({ tracer: "structLogger" } & StructLoggerOptions)
-  | { tracer: "callTracer"; onlyTopCall?: boolean };
+  | ({ tracer: "callTracer" } & CallTracerOptions)
+  | { tracer: "prestateTracer"; diffMode?: boolean }
+  | { tracer: "4byteTracer" };
 
 export type CallJob =
   | { kind: "call"; header: WireHeader; input: CallParams; gasCap: bigint }
@@ -27,9 +29,18 @@ export type CallJob =
       /** The traced block's RLP and its parent's header RLP. */
       block: Uint8Array;
       parentHeader: Uint8Array;
-      txIndex: number;
+      /** One transaction's trace; absent: every transaction's, as `[{txHash, result}]`. */
+      txIndex?: number;
       config: TraceConfig;
-      /** Size limit of the trace as JSON, in bytes. */
+      /** Size limit of the trace as JSON, in bytes (a whole block's counts as one). */
+      maxBytes: number;
+    }
+  | {
+      kind: "traceCall";
+      header: WireHeader;
+      input: CallParams;
+      gasCap: bigint;
+      config: TraceConfig;
       maxBytes: number;
     };
 

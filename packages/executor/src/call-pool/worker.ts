@@ -8,11 +8,21 @@ import { parentPort, workerData } from "node:worker_threads";
 import { type Block, createBlock, createBlockFromRLP, createBlockHeaderFromRLP } from "@ethereumjs/block";
 import type { Common } from "@ethereumjs/common";
 import { bytesToHex, KECCAK256_RLP } from "@ethereumjs/util";
+import type { RunTxResult, VM } from "@ethereumjs/vm";
 import { bytesToBigInt, MeridianError, rlpDecode } from "@meridian/primitives";
 import { FlatStateManager } from "@meridian/state";
 import { SequentialExecutor } from "../executor.ts";
 import { chainCommon, hardforkAt } from "../genesis.ts";
-import { callTracer, structLogger, traceTooLarge } from "../tracers.ts";
+import {
+  callTracer,
+  fourByteTracer,
+  outcomeOf,
+  prestateTracer,
+  structLogger,
+  type TraceLimits,
+  type TxOutcome,
+  traceTooLarge,
+} from "../tracers.ts";
 import type {
   CallJob,
   CallWorkerInit,
@@ -20,6 +30,7 @@ import type {
   StateOp,
   StateValue,
   ToWorker,
+  TraceConfig,
   WireHeader,
 } from "./protocol.ts";
 import { RemoteStateStore } from "./remote-state.ts";
@@ -132,22 +143,78 @@ async function run(id: number, job: CallJob): Promise<unknown> {
         { common: parentCommon, setHardfork: false },
       );
       const limits = { maxBytes: job.maxBytes };
-      let trace: unknown;
-      if (job.config.tracer === "callTracer") {
-        const tracer = callTracer({ onlyTopCall: job.config.onlyTopCall }, limits);
-        const r = await executor.replay(block, parent, job.txIndex, state, tracer.hook, blockHash);
-        trace = tracer.result(r, block.transactions[job.txIndex]?.gasLimit);
-      } else {
-        const tracer = structLogger(job.config, limits);
-        const r = await executor.replay(block, parent, job.txIndex, state, tracer.hook, blockHash);
-        trace = tracer.result(r);
+      const coinbase = block.header.coinbase.bytes;
+      const from = job.txIndex ?? 0;
+      const to = job.txIndex ?? block.transactions.length - 1;
+      const tracers: Tracer[] = [];
+      const results = await executor.replayTraced(
+        block,
+        parent,
+        state,
+        from,
+        to,
+        (_, vm) => {
+          const t = makeTracer(job.config, coinbase, limits);
+          tracers.push(t);
+          t.hook(vm);
+        },
+        blockHash,
+      );
+      const traces: unknown[] = [];
+      for (let i = 0; i < results.length; i++) {
+        const tx = block.transactions[from + i];
+        const outcome = outcomeOf(results[i] as RunTxResult, tx?.gasLimit);
+        traces.push(await (tracers[i] as Tracer).result(outcome));
       }
+      const trace =
+        job.txIndex !== undefined
+          ? traces[0]
+          : traces.map((result, i) => ({
+              txHash: bytesToHex((block.transactions[i] as { hash(): Uint8Array }).hash()),
+              result,
+            }));
       // Serialized here, not on the main thread; the tracers' running count is an estimate,
       // this is the exact size.
       const text = JSON.stringify(trace) ?? "null";
       if (text.length > job.maxBytes) throw traceTooLarge(job.maxBytes);
       return text;
     }
+    case "traceCall": {
+      const block = contextBlock(job.header);
+      const tracer = makeTracer(job.config, block.header.coinbase.bytes, { maxBytes: job.maxBytes });
+      let gasLimit: bigint | undefined;
+      const out = await executorOf(block).call(job.input, block, state, {
+        gasCap: job.gasCap,
+        blockHash,
+        tracer: (vm) => {
+          vm.events.on("beforeTx", (tx) => {
+            gasLimit = tx.gasLimit;
+          });
+          tracer.hook(vm);
+        },
+      });
+      const outcome: TxOutcome = { gasUsed: out.gasUsed, returnValue: out.returnData };
+      if (out.error) outcome.error = out.error.message;
+      if (gasLimit !== undefined) outcome.gasLimit = gasLimit;
+      const text = JSON.stringify(await tracer.result(outcome)) ?? "null";
+      if (text.length > job.maxBytes) throw traceTooLarge(job.maxBytes);
+      return text;
+    }
+  }
+}
+
+type Tracer = { hook: (vm: VM) => void; result: (outcome: TxOutcome) => unknown };
+
+function makeTracer(config: TraceConfig, coinbase: Uint8Array, limits: TraceLimits): Tracer {
+  switch (config.tracer) {
+    case "callTracer":
+      return callTracer({ onlyTopCall: config.onlyTopCall, withLog: config.withLog }, limits);
+    case "prestateTracer":
+      return prestateTracer({ diffMode: config.diffMode }, coinbase, limits);
+    case "4byteTracer":
+      return fourByteTracer();
+    case "structLogger":
+      return structLogger(config, limits);
   }
 }
 
