@@ -101,6 +101,19 @@ describe("single-validator BFT devnet", () => {
     expect(await rpc(node.rpcUrl, "meridian_getCommit", [finalized.number])).not.toBeNull();
   });
 
+  it("meridian_status reports the height consensus is deciding", async () => {
+    const status = await rpc<{
+      producing: boolean;
+      consensus: { height: string; round: number; step: string };
+    }>(node.rpcUrl, "meridian_status");
+    const head = await rpc<string>(node.rpcUrl, "eth_blockNumber");
+    expect(status.producing).toBe(true);
+    // The head's successor, or the head itself while its commit timeout runs (decided, not yet moved on).
+    expect(BigInt(status.consensus.height) - BigInt(head)).toBeGreaterThanOrEqual(0n);
+    expect(BigInt(status.consensus.height) - BigInt(head)).toBeLessThanOrEqual(2n);
+    expect(["propose", "prevote", "precommit", "decided"]).toContain(status.consensus.step);
+  });
+
   it("keeps the signer state and the WAL in <datadir>/consensus", async () => {
     const state = JSON.parse(readFileSync(join(node.datadir, "consensus", "signer-state.json"), "utf8")) as {
       height: string | number;

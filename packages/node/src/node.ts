@@ -221,6 +221,15 @@ export async function startNode(
       },
       validator: validator ? bytesToHex(validator) : null,
       producing: consensus !== undefined,
+      // Where the validator's consensus is: the height being decided, its round and step.
+      consensus:
+        consensus === undefined
+          ? null
+          : {
+              height: `0x${consensus.driver.height.toString(16)}`,
+              round: consensus.driver.round,
+              step: consensus.driver.currentState.step,
+            },
       ...forkStatus(),
       blockTimeMs,
       txpool: pool.status(),
