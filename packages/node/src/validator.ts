@@ -278,6 +278,8 @@ export async function startValidator(opts: ValidatorOptions): Promise<RunningVal
     validatorSets,
     evidencePool,
     logger: logger.child({ module: "consensus" }),
+    // --block-time is the interval between blocks, as the timer producer kept it.
+    commitTimeoutFromHeightStart: true,
     ...(opts.metrics ? { metrics: opts.metrics } : {}),
   });
   try {
