@@ -26,6 +26,7 @@ type CommitJson = {
   valueId: string;
   proposer: string;
   signatures: { validator: string; signature: string }[];
+  misbehavior: unknown[];
 };
 
 let node: NodeHandle;
@@ -63,6 +64,7 @@ describe("single-validator BFT devnet", () => {
       expect(commit.proposer.toLowerCase()).toBe(block.miner.toLowerCase());
       expect(validators[0]?.address.toLowerCase()).toBe(block.miner.toLowerCase());
       expect(commit.signatures.map((s) => s.validator.toLowerCase())).toEqual([block.miner.toLowerCase()]);
+      expect(commit.misbehavior).toEqual([]);
       const asCommit = {
         height: BigInt(commit.height),
         round: Number(BigInt(commit.round)),

@@ -77,6 +77,14 @@ export type CommitJson = {
   valueId: string | null;
   proposer: string;
   signatures: { validator: string; signature: string }[];
+  /** Equivocations the block recorded (duplicate votes: both votes with their signatures). */
+  misbehavior: {
+    validator: string;
+    height: string;
+    round: string;
+    type: "prevote" | "precommit";
+    votes: { valueId: string | null; signature: string }[];
+  }[];
 };
 
 function signedQuantity(n: bigint): string {
@@ -675,6 +683,16 @@ export class NodeBackend implements RpcBackend {
       signatures: info.signatures.map((s) => ({
         validator: bytesToHex(s.validator),
         signature: bytesToHex(s.signature),
+      })),
+      misbehavior: (info.misbehavior ?? []).map(({ voteA, voteB }) => ({
+        validator: bytesToHex(voteA.validator),
+        height: signedQuantity(voteA.height),
+        round: signedQuantity(BigInt(voteA.round)),
+        type: voteA.type === 1 ? "prevote" : "precommit",
+        votes: [voteA, voteB].map((v) => ({
+          valueId: v.valueId === null ? null : bytesToHex(v.valueId),
+          signature: bytesToHex(v.signature),
+        })),
       })),
     };
   }
