@@ -16,6 +16,7 @@ import {
   defaultConsensusParams,
   EvidencePool,
   encodeEvidence,
+  evidenceKey,
   exportSigningState,
   FileSignerStateStore,
   FileWal,
@@ -159,10 +160,17 @@ export class ValidatorApplication implements Application {
   private readonly opts: ValidatorOptions;
   private readonly chainId: string;
   private readonly validatorSets: ValidatorSetSource;
-  constructor(opts: ValidatorOptions, chainId: string, validatorSets: ValidatorSetSource) {
+  private readonly evidencePool: EvidencePool | undefined;
+  constructor(
+    opts: ValidatorOptions,
+    chainId: string,
+    validatorSets: ValidatorSetSource,
+    evidencePool?: EvidencePool,
+  ) {
     this.opts = opts;
     this.chainId = chainId;
     this.validatorSets = validatorSets;
+    this.evidencePool = evidencePool;
   }
 
   info(): AppInfo {
@@ -194,7 +202,15 @@ export class ValidatorApplication implements Application {
     let verdict: ProcessProposalResult;
     try {
       const { proposal, evidence } = decodeValue(this.chainId, req.value);
-      for (const e of evidence) this.checkEvidence(e, req.height);
+      const seen = new Set<string>();
+      for (const e of evidence) {
+        this.checkEvidence(e, req.height);
+        // One equivocation is recorded once: not twice in a value, not again in a later block.
+        const key = evidenceKey(e);
+        if (seen.has(key) || this.evidencePool?.isCommitted(e))
+          throw new MeridianError("evidence already recorded", { code: "INVALID_EVIDENCE" });
+        seen.add(key);
+      }
       verdict = await this.opts.chain.processProposal({ ...req, value: proposal });
     } catch (err) {
       verdict = { accept: false, reason: (err as Error).message };
@@ -266,7 +282,7 @@ export async function startValidator(opts: ValidatorOptions): Promise<RunningVal
   const validatorSets = new StaticValidatorSets(validators);
   const evidencePool = new EvidencePool({ chainId, maxAgeHeights: EVIDENCE_MAX_AGE_HEIGHTS });
   const wal = await FileWal.open(paths.wal);
-  const app = new ValidatorApplication(opts, chainId, validatorSets);
+  const app = new ValidatorApplication(opts, chainId, validatorSets, evidencePool);
   const driver = new ConsensusDriver({
     chainId,
     params: opts.params ?? consensusParamsFor(opts.blockTimeMs),
