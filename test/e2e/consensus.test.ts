@@ -26,6 +26,7 @@ type CommitJson = {
   valueId: string;
   proposer: string;
   signatures: { validator: string; signature: string }[];
+  misbehavior: unknown[];
 };
 
 let node: NodeHandle;
@@ -65,6 +66,7 @@ describe("single-validator BFT devnet", () => {
       const validator = validators[0]?.address.toLowerCase();
       expect(commit.proposer.toLowerCase()).toBe(validator);
       expect(commit.signatures.map((s) => s.validator.toLowerCase())).toEqual([validator]);
+      expect(commit.misbehavior).toEqual([]);
       const asCommit = {
         height: BigInt(commit.height),
         round: Number(BigInt(commit.round)),
@@ -101,6 +103,19 @@ describe("single-validator BFT devnet", () => {
     // One block may commit between the two reads.
     expect(BigInt(latest.number) - BigInt(finalized.number)).toBeLessThanOrEqual(1n);
     expect(await rpc(node.rpcUrl, "meridian_getCommit", [finalized.number])).not.toBeNull();
+  });
+
+  it("meridian_status reports the height consensus is deciding", async () => {
+    const status = await rpc<{
+      producing: boolean;
+      consensus: { height: string; round: number; step: string };
+    }>(node.rpcUrl, "meridian_status");
+    const head = await rpc<string>(node.rpcUrl, "eth_blockNumber");
+    expect(status.producing).toBe(true);
+    // The head's successor, or the head itself while its commit timeout runs (decided, not yet moved on).
+    expect(BigInt(status.consensus.height) - BigInt(head)).toBeGreaterThanOrEqual(0n);
+    expect(BigInt(status.consensus.height) - BigInt(head)).toBeLessThanOrEqual(2n);
+    expect(["propose", "prevote", "precommit", "decided"]).toContain(status.consensus.step);
   });
 
   it("keeps the signer state and the WAL in <datadir>/consensus", async () => {

@@ -5,7 +5,13 @@
 import { type Block, createBlock } from "@ethereumjs/block";
 import { Common, createCustomCommon, Hardfork, Mainnet } from "@ethereumjs/common";
 import { Account, Address, KECCAK256_RLP } from "@ethereumjs/util";
-import { hexToBytes, isHex, keccak256, MeridianError } from "@meridian/primitives";
+import {
+  type ChainParams,
+  genesisFieldParsers,
+  hexToBytes,
+  keccak256,
+  parseChainParams,
+} from "@meridian/primitives";
 import {
   type GenesisValidator,
   STAKING_ADDRESS,
@@ -17,13 +23,6 @@ import { FlatStateManager, type FlatStateStore } from "@meridian/state";
 import { memoizeParamsUpdates } from "./common-params.ts";
 import { kzg } from "./kzg.ts";
 
-export class GenesisError extends MeridianError {
-  override name = "GenesisError";
-  constructor(source: string, path: string, reason: string) {
-    super(`${source}: ${path}: ${reason}`, { code: "GENESIS_INVALID" });
-  }
-}
-
 export type GenesisAccount = {
   balance: bigint;
   nonce: bigint;
@@ -34,8 +33,8 @@ export type GenesisAccount = {
 /** A fork that activates at the first block whose timestamp reaches `time` (geth's `config.<fork>Time`). */
 export type ForkActivation = { hardfork: string; time: bigint };
 
-export type GenesisSpec = {
-  chainId: bigint;
+/** The whole genesis: primitives' ChainParams (what consensus reads) plus the EVM's fields. */
+export type GenesisSpec = ChainParams & {
   /** The fork the genesis block (and every block before the first scheduled activation) runs. */
   hardfork: string;
   /** Later forks, in order, each with its activation timestamp (after the genesis timestamp). */
@@ -46,9 +45,6 @@ export type GenesisSpec = {
   extraData: Uint8Array;
   mixHash: Uint8Array;
   coinbase: Uint8Array;
-  validators: { address: Uint8Array; power: bigint }[];
-  blockTimeMs: number;
-  emptyBlocks: boolean;
   /** Lower-case 0x address → account. */
   alloc: Map<string, GenesisAccount>;
   /**
@@ -78,27 +74,10 @@ export function hardforkAt(spec: Pick<GenesisSpec, "hardfork" | "schedule">, tim
 }
 
 export function parseGenesis(json: unknown, source = "genesis"): GenesisSpec {
-  const fail = (path: string, reason: string): never => {
-    throw new GenesisError(source, path, reason);
-  };
+  const { fail, quantity, data } = genesisFieldParsers(source);
   if (typeof json !== "object" || json === null || Array.isArray(json))
     fail("(root)", "expected a JSON object");
   const g = json as Record<string, unknown>;
-  const quantity = (path: string, v: unknown, dflt?: bigint): bigint => {
-    if (v === undefined && dflt !== undefined) return dflt;
-    if (typeof v === "number" && Number.isSafeInteger(v) && v >= 0) return BigInt(v);
-    if (typeof v === "string" && /^(0x[0-9a-fA-F]+|[0-9]+)$/.test(v)) return BigInt(v);
-    return fail(path, `expected a non-negative integer or 0x quantity, got ${JSON.stringify(v)}`);
-  };
-  const data = (path: string, v: unknown, length?: number, dflt?: Uint8Array): Uint8Array => {
-    if (v === undefined && dflt !== undefined) return dflt;
-    if (!isHex(v) || v.length % 2 !== 0)
-      return fail(path, `expected even-length 0x hex, got ${JSON.stringify(v)}`);
-    const bytes = hexToBytes(v);
-    if (length !== undefined && bytes.length !== length)
-      fail(path, `expected ${length} bytes, got ${bytes.length}`);
-    return bytes;
-  };
   const timestamp = quantity("timestamp", g.timestamp, 0n);
   const config = g.config ?? {};
   if (typeof config !== "object" || config === null || Array.isArray(config))
@@ -144,25 +123,8 @@ export function parseGenesis(json: unknown, source = "genesis"): GenesisSpec {
     }
     if (later) schedule.push({ hardfork: t.hardfork, time: t.time });
   }
-  const chainId = quantity("chainId", g.chainId);
-  if (chainId === 0n) fail("chainId", "must not be 0");
-  // On a staking chain the set comes from the stakes, so `validators` may be left out.
-  const stakingChain = g.staking !== undefined && g.staking !== null;
-  const validatorsRaw = g.validators ?? [];
-  if (!Array.isArray(validatorsRaw) || (validatorsRaw.length === 0 && !stakingChain))
-    fail("validators", "expected a non-empty array");
-  const validators = (validatorsRaw as unknown[]).map((v, i) => {
-    const o = (typeof v === "object" && v !== null ? v : {}) as Record<string, unknown>;
-    const power = quantity(`validators[${i}].power`, o.power);
-    if (power === 0n) fail(`validators[${i}].power`, "must be positive");
-    return { address: data(`validators[${i}].address`, o.address, 20), power };
-  });
-  const meridian = (g.meridian ?? {}) as Record<string, unknown>;
-  const blockTimeMs = Number(quantity("meridian.blockTimeMs", meridian.blockTimeMs, 1000n));
-  if (blockTimeMs < 10 || blockTimeMs > 600_000)
-    fail("meridian.blockTimeMs", "expected 10..600000 milliseconds");
-  const emptyBlocks = meridian.emptyBlocks ?? true;
-  if (typeof emptyBlocks !== "boolean") fail("meridian.emptyBlocks", "expected true or false");
+  const params = parseChainParams(json, source);
+  const validators = params.validators;
 
   const allocRaw = g.alloc ?? {};
   if (typeof allocRaw !== "object" || allocRaw === null || Array.isArray(allocRaw))
@@ -225,7 +187,7 @@ export function parseGenesis(json: unknown, source = "genesis"): GenesisSpec {
     validatorSet = derived;
   }
   return {
-    chainId,
+    ...params,
     hardfork: hardfork as string,
     schedule,
     timestamp,
@@ -235,8 +197,6 @@ export function parseGenesis(json: unknown, source = "genesis"): GenesisSpec {
     mixHash: data("mixHash", g.mixHash, 32, new Uint8Array(32)),
     coinbase: data("coinbase", g.coinbase, 20, new Uint8Array(20)),
     validators: validatorSet,
-    blockTimeMs,
-    emptyBlocks: emptyBlocks as boolean,
     alloc,
     ...(staking ? { staking } : {}),
   };

@@ -1,3 +1,4 @@
+export { GenesisError } from "@meridian/primitives";
 export {
   blockBytes,
   type CommonAt,
@@ -23,7 +24,7 @@ export type {
 } from "./executor.ts";
 export { ExecutionError, effectiveGasPrice, SequentialExecutor } from "./executor.ts";
 export type { ForkActivation, GenesisAccount, GenesisSpec } from "./genesis.ts";
-export { buildGenesis, chainCommon, GenesisError, hardforkAt, parseGenesis } from "./genesis.ts";
+export { buildGenesis, chainCommon, hardforkAt, parseGenesis } from "./genesis.ts";
 export type { BlockRules, ExecutedHeaderFields } from "./header-rules.ts";
 export {
   BlockRuleCode,

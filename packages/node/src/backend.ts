@@ -9,6 +9,7 @@ import { type Block, createBlock, createBlockHeader } from "@ethereumjs/block";
 import type { StateManagerInterface } from "@ethereumjs/common";
 import { createTxFromRLP, type TypedTransaction } from "@ethereumjs/tx";
 import { Account, Address } from "@ethereumjs/util";
+import type { Chain, CommittedBlock } from "@meridian/chain";
 import type { ValidatorSetSource } from "@meridian/consensus";
 import {
   type CallOutput,
@@ -41,7 +42,6 @@ import type {
 } from "@meridian/rpc";
 import { RawJson } from "@meridian/rpc";
 import { type FlatStateManager, stateProof, TrieNodeCache } from "@meridian/state";
-import type { Chain, CommittedBlock } from "./chain.ts";
 import { type EthConfig, ethConfig } from "./eth-config.ts";
 import { snapshotState } from "./snapshot-state.ts";
 import { type StakingInfoJson, stakingInfo } from "./staking-info.ts";
@@ -77,6 +77,14 @@ export type CommitJson = {
   valueId: string | null;
   proposer: string;
   signatures: { validator: string; signature: string }[];
+  /** Equivocations the block recorded (duplicate votes: both votes with their signatures). */
+  misbehavior: {
+    validator: string;
+    height: string;
+    round: string;
+    type: "prevote" | "precommit";
+    votes: { valueId: string | null; signature: string }[];
+  }[];
 };
 
 function signedQuantity(n: bigint): string {
@@ -695,6 +703,16 @@ export class NodeBackend implements RpcBackend {
       signatures: info.signatures.map((s) => ({
         validator: bytesToHex(s.validator),
         signature: bytesToHex(s.signature),
+      })),
+      misbehavior: (info.misbehavior ?? []).map(({ voteA, voteB }) => ({
+        validator: bytesToHex(voteA.validator),
+        height: signedQuantity(voteA.height),
+        round: signedQuantity(BigInt(voteA.round)),
+        type: voteA.type === 1 ? "prevote" : "precommit",
+        votes: [voteA, voteB].map((v) => ({
+          valueId: v.valueId === null ? null : bytesToHex(v.valueId),
+          signature: bytesToHex(v.signature),
+        })),
       })),
     };
   }

@@ -547,7 +547,11 @@ export function renderConfigToml(
       2,
     ),
     "[producer]",
-    kv("enabled", c.producer.enabled, "Produce blocks when this node holds the validator key."),
+    kv(
+      "enabled",
+      c.producer.enabled,
+      "Run the consensus validator when this node holds a key of the genesis validator set.",
+    ),
     kv("block_time_ms", c.producer.blockTimeMs, "Block interval in ms. Absent: from genesis.", 2000),
     kv(
       "empty_blocks",

@@ -5,6 +5,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { Chain } from "@meridian/chain";
 import {
   type GenesisSpec,
   hardforkAt,
@@ -17,7 +18,6 @@ import { bytesToHex, type Logger, MeridianError, privateKeyToAddress } from "@me
 import { type RpcServer, startRpcServer } from "@meridian/rpc";
 import { acquireDatadirLock, DATADIR_LOCK_FILE, type DatadirLock } from "@meridian/storage";
 import { NodeBackend } from "./backend.ts";
-import { Chain } from "./chain.ts";
 import { genesisPath, type NodeConfig } from "./config.ts";
 import { type Metrics, type MetricsServer, startMetricsServer } from "./metrics.ts";
 import { type RunningValidator, startValidator } from "./validator.ts";
@@ -221,6 +221,15 @@ export async function startNode(
       },
       validator: validator ? bytesToHex(validator) : null,
       producing: consensus !== undefined,
+      // Where the validator's consensus is: the height being decided, its round and step.
+      consensus:
+        consensus === undefined
+          ? null
+          : {
+              height: `0x${consensus.driver.height.toString(16)}`,
+              round: consensus.driver.round,
+              step: consensus.driver.currentState.step,
+            },
       ...forkStatus(),
       blockTimeMs,
       txpool: pool.status(),

@@ -6,6 +6,7 @@
  */
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import type { Chain } from "@meridian/chain";
 import {
   ConsensusDriver,
   type ConsensusMetrics,
@@ -15,6 +16,7 @@ import {
   defaultConsensusParams,
   EvidencePool,
   encodeEvidence,
+  evidenceKey,
   exportSigningState,
   FileSignerStateStore,
   FileWal,
@@ -27,11 +29,11 @@ import {
   type ValidatorSetSource,
   verifyEvidence,
 } from "@meridian/consensus";
-import type { GenesisSpec } from "@meridian/executor";
 import {
   type AppInfo,
   type Application,
   bytesToHex,
+  type ChainParams,
   type DuplicateVoteMisbehavior,
   expectBytes,
   expectList,
@@ -46,7 +48,6 @@ import {
   rlpDecode,
   rlpEncode,
 } from "@meridian/primitives";
-import type { Chain } from "./chain.ts";
 
 /** Where a validator keeps its consensus files inside the datadir. */
 export function consensusPaths(datadir: string): {
@@ -61,12 +62,12 @@ export function consensusPaths(datadir: string): {
 }
 
 /** The consensus chain id: the EVM chain id in decimal, so votes of two chains never mix. */
-export function consensusChainId(genesis: GenesisSpec): string {
+export function consensusChainId(genesis: Pick<ChainParams, "chainId">): string {
   return genesis.chainId.toString();
 }
 
 /** The genesis validators as consensus' set (height 1). */
-export function genesisValidatorSet(genesis: GenesisSpec): ValidatorSet {
+export function genesisValidatorSet(genesis: Pick<ChainParams, "validators">): ValidatorSet {
   return ValidatorSet.create(genesis.validators.map((v) => ({ address: v.address, power: Number(v.power) })));
 }
 
@@ -77,7 +78,8 @@ export function consensusParamsFor(blockTimeMs: number): ConsensusParams {
 
 export type ValidatorOptions = {
   chain: Chain;
-  genesis: GenesisSpec;
+  /** The genesis' chain and consensus parameters (chain id, validators). */
+  genesis: ChainParams;
   datadir: string;
   privateKey: Uint8Array;
   blockTimeMs: number;
@@ -157,10 +159,17 @@ export class ValidatorApplication implements Application {
   private readonly opts: ValidatorOptions;
   private readonly chainId: string;
   private readonly validatorSets: ValidatorSetSource;
-  constructor(opts: ValidatorOptions, chainId: string, validatorSets: ValidatorSetSource) {
+  private readonly evidencePool: EvidencePool | undefined;
+  constructor(
+    opts: ValidatorOptions,
+    chainId: string,
+    validatorSets: ValidatorSetSource,
+    evidencePool?: EvidencePool,
+  ) {
     this.opts = opts;
     this.chainId = chainId;
     this.validatorSets = validatorSets;
+    this.evidencePool = evidencePool;
   }
 
   info(): AppInfo {
@@ -197,7 +206,15 @@ export class ValidatorApplication implements Application {
     let verdict: ProcessProposalResult;
     try {
       const { proposal, evidence } = decodeValue(this.chainId, req.value);
-      for (const e of evidence) this.checkEvidence(e, req.height);
+      const seen = new Set<string>();
+      for (const e of evidence) {
+        this.checkEvidence(e, req.height);
+        // One equivocation is recorded once: not twice in a value, not again in a later block.
+        const key = evidenceKey(e);
+        if (seen.has(key) || this.evidencePool?.isCommitted(e))
+          throw new MeridianError("evidence already recorded", { code: "INVALID_EVIDENCE" });
+        seen.add(key);
+      }
       verdict = await this.opts.chain.processProposal({ ...req, value: proposal, misbehavior: evidence });
     } catch (err) {
       verdict = { accept: false, reason: (err as Error).message };
@@ -270,7 +287,7 @@ export async function startValidator(opts: ValidatorOptions): Promise<RunningVal
   const validatorSets = opts.chain.validatorSets;
   const evidencePool = new EvidencePool({ chainId, maxAgeHeights: EVIDENCE_MAX_AGE_HEIGHTS });
   const wal = await FileWal.open(paths.wal);
-  const app = new ValidatorApplication(opts, chainId, validatorSets);
+  const app = new ValidatorApplication(opts, chainId, validatorSets, evidencePool);
   const driver = new ConsensusDriver({
     chainId,
     params: opts.params ?? consensusParamsFor(opts.blockTimeMs),
@@ -282,6 +299,8 @@ export async function startValidator(opts: ValidatorOptions): Promise<RunningVal
     validatorSets,
     evidencePool,
     logger: logger.child({ module: "consensus" }),
+    // --block-time is the interval between blocks, as the timer producer kept it.
+    commitTimeoutFromHeightStart: true,
     ...(opts.metrics ? { metrics: opts.metrics } : {}),
   });
   try {

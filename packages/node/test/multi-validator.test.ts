@@ -11,6 +11,7 @@ import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Chain } from "@meridian/chain";
 import {
   type DropReason,
   encodeProposal,
@@ -28,7 +29,6 @@ import {
 import { type GenesisSpec, parseGenesis } from "@meridian/executor";
 import { bytesToHex, keccak256, privateKeyToAddress, silentLogger } from "@meridian/primitives";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Chain } from "../src/chain.ts";
 import {
   encodeValue,
   type RunningValidator,
@@ -318,6 +318,7 @@ describe("four validators over an in-memory transport", () => {
       },
       CHAIN_ID,
       new StaticValidatorSets(validatorSet()),
+      idle.validator.evidencePool,
     );
     const height = idle.chain.lastCommittedHeight() + 1n;
     const proposal = await idle.chain.prepareProposal({
@@ -357,5 +358,23 @@ describe("four validators over an in-memory transport", () => {
     expect(
       await app.processProposal({ height, round: 0, proposer: idle.address, value: Uint8Array.of(0xc0) }),
     ).toMatchObject({ accept: false });
+    // The same equivocation twice in one value, or again after a block recorded it.
+    const sound = { voteA: vote(byzantine.key, height - 1n, 1), voteB: vote(byzantine.key, height - 1n, 2) };
+    expect(await app.processProposal(request([sound, sound]))).toMatchObject({
+      accept: false,
+      reason: "evidence already recorded",
+    });
+    const recorded = await (async () => {
+      for (let h = 1n; h <= idle.chain.lastCommittedHeight(); h++) {
+        const m = (await idle.chain.commitInfo(h))?.misbehavior?.[0];
+        if (m) return m;
+      }
+      return undefined;
+    })();
+    expect(recorded).toBeDefined();
+    expect(await app.processProposal(request([recorded as NonNullable<typeof recorded>]))).toMatchObject({
+      accept: false,
+      reason: "evidence already recorded",
+    });
   });
 });

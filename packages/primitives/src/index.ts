@@ -32,6 +32,8 @@ export {
   utf8ToBytes,
 } from "./bytes.ts";
 export type { CallAuthorization, CallParams } from "./call.ts";
+export type { ChainParams, GenesisValidator } from "./chain-params.ts";
+export { GenesisError, genesisFieldParsers, parseChainParams } from "./chain-params.ts";
 export type { MeridianErrorOptions } from "./errors.ts";
 export { DecodeError, MeridianError } from "./errors.ts";
 export { KECCAK256_EMPTY, keccak256 } from "./hash.ts";

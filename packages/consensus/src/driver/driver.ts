@@ -76,6 +76,12 @@ export type DriverOptions = {
   catchUpHeights?: number;
   /** Simulator only: a deliberately broken rule. */
   mutation?: Mutation;
+  /**
+   * The commit timeout counts from the start of the height, not from the decision, so blocks
+   * come every `params.commit.baseMs` (or as fast as they can be decided) instead of every
+   * commit timeout plus the time it took to decide. The node's block time.
+   */
+  commitTimeoutFromHeightStart?: boolean;
 };
 
 type QueuedInput = { input: ConsensusInput; own: boolean };
@@ -108,6 +114,8 @@ export class ConsensusDriver {
   /** Application, signer and finalize calls under way. */
   private inFlight = 0;
   private commitSkipped = -1n;
+  /** scheduler.now() when the current height started (or the driver, after a restart). */
+  private heightStartedAt = 0;
   private resolveIdle: (() => void) | null = null;
 
   constructor(opts: DriverOptions) {
@@ -328,6 +336,7 @@ export class ConsensusDriver {
     this.state = result.state;
     this.opts.observer?.input?.(input, replayed);
     if (this.state.height !== before) {
+      this.heightStartedAt = this.opts.scheduler.now();
       this.ownMessages.clear();
       if (!replayed) queueMicrotask(() => this.drainFuture());
     }
@@ -446,7 +455,10 @@ export class ConsensusDriver {
       }
       case "ScheduleTimeout": {
         const timeout = effect.timeout;
-        const handle = this.opts.scheduler.setTimer(effect.durationMs, () => {
+        let delay = effect.durationMs;
+        if (timeout.kind === "commit" && this.opts.commitTimeoutFromHeightStart)
+          delay = Math.max(0, delay - (this.opts.scheduler.now() - this.heightStartedAt));
+        const handle = this.opts.scheduler.setTimer(delay, () => {
           this.timers.delete(handle);
           this.enqueue({ type: "TimeoutFired", timeout }, false);
         });

@@ -56,6 +56,11 @@ export class EvidencePool {
     return this.pendingByKey.has(key) || this.committedKeys.has(key);
   }
 
+  /** Whether a committed block already recorded this equivocation (within the max age, since start). */
+  isCommitted(evidence: DuplicateVoteEvidence): boolean {
+    return this.committedKeys.has(evidenceKey(evidence));
+  }
+
   /** Evidence included in a committed block leaves the pool and is not accepted again. */
   markCommitted(evidence: readonly DuplicateVoteEvidence[]): void {
     for (const e of evidence) {

@@ -193,6 +193,10 @@ describe("epochs on a staking Chain", () => {
       expect(after.size).toBe(2);
       expect(after.powerOf(newSigner)).toBe(10);
       expect(after.powerOf(ADDR0)).toBe(1000);
+      expect(chain.validatorsAt(17n).map((v) => v.power)).toEqual(
+        after.validators.map((v) => BigInt(v.power)),
+      );
+      expect(chain.validatorsAt(16n)).toHaveLength(1);
       const priorities = [...after.priorities];
       await chain.close();
       chain = await openChain(datadir);

@@ -4,7 +4,7 @@
  * commit). One writer: every block lands in one atomic batch in `commit`.
  */
 import { EventEmitter } from "node:events";
-import { type Block, paramsBlock } from "@ethereumjs/block";
+import { type Block, type BlockHeader, paramsBlock } from "@ethereumjs/block";
 import type { Common, StateManagerInterface } from "@ethereumjs/common";
 import { Address } from "@ethereumjs/util";
 import { EpochValidatorSets, ValidatorSet, type ValidatorUpdate, verifyCommit } from "@meridian/consensus";
@@ -57,6 +57,7 @@ import {
 import { arrayDataSlot, mappingSlot, STAKING_ADDRESS, stakingStorageLayout } from "@meridian/staking";
 import { FlatStateManager, FlatStateStore, historicalState } from "@meridian/state";
 import { ChainDatabase } from "@meridian/storage";
+import type { ChainReader, ChainValidator } from "./reader.ts";
 
 /** Canonical hashes Chain keeps in memory: the BLOCKHASH window (256) with room to spare. */
 const MAX_RECENT_HASHES = 512;
@@ -235,7 +236,7 @@ type ForkRules = {
 /** The reference executor's calls, each run by the executor of its block's fork. */
 export type ForkedExecutor = Pick<SequentialExecutor, "call" | "estimateGas" | "replay">;
 
-export class Chain extends EventEmitter<ChainEvents> implements Application {
+export class Chain extends EventEmitter<ChainEvents> implements Application, ChainReader {
   readonly db: ChainDatabase;
   readonly store: FlatStateStore;
   /** Reference executor: eth_call, gas estimation, traces, each at its block's fork. */
@@ -458,6 +459,18 @@ export class Chain extends EventEmitter<ChainEvents> implements Application {
     const block = decodeBlock(rlp, this.commonAt);
     this.blocks.set(k, block);
     return block;
+  }
+
+  async headerByNumber(n: bigint): Promise<BlockHeader | undefined> {
+    return (await this.blockByNumber(n))?.header;
+  }
+
+  /** No validator-set updates yet (staking does not feed finalizeBlock): every height has the genesis set. */
+  validatorsAt(height: bigint): readonly ChainValidator[] {
+    // Epochs of a staking chain change it; the genesis set otherwise.
+    return this.validatorSets
+      .at(height < 1n ? 1n : height)
+      .validators.map((v) => ({ address: v.address, power: BigInt(v.power) }));
   }
 
   async blockByNumber(n: bigint): Promise<Block | undefined> {

@@ -8,6 +8,7 @@ import { parseGenesis, type TxSource } from "@meridian/executor";
 import { bytesToHex, keccak256, privateKeyToAddress, silentLogger } from "@meridian/primitives";
 import { afterAll, describe, expect, it } from "vitest";
 import { Chain } from "../src/chain.ts";
+import type { ChainReader } from "../src/reader.ts";
 import { decision } from "./decision.ts";
 
 // The chain mechanics without proof of stake (chain-staking.test.ts covers a staking chain):
@@ -285,6 +286,15 @@ describe("Chain", () => {
       signatures,
       misbehavior,
     });
+    // The read interface by height: header, commit, and the set that signed it.
+    const reader: ChainReader = chain;
+    expect(bytesToHex((await reader.headerByNumber(1n))?.hash() ?? new Uint8Array())).toBe(
+      bytesToHex(chain.head.hash()),
+    );
+    expect(await reader.headerByNumber(2n)).toBeUndefined();
+    expect(reader.validatorsAt(1n).map((v) => bytesToHex(v.address))).toEqual(
+      parseGenesis(genesisJson).validators.map((v) => bytesToHex(v.address)),
+    );
     const info = chain.info();
     expect(info.height).toBe(1n);
     expect(bytesToHex(info.blockHash)).toBe(bytesToHex(chain.head.hash()));

@@ -1,0 +1,67 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { bytesToHex, GenesisError, parseChainParams } from "../src/index.ts";
+
+const devnet = JSON.parse(readFileSync(new URL("../../../genesis/devnet.json", import.meta.url), "utf8"));
+
+describe("parseChainParams (what consensus reads of a genesis, without the executor)", () => {
+  it("reads chain id, validators, block time and the empty-block policy of the devnet genesis", () => {
+    const params = parseChainParams(devnet, "devnet.json");
+    expect(params.chainId).toBe(BigInt(devnet.chainId));
+    expect(params.validators.map((v) => [bytesToHex(v.address), v.power])).toEqual(
+      devnet.validators.map((v: { address: string; power: number }) => [
+        v.address.toLowerCase(),
+        BigInt(v.power),
+      ]),
+    );
+    expect(params.blockTimeMs).toBe(devnet.meridian?.blockTimeMs ?? 1000);
+    expect(params.emptyBlocks).toBe(devnet.meridian?.emptyBlocks ?? true);
+  });
+
+  it("defaults the block time and empty blocks, and ignores the EVM's fields", () => {
+    const params = parseChainParams({
+      chainId: "0x1ca3",
+      validators: [{ address: `0x${"11".repeat(20)}`, power: "0x5" }],
+    });
+    expect(params).toEqual({
+      chainId: 7331n,
+      validators: [{ address: new Uint8Array(20).fill(0x11), power: 5n }],
+      blockTimeMs: 1000,
+      emptyBlocks: true,
+    });
+  });
+
+  it.each([
+    [{ chainId: 0, validators: [{ address: `0x${"11".repeat(20)}`, power: 1 }] }, "chainId"],
+    [{ chainId: 1, validators: [] }, "validators"],
+    [{ chainId: 1, validators: [{ address: `0x${"11".repeat(20)}`, power: 0 }] }, "validators[0].power"],
+    [{ chainId: 1, validators: [{ address: "0x1234", power: 1 }] }, "validators[0].address"],
+    [
+      {
+        chainId: 1,
+        validators: [{ address: `0x${"11".repeat(20)}`, power: 1 }],
+        meridian: { blockTimeMs: 5 },
+      },
+      "meridian.blockTimeMs",
+    ],
+    [
+      {
+        chainId: 1,
+        validators: [{ address: `0x${"11".repeat(20)}`, power: 1 }],
+        meridian: { emptyBlocks: "no" },
+      },
+      "meridian.emptyBlocks",
+    ],
+    [[], "(root)"],
+  ])("names the bad field: %j → %s", (json, path) => {
+    let error: unknown;
+    try {
+      parseChainParams(json, "g.json");
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(GenesisError);
+    expect((error as GenesisError).code).toBe("GENESIS_INVALID");
+    expect((error as Error).message).toContain(`g.json: ${path}: `);
+  });
+});
