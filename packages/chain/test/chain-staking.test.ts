@@ -77,9 +77,9 @@ async function decide(chains: Chain[], value: Uint8Array): Promise<void> {
 
 async function view(
   chain: Chain,
-  name: "pendingRewards" | "accountedBalance",
+  name: "pendingRewards" | "accountedBalance" | "validatorInfo" | "totalBurned",
   args: readonly unknown[] = [],
-) {
+): Promise<unknown> {
   const head = (await chain.blockByNumber(chain.lastCommittedHeight())) as NonNullable<
     Awaited<ReturnType<Chain["blockByNumber"]>>
   >;
@@ -96,7 +96,7 @@ async function view(
     abi: stakingAbi,
     functionName: name,
     data: bytesToHex(out.returnData) as Hex,
-  } as never) as bigint;
+  } as never);
 }
 
 describe("Chain on a staking genesis", () => {
@@ -109,10 +109,12 @@ describe("Chain on a staking genesis", () => {
       expect(bytesToHex(head?.header.coinbase.bytes as Uint8Array)).toBe(STAKING_ADDRESS);
       // Blocks 2 and 3 rewarded the commit's only signer: 0.1 ether issued per block, block 1's
       // with nothing to split (no last commit) is split with block 2's.
-      const pending = await view(follower, "pendingRewards", [bytesToHex(ADDR0)]);
+      const pending = (await view(follower, "pendingRewards", [bytesToHex(ADDR0)])) as bigint;
       expect(pending).toBeGreaterThanOrEqual((3n * ETHER) / 10n - 10n);
       expect(pending).toBeLessThanOrEqual((3n * ETHER) / 10n);
-      expect(await view(follower, "accountedBalance")).toBeGreaterThanOrEqual(1000n * ETHER + pending - 10n);
+      expect((await view(follower, "accountedBalance")) as bigint).toBeGreaterThanOrEqual(
+        1000n * ETHER + pending - 10n,
+      );
 
       // Height 4: the same block with a last commit that lacks its signature, or another
       // height's, is refused; the honest value is accepted.
@@ -136,6 +138,67 @@ describe("Chain on a staking genesis", () => {
       }
       await decide([follower], value);
       expect(follower.lastCommittedHeight()).toBe(4n);
+    } finally {
+      await leader.close();
+      await follower.close();
+    }
+  });
+});
+
+describe("slashing on a staking Chain", () => {
+  it("slashes and jails the validator named by the value's evidence once, on every node", async () => {
+    const leader = await openChain();
+    const follower = await openChain();
+    try {
+      const first = await propose(leader);
+      await decide([leader, follower], first);
+      // Two precommits of the validator at height 1, round 0, for different values.
+      const vote = (valueId: Uint8Array) => {
+        const v = { type: VoteType.Precommit, height: 1n, round: 0, valueId };
+        return {
+          ...v,
+          validator: ADDR0,
+          signature: signDigestWithKey(KEY0, signDigest(voteSignBytes(CHAIN_ID, v))),
+        };
+      };
+      const equivocation = {
+        voteA: vote(new Uint8Array(32).fill(1)),
+        voteB: vote(new Uint8Array(32).fill(2)),
+      };
+      const misbehavior = [equivocation, equivocation];
+      const value = await leader.prepareProposal({
+        height: 2n,
+        round: 0,
+        timestampMs: Date.now(),
+        proposer: ADDR0,
+        maxBytes: 1 << 24,
+        misbehavior,
+      });
+      for (const chain of [leader, follower]) {
+        expect(
+          await chain.processProposal({ height: 2n, round: 0, proposer: ADDR0, value, misbehavior }),
+        ).toMatchObject({
+          accept: true,
+        });
+        await chain.finalizeBlock({ ...signedDecision(2n, value), misbehavior });
+        await chain.commit();
+        const [, , totalStake, , jailed] = (await view(chain, "validatorInfo", [
+          bytesToHex(ADDR0),
+        ])) as readonly [string, string, bigint, number, boolean];
+        // The devnet burns 5% (slashFractionBps 500), once however often the value names it.
+        expect(totalStake).toBe(950n * ETHER);
+        expect(jailed).toBe(true);
+        expect(await view(chain, "totalBurned")).toBe(50n * ETHER);
+      }
+      // Without the evidence the block's state root is not reached: the block is refused.
+      const third = await openChain();
+      try {
+        await decide([third], first);
+        const verdict = await third.processProposal({ height: 2n, round: 0, proposer: ADDR0, value });
+        expect(verdict.accept).toBe(false);
+      } finally {
+        await third.close();
+      }
     } finally {
       await leader.close();
       await follower.close();
