@@ -8,10 +8,19 @@
  * from the job's snapshot and keep the job's writes themselves (see remote-state.ts).
  */
 import { Worker } from "node:worker_threads";
-import { type Account, Address } from "@ethereumjs/util";
-import { MeridianError } from "@meridian/primitives";
+import { type Account, Address, equalsBytes, KECCAK256_NULL } from "@ethereumjs/util";
+import { MeridianError, rlpDecode } from "@meridian/primitives";
 import type { ForkActivation } from "../genesis.ts";
-import type { CallJob, CallWorkerInit, FromWorker, StateOp, StateValue, ToWorker } from "./protocol.ts";
+import type {
+  CallJob,
+  CallWorkerInit,
+  FromWorker,
+  Prefetched,
+  StateOp,
+  StateValue,
+  ToWorker,
+  WireAccount,
+} from "./protocol.ts";
 import { toWireAccount } from "./remote-state.ts";
 
 export type CallPoolOptions = {
@@ -58,6 +67,10 @@ type Task = {
   state: JobState | undefined;
   /** State reads of the job, one after the other. */
   serving: Promise<void>;
+  /** The reads sent with the job, started at submission so they overlap its wait in the queue. */
+  prefetched: Promise<Prefetched | undefined>;
+  /** The job has been sent to its worker (a deadline before that needs no termination). */
+  posted: boolean;
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
@@ -81,6 +94,17 @@ const DEFAULT_WORKER_HEAP_MB = 1024;
 
 /** A copy of `b` with its own buffer: posting a view would copy the whole buffer behind it. */
 const own = (b: Uint8Array): Uint8Array => new Uint8Array(b);
+
+const ZERO_ADDRESS = new Uint8Array(20);
+
+const wireCopy = (w: WireAccount): WireAccount => w && [w[0], w[1], own(w[2]), own(w[3])];
+
+/** Header field 2 of a header's RLP: the coinbase, which every transaction run reads. */
+function coinbaseOf(headerRlp: Uint8Array): Uint8Array | undefined {
+  const fields = rlpDecode(headerRlp);
+  const coinbase = Array.isArray(fields) ? fields[2] : undefined;
+  return coinbase instanceof Uint8Array && coinbase.length === 20 ? coinbase : undefined;
+}
 
 export class CallPool {
   private readonly slots: Slot[] = [];
@@ -198,14 +222,48 @@ export class CallPool {
         ctx,
         state: undefined,
         serving: Promise.resolve(),
+        prefetched: Promise.resolve(undefined),
+        posted: false,
         resolve,
         reject,
         slot: undefined,
         timer: setTimeout(() => this.onDeadline(task, opts.onTimeout()), opts.timeoutMs),
       };
+      const prefetched = this.prefetch(task);
+      task.prefetched = prefetched;
+      task.serving = prefetched.then(() => {});
       this.queue.push(task);
       this.dispatch();
     });
+  }
+
+  /**
+   * Reads every call makes (caller, callee and its code, coinbase), sent with the job instead
+   * of asked for one round trip at a time. A read that fails is left for the worker to ask,
+   * which then gets the error as before.
+   */
+  private async prefetch(task: Task): Promise<Prefetched | undefined> {
+    const job = task.job;
+    if (job.kind === "trace") return undefined;
+    try {
+      task.state ??= await task.ctx.state();
+      const state = task.state;
+      const addresses = [job.input.from ?? ZERO_ADDRESS];
+      if (job.input.to) addresses.push(job.input.to);
+      const coinbase = coinbaseOf(job.header.rlp);
+      if (coinbase) addresses.push(coinbase);
+      const out: Prefetched = { accounts: [], code: [] };
+      for (const address of addresses) {
+        const w = wireCopy(toWireAccount(await state.getAccount(new Address(address))));
+        out.accounts.push([own(address), w]);
+      }
+      const callee = job.input.to ? out.accounts[1]?.[1] : null;
+      if (callee && !equalsBytes(callee[3], KECCAK256_NULL))
+        out.code.push([callee[3], own(await state.codeByHash(callee[3]))]);
+      return out;
+    } catch {
+      return undefined;
+    }
   }
 
   private dispatch(): void {
@@ -215,7 +273,11 @@ export class CallPool {
       const task = this.queue.shift() as Task;
       task.slot = this.slots.indexOf(slot);
       slot.task = task;
-      slot.worker.postMessage({ kind: "job", id: task.id, job: task.job } satisfies ToWorker);
+      void task.prefetched.then((prefetched) => {
+        if (slot.task !== task) return;
+        task.posted = true;
+        slot.worker.postMessage({ kind: "job", id: task.id, job: task.job, prefetched } satisfies ToWorker);
+      });
     }
   }
 
@@ -232,6 +294,11 @@ export class CallPool {
     // The replacement starts once it has exited (onExit): starting one while the old isolate
     // is torn down stalled the main thread for 200 ms and more.
     if (slot && slot.task === undefined) {
+      if (!task.posted) {
+        // Still waiting for its reads: the worker never saw it and takes the next job.
+        this.dispatch();
+        return;
+      }
       slot.ready = false;
       void slot.worker.terminate();
     }
@@ -295,10 +362,8 @@ export class CallPool {
     task.state ??= await task.ctx.state();
     const s = task.state;
     switch (req.op) {
-      case "account": {
-        const w = toWireAccount(await s.getAccount(new Address(req.address)));
-        return w && [w[0], w[1], own(w[2]), own(w[3])];
-      }
+      case "account":
+        return wireCopy(toWireAccount(await s.getAccount(new Address(req.address))));
       case "storage":
         return own(await s.getStorage(new Address(req.address), req.key));
       case "code":

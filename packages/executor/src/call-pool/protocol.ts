@@ -57,11 +57,21 @@ export type StateOp =
 
 export type StateValue = WireAccount | Uint8Array | undefined;
 
+/**
+ * Snapshot reads the main thread makes before a job starts and sends with it (the caller,
+ * the callee and its code, the coinbase): every call reads them, and each would otherwise
+ * be a round trip to the main thread while the worker waits.
+ */
+export type Prefetched = {
+  accounts: [address: Uint8Array, account: WireAccount][];
+  code: [codeHash: Uint8Array, code: Uint8Array][];
+};
+
 /** Outcome of `CallJob` kinds: call and accessList return CallOutput, estimate a gas amount, trace JSON. */
 export type JobResult = unknown;
 
 export type ToWorker =
-  | { kind: "job"; id: number; job: CallJob }
+  | { kind: "job"; id: number; job: CallJob; prefetched: Prefetched | undefined }
   | { kind: "state-result"; sid: number; value: StateValue }
   | { kind: "state-error"; sid: number; message: string };
 
