@@ -71,6 +71,8 @@ type Task = {
   prefetched: Promise<Prefetched | undefined>;
   /** The job has been sent to its worker (a deadline before that needs no termination). */
   posted: boolean;
+  /** Storage slots the worker asked for, as [address, key] (see `slotsByCallee`). */
+  slotReads: [Uint8Array, Uint8Array][];
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
@@ -97,6 +99,13 @@ const own = (b: Uint8Array): Uint8Array => new Uint8Array(b);
 
 const ZERO_ADDRESS = new Uint8Array(20);
 
+/** Slots remembered per callee, and callees remembered (oldest forgotten first). */
+const MAX_REMEMBERED_SLOTS = 16;
+const MAX_REMEMBERED_CALLEES = 1024;
+
+const calleeKey = (to: Uint8Array): string =>
+  Buffer.from(to.buffer, to.byteOffset, to.byteLength).toString("hex");
+
 const wireCopy = (w: WireAccount): WireAccount => w && [w[0], w[1], own(w[2]), own(w[3])];
 
 /** Header field 2 of a header's RLP: the coinbase, which every transaction run reads. */
@@ -115,6 +124,12 @@ export class CallPool {
   private closed = false;
   private loadFailures = 0;
   private broken: CallPoolError | undefined;
+  /**
+   * Storage slots the last call to each contract read. The next call to it gets their values
+   * with the job (read from its own snapshot, so always right for it; a slot it does not need
+   * costs one read here): repeated calls (a token's balanceOf, a price feed) then make no round trip.
+   */
+  private readonly slotsByCallee = new Map<string, [Uint8Array, Uint8Array][]>();
   /** Workers terminated at a deadline or lost to a crash, and replaced (counted once they exited). */
   replaced = 0;
 
@@ -224,6 +239,7 @@ export class CallPool {
         serving: Promise.resolve(),
         prefetched: Promise.resolve(undefined),
         posted: false,
+        slotReads: [],
         resolve,
         reject,
         slot: undefined,
@@ -252,14 +268,19 @@ export class CallPool {
       if (job.input.to) addresses.push(job.input.to);
       const coinbase = coinbaseOf(job.header.rlp);
       if (coinbase) addresses.push(coinbase);
-      const out: Prefetched = { accounts: [], code: [] };
+      const out: Prefetched = { accounts: [], code: [], slots: [] };
+      let callee: Account | undefined;
       for (const address of addresses) {
-        const w = wireCopy(toWireAccount(await state.getAccount(new Address(address))));
-        out.accounts.push([own(address), w]);
+        const account = await state.getAccount(new Address(address));
+        if (address === job.input.to) callee = account;
+        out.accounts.push([own(address), account?.serialize() ?? null]);
       }
-      const callee = job.input.to ? out.accounts[1]?.[1] : null;
-      if (callee && !equalsBytes(callee[3], KECCAK256_NULL))
-        out.code.push([callee[3], own(await state.codeByHash(callee[3]))]);
+      if (callee && !equalsBytes(callee.codeHash, KECCAK256_NULL))
+        out.code.push([own(callee.codeHash), own(await state.codeByHash(callee.codeHash))]);
+      const remembered =
+        job.kind !== "traceCall" && job.input.to && this.slotsByCallee.get(calleeKey(job.input.to));
+      for (const [address, key] of remembered || [])
+        out.slots.push([address, key, own(await state.getStorage(new Address(address), key))]);
       return out;
     } catch {
       return undefined;
@@ -307,6 +328,7 @@ export class CallPool {
   /** Settles `task` once; frees its worker slot (if it still has it). */
   private finish(task: Task, err: Error | undefined, result?: unknown): void {
     clearTimeout(task.timer);
+    if (!err) this.rememberSlots(task);
     if (task.slot !== undefined) {
       const slot = this.slots[task.slot];
       if (slot?.task === task) slot.task = undefined;
@@ -344,6 +366,17 @@ export class CallPool {
     this.dispatch();
   }
 
+  private rememberSlots(task: Task): void {
+    const job = task.job;
+    if (job.kind === "trace" || job.kind === "traceCall" || !job.input.to || task.slotReads.length === 0)
+      return;
+    const key = calleeKey(job.input.to);
+    this.slotsByCallee.delete(key);
+    if (this.slotsByCallee.size >= MAX_REMEMBERED_CALLEES)
+      this.slotsByCallee.delete(this.slotsByCallee.keys().next().value as string);
+    this.slotsByCallee.set(key, task.slotReads);
+  }
+
   private async serve(slot: Slot, task: Task, sid: number, req: StateOp): Promise<void> {
     let reply: ToWorker;
     try {
@@ -365,6 +398,8 @@ export class CallPool {
       case "account":
         return wireCopy(toWireAccount(await s.getAccount(new Address(req.address))));
       case "storage":
+        if (task.slotReads.length < MAX_REMEMBERED_SLOTS)
+          task.slotReads.push([own(req.address), own(req.key)]);
         return own(await s.getStorage(new Address(req.address), req.key));
       case "code":
         return own(await s.codeByHash(req.codeHash));

@@ -59,12 +59,16 @@ export type StateValue = WireAccount | Uint8Array | undefined;
 
 /**
  * Snapshot reads the main thread makes before a job starts and sends with it (the caller,
- * the callee and its code, the coinbase): every call reads them, and each would otherwise
+ * the callee and its code, the coinbase, the slots the last call to the callee read): every
+ * call reads the first four, and each would otherwise
  * be a round trip to the main thread while the worker waits.
  */
 export type Prefetched = {
-  accounts: [address: Uint8Array, account: WireAccount][];
+  /** Account RLP (as the worker's store keeps it), null where there is none. */
+  accounts: [address: Uint8Array, rlp: Uint8Array | null][];
   code: [codeHash: Uint8Array, code: Uint8Array][];
+  /** Slots the previous call to the same contract read, with their values in this snapshot. */
+  slots: [address: Uint8Array, key: Uint8Array, value: Uint8Array][];
 };
 
 /** Outcome of `CallJob` kinds: call and accessList return CallOutput, estimate a gas amount, trace JSON. */

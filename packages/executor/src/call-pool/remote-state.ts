@@ -36,9 +36,10 @@ export class RemoteStateStore extends FlatStateStore {
     super(NO_DATABASE);
     this.ask = request;
     if (!prefetched) return;
-    for (const [address, w] of prefetched.accounts)
-      this.accountRlps.set(hexKey(address), fromWireAccount(w)?.serialize() ?? null);
+    for (const [address, rlp] of prefetched.accounts) this.accountRlps.set(hexKey(address), rlp);
     for (const [codeHash, code] of prefetched.code) this.codeByHash.set(hexKey(codeHash), code);
+    for (const [address, key, value] of prefetched.slots)
+      this.slotValues.set(hexKey(address) + hexKey(key), value);
   }
 
   override async accountRlpAt(key: string, address: Uint8Array): Promise<Uint8Array | undefined> {
