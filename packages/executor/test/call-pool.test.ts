@@ -3,7 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Block, createBlock } from "@ethereumjs/block";
-import { hexToBytes } from "@ethereumjs/util";
+import { Account, Address, bytesToBigInt, hexToBytes } from "@ethereumjs/util";
 import { keccak256 } from "@meridian/primitives";
 import { FlatStateManager, FlatStateStore } from "@meridian/state";
 import { ChainDatabase } from "@meridian/storage";
@@ -89,6 +89,42 @@ describe("CallPool", () => {
     expect(out.error).toBeUndefined();
     expect(out.returnData.subarray(0, 32)).toEqual(fakeHash(9n));
     expect(BigInt(`0x${Buffer.from(out.returnData.subarray(32)).toString("hex")}`)).toBe(10n);
+  });
+
+  it("answers each call from its own snapshot when the slots of the last call to the contract come with the job", async () => {
+    // SLOAD(0), returned as one word: PUSH1 0 SLOAD PUSH1 0 MSTORE PUSH1 32 PUSH1 0 RETURN.
+    const reader = new Address(hexToBytes("0x00000000000000000000000000000000000c0de5"));
+    const readSlot0 = hexToBytes("0x60005460005260206000f3");
+    /** The snapshot of a request that sets the reader's slot 0 to `value` (as a state override does). */
+    const withSlot = (value: bigint): JobContext => ({
+      state: async () => {
+        const state = new FlatStateManager(store, root);
+        await state.putAccount(reader, new Account());
+        await state.putCode(reader, readSlot0);
+        await state.putStorage(
+          reader,
+          new Uint8Array(32),
+          hexToBytes(`0x${value.toString(16).padStart(2, "0")}`),
+        );
+        return state;
+      },
+      blockHash: async (n) => fakeHash(n),
+    });
+    const readJob: CallJob = {
+      kind: "call",
+      header: { hash: context.hash(), rlp: context.header.serialize() },
+      input: { to: reader.bytes, gas: 100_000n },
+      gasCap: 100_000n,
+    };
+    const read = async (value: bigint) =>
+      bytesToBigInt(
+        ((await pool.submit(readJob, withSlot(value), deadline(10_000))) as CallOutput).returnData,
+      );
+    // One after the other: from the second on, slot 0 comes with the job, read from that job's state.
+    for (const value of [1n, 2n, 3n, 2n]) expect(await read(value)).toBe(value);
+    // At once, on both workers and in the queue.
+    const values = [5n, 6n, 7n, 8n, 9n, 10n];
+    expect(await Promise.all(values.map(read))).toEqual(values);
   });
 
   it("terminates a worker still running at the deadline, replaces it, and keeps serving", async () => {

@@ -8,10 +8,19 @@
  * from the job's snapshot and keep the job's writes themselves (see remote-state.ts).
  */
 import { Worker } from "node:worker_threads";
-import { type Account, Address } from "@ethereumjs/util";
-import { MeridianError } from "@meridian/primitives";
+import { type Account, Address, equalsBytes, KECCAK256_NULL } from "@ethereumjs/util";
+import { MeridianError, rlpDecode } from "@meridian/primitives";
 import type { ForkActivation } from "../genesis.ts";
-import type { CallJob, CallWorkerInit, FromWorker, StateOp, StateValue, ToWorker } from "./protocol.ts";
+import type {
+  CallJob,
+  CallWorkerInit,
+  FromWorker,
+  Prefetched,
+  StateOp,
+  StateValue,
+  ToWorker,
+  WireAccount,
+} from "./protocol.ts";
 import { toWireAccount } from "./remote-state.ts";
 
 export type CallPoolOptions = {
@@ -58,6 +67,12 @@ type Task = {
   state: JobState | undefined;
   /** State reads of the job, one after the other. */
   serving: Promise<void>;
+  /** The reads sent with the job, started at submission so they overlap its wait in the queue. */
+  prefetched: Promise<Prefetched | undefined>;
+  /** The job has been sent to its worker (a deadline before that needs no termination). */
+  posted: boolean;
+  /** Storage slots the worker asked for, as [address, key] (see `slotsByCallee`). */
+  slotReads: [Uint8Array, Uint8Array][];
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
@@ -82,6 +97,24 @@ const DEFAULT_WORKER_HEAP_MB = 1024;
 /** A copy of `b` with its own buffer: posting a view would copy the whole buffer behind it. */
 const own = (b: Uint8Array): Uint8Array => new Uint8Array(b);
 
+const ZERO_ADDRESS = new Uint8Array(20);
+
+/** Slots remembered per callee, and callees remembered (oldest forgotten first). */
+const MAX_REMEMBERED_SLOTS = 16;
+const MAX_REMEMBERED_CALLEES = 1024;
+
+const calleeKey = (to: Uint8Array): string =>
+  Buffer.from(to.buffer, to.byteOffset, to.byteLength).toString("hex");
+
+const wireCopy = (w: WireAccount): WireAccount => w && [w[0], w[1], own(w[2]), own(w[3])];
+
+/** Header field 2 of a header's RLP: the coinbase, which every transaction run reads. */
+function coinbaseOf(headerRlp: Uint8Array): Uint8Array | undefined {
+  const fields = rlpDecode(headerRlp);
+  const coinbase = Array.isArray(fields) ? fields[2] : undefined;
+  return coinbase instanceof Uint8Array && coinbase.length === 20 ? coinbase : undefined;
+}
+
 export class CallPool {
   private readonly slots: Slot[] = [];
   private readonly queue: Task[] = [];
@@ -91,6 +124,12 @@ export class CallPool {
   private closed = false;
   private loadFailures = 0;
   private broken: CallPoolError | undefined;
+  /**
+   * Storage slots the last call to each contract read. The next call to it gets their values
+   * with the job (read from its own snapshot, so always right for it; a slot it does not need
+   * costs one read here): repeated calls (a token's balanceOf, a price feed) then make no round trip.
+   */
+  private readonly slotsByCallee = new Map<string, [Uint8Array, Uint8Array][]>();
   /** Workers terminated at a deadline or lost to a crash, and replaced (counted once they exited). */
   replaced = 0;
 
@@ -198,14 +237,54 @@ export class CallPool {
         ctx,
         state: undefined,
         serving: Promise.resolve(),
+        prefetched: Promise.resolve(undefined),
+        posted: false,
+        slotReads: [],
         resolve,
         reject,
         slot: undefined,
         timer: setTimeout(() => this.onDeadline(task, opts.onTimeout()), opts.timeoutMs),
       };
+      const prefetched = this.prefetch(task);
+      task.prefetched = prefetched;
+      task.serving = prefetched.then(() => {});
       this.queue.push(task);
       this.dispatch();
     });
+  }
+
+  /**
+   * Reads every call makes (caller, callee and its code, coinbase), sent with the job instead
+   * of asked for one round trip at a time. A read that fails is left for the worker to ask,
+   * which then gets the error as before.
+   */
+  private async prefetch(task: Task): Promise<Prefetched | undefined> {
+    const job = task.job;
+    if (job.kind === "trace") return undefined;
+    try {
+      task.state ??= await task.ctx.state();
+      const state = task.state;
+      const addresses = [job.input.from ?? ZERO_ADDRESS];
+      if (job.input.to) addresses.push(job.input.to);
+      const coinbase = coinbaseOf(job.header.rlp);
+      if (coinbase) addresses.push(coinbase);
+      const out: Prefetched = { accounts: [], code: [], slots: [] };
+      let callee: Account | undefined;
+      for (const address of addresses) {
+        const account = await state.getAccount(new Address(address));
+        if (address === job.input.to) callee = account;
+        out.accounts.push([own(address), account?.serialize() ?? null]);
+      }
+      if (callee && !equalsBytes(callee.codeHash, KECCAK256_NULL))
+        out.code.push([own(callee.codeHash), own(await state.codeByHash(callee.codeHash))]);
+      const remembered =
+        job.kind !== "traceCall" && job.input.to && this.slotsByCallee.get(calleeKey(job.input.to));
+      for (const [address, key] of remembered || [])
+        out.slots.push([address, key, own(await state.getStorage(new Address(address), key))]);
+      return out;
+    } catch {
+      return undefined;
+    }
   }
 
   private dispatch(): void {
@@ -215,7 +294,11 @@ export class CallPool {
       const task = this.queue.shift() as Task;
       task.slot = this.slots.indexOf(slot);
       slot.task = task;
-      slot.worker.postMessage({ kind: "job", id: task.id, job: task.job } satisfies ToWorker);
+      void task.prefetched.then((prefetched) => {
+        if (slot.task !== task) return;
+        task.posted = true;
+        slot.worker.postMessage({ kind: "job", id: task.id, job: task.job, prefetched } satisfies ToWorker);
+      });
     }
   }
 
@@ -232,6 +315,11 @@ export class CallPool {
     // The replacement starts once it has exited (onExit): starting one while the old isolate
     // is torn down stalled the main thread for 200 ms and more.
     if (slot && slot.task === undefined) {
+      if (!task.posted) {
+        // Still waiting for its reads: the worker never saw it and takes the next job.
+        this.dispatch();
+        return;
+      }
       slot.ready = false;
       void slot.worker.terminate();
     }
@@ -240,6 +328,7 @@ export class CallPool {
   /** Settles `task` once; frees its worker slot (if it still has it). */
   private finish(task: Task, err: Error | undefined, result?: unknown): void {
     clearTimeout(task.timer);
+    if (!err) this.rememberSlots(task);
     if (task.slot !== undefined) {
       const slot = this.slots[task.slot];
       if (slot?.task === task) slot.task = undefined;
@@ -277,6 +366,17 @@ export class CallPool {
     this.dispatch();
   }
 
+  private rememberSlots(task: Task): void {
+    const job = task.job;
+    if (job.kind === "trace" || job.kind === "traceCall" || !job.input.to || task.slotReads.length === 0)
+      return;
+    const key = calleeKey(job.input.to);
+    this.slotsByCallee.delete(key);
+    if (this.slotsByCallee.size >= MAX_REMEMBERED_CALLEES)
+      this.slotsByCallee.delete(this.slotsByCallee.keys().next().value as string);
+    this.slotsByCallee.set(key, task.slotReads);
+  }
+
   private async serve(slot: Slot, task: Task, sid: number, req: StateOp): Promise<void> {
     let reply: ToWorker;
     try {
@@ -295,11 +395,11 @@ export class CallPool {
     task.state ??= await task.ctx.state();
     const s = task.state;
     switch (req.op) {
-      case "account": {
-        const w = toWireAccount(await s.getAccount(new Address(req.address)));
-        return w && [w[0], w[1], own(w[2]), own(w[3])];
-      }
+      case "account":
+        return wireCopy(toWireAccount(await s.getAccount(new Address(req.address))));
       case "storage":
+        if (task.slotReads.length < MAX_REMEMBERED_SLOTS)
+          task.slotReads.push([own(req.address), own(req.key)]);
         return own(await s.getStorage(new Address(req.address), req.key));
       case "code":
         return own(await s.codeByHash(req.codeHash));

@@ -57,11 +57,25 @@ export type StateOp =
 
 export type StateValue = WireAccount | Uint8Array | undefined;
 
+/**
+ * Snapshot reads the main thread makes before a job starts and sends with it (the caller,
+ * the callee and its code, the coinbase, the slots the last call to the callee read): every
+ * call reads the first four, and each would otherwise
+ * be a round trip to the main thread while the worker waits.
+ */
+export type Prefetched = {
+  /** Account RLP (as the worker's store keeps it), null where there is none. */
+  accounts: [address: Uint8Array, rlp: Uint8Array | null][];
+  code: [codeHash: Uint8Array, code: Uint8Array][];
+  /** Slots the previous call to the same contract read, with their values in this snapshot. */
+  slots: [address: Uint8Array, key: Uint8Array, value: Uint8Array][];
+};
+
 /** Outcome of `CallJob` kinds: call and accessList return CallOutput, estimate a gas amount, trace JSON. */
 export type JobResult = unknown;
 
 export type ToWorker =
-  | { kind: "job"; id: number; job: CallJob }
+  | { kind: "job"; id: number; job: CallJob; prefetched: Prefetched | undefined }
   | { kind: "state-result"; sid: number; value: StateValue }
   | { kind: "state-error"; sid: number; message: string };
 

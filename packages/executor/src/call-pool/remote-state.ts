@@ -8,7 +8,7 @@ import { Account, createAccountFromRLP } from "@ethereumjs/util";
 import { hexKey } from "@meridian/primitives";
 import { FlatStateStore } from "@meridian/state";
 import type { ChainDatabase } from "@meridian/storage";
-import type { StateOp, StateValue, WireAccount } from "./protocol.ts";
+import type { Prefetched, StateOp, StateValue, WireAccount } from "./protocol.ts";
 
 export type StateRequester = (req: StateOp) => Promise<StateValue>;
 
@@ -32,9 +32,14 @@ export class RemoteStateStore extends FlatStateStore {
   private readonly slotValues = new Map<string, Uint8Array>();
   private readonly codeByHash = new Map<string, Uint8Array | undefined>();
 
-  constructor(request: StateRequester) {
+  constructor(request: StateRequester, prefetched?: Prefetched) {
     super(NO_DATABASE);
     this.ask = request;
+    if (!prefetched) return;
+    for (const [address, rlp] of prefetched.accounts) this.accountRlps.set(hexKey(address), rlp);
+    for (const [codeHash, code] of prefetched.code) this.codeByHash.set(hexKey(codeHash), code);
+    for (const [address, key, value] of prefetched.slots)
+      this.slotValues.set(hexKey(address) + hexKey(key), value);
   }
 
   override async accountRlpAt(key: string, address: Uint8Array): Promise<Uint8Array | undefined> {

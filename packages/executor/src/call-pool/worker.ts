@@ -27,6 +27,7 @@ import type {
   CallJob,
   CallWorkerInit,
   FromWorker,
+  Prefetched,
   StateOp,
   StateValue,
   ToWorker,
@@ -98,10 +99,10 @@ function headerRlpTimestamp(rlp: Uint8Array, inBlock = false): bigint {
   return bytesToBigInt(time);
 }
 
-async function run(id: number, job: CallJob): Promise<unknown> {
+async function run(id: number, job: CallJob, prefetched: Prefetched | undefined): Promise<unknown> {
   const ask = requester(id);
   // One store per job: its reads of the snapshot are shared by every run of the job.
-  const store = new RemoteStateStore(ask);
+  const store = new RemoteStateStore(ask, prefetched);
   const fresh = () => new FlatStateManager(store, KECCAK256_RLP);
   const state = fresh();
   const blockHash = async (n: bigint) =>
@@ -231,7 +232,7 @@ port.on("message", (m: ToWorker) => {
     w?.reject(new MeridianError(m.message, { code: "STATE_READ_FAILED" }));
     return;
   }
-  run(m.id, m.job).then(
+  run(m.id, m.job, m.prefetched).then(
     (result) => send({ kind: "done", id: m.id, result }),
     (err: unknown) => {
       const e = err as { message?: string; code?: unknown; details?: unknown };
