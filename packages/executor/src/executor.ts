@@ -338,14 +338,7 @@ export class SequentialExecutor {
     // The staking calls touch only the staking contract (and the issuance its balance), never the
     // EIP-4788/2935/7002/7251 contracts runBlock calls: running them around runBlock gives the
     // state the builder's order (prologue, staking, txs, endEpoch, requests) gives.
-    const stakingBlock =
-      opts.staking &&
-      stakingContextBlock(vm.common, {
-        number: h.number,
-        timestamp: h.timestamp,
-        coinbase: h.coinbase.bytes,
-        gasLimit: h.gasLimit,
-      });
+    const stakingBlock = opts.staking && stakingContextBlock(vm.common, h);
     let result: Awaited<ReturnType<typeof runBlock>>;
     try {
       if (opts.staking && stakingBlock) await runStakingPrologue(vm, stakingBlock, opts.staking);
@@ -652,17 +645,7 @@ export class SequentialExecutor {
       withdrawals: block.withdrawals?.map((w) => w.toValue()),
       blockOpts: { putBlockIntoBlockchain: false, common: vm.common },
     });
-    if (staking)
-      await runStakingPrologue(
-        vm,
-        stakingContextBlock(vm.common, {
-          number: header.number,
-          timestamp: header.timestamp,
-          coinbase: header.coinbase.bytes,
-          gasLimit: header.gasLimit,
-        }),
-        staking,
-      );
+    if (staking) await runStakingPrologue(vm, stakingContextBlock(vm.common, header), staking);
     const ctx = createBlock({ header: header.toJSON() }, { common: vm.common, freeze: false });
     let gasUsed = 0n;
     const traced: RunTxResult[] = [];

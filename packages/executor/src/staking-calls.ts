@@ -35,10 +35,13 @@ const systemAddress = new Address(hexToBytes(SYSTEM_ADDRESS));
 
 export const STAKING_SYSTEM_CALL_FAILED = "STAKING_SYSTEM_CALL_FAILED";
 
-/** The EVM context of the block's system calls: only number, time, coinbase and gas limit matter to the contract. */
+/**
+ * The EVM context of the block's system calls: only number, time, coinbase and gas limit matter
+ * to the contract. A block's own header will do, or the fields of the block being built.
+ */
 export function stakingContextBlock(
   common: Common,
-  header: { number: bigint; timestamp: bigint; coinbase: Uint8Array; gasLimit: bigint },
+  header: { number: bigint; timestamp: bigint; coinbase: Uint8Array | Address; gasLimit: bigint },
 ): Block {
   return createBlock(
     {

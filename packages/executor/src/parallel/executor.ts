@@ -526,14 +526,7 @@ export class ParallelExecutor {
       withdrawals,
     );
     // Staking calls run here before any transaction's pre-state is read from `state`.
-    const stakingBlock =
-      opts.staking &&
-      stakingContextBlock(vm.common, {
-        number: h.number,
-        timestamp: h.timestamp,
-        coinbase: h.coinbase.bytes,
-        gasLimit: h.gasLimit,
-      });
+    const stakingBlock = opts.staking && stakingContextBlock(vm.common, h);
     if (opts.staking && stakingBlock) await runStakingPrologue(vm, stakingBlock, opts.staking);
     const { header, key } = this.contextHeader(builder);
     const blockHashes = await recentHashes(opts.blockHash, h.number);
