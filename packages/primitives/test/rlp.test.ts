@@ -36,7 +36,8 @@ const mixedArb: fc.Arbitrary<Mixed> = fc.letrec<{ item: Mixed }>((tie) => ({
     fc.bigInt({ min: 0n, max: 1n << 300n }),
     fc.nat(),
     fc.string({ unit: fc.constantFrom(..."0123456789abcdefABCDEF"), maxLength: 40 }).map((h) => `0x${h}`),
-    fc.string({ maxLength: 20 }),
+    // Plain strings are UTF-8; one starting with "0x" is hex (malformed hex is tested apart).
+    fc.string({ maxLength: 20 }).filter((t) => !t.startsWith("0x")),
     fc.constantFrom(null, undefined),
     fc.array(tie("item"), { maxLength: 6 }),
   ),
@@ -54,6 +55,9 @@ describe("rlp", () => {
     );
     const big = Array.from({ length: 3000 }, (_, i) => [BigInt(i), new Uint8Array(i % 90)]);
     expect(bytesToHex(rlpEncode(big))).toBe(bytesToHex(RLP.encode(big)));
+    // A "0x" string with a non-hex character is refused by both (fast-check found "0x ").
+    expect(() => RLP.encode("0x ")).toThrow();
+    expect(() => rlpEncode("0x ")).toThrow(/invalid hex string/);
   });
 
   it("decode(encode(x)) = x for nested byte trees", () => {
