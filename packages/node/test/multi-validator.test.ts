@@ -52,6 +52,8 @@ type Member = {
   validator: RunningValidator;
   dropped: Map<DropReason, number>;
   running: boolean;
+  /** Messages that arrived before this member's validator finished starting, delivered once it has. */
+  inbox?: Array<[Uint8Array, string]>;
 };
 
 const members: Member[] = [];
@@ -62,7 +64,11 @@ let genesis: GenesisSpec;
 /** Delivers asynchronously, like a network: a receive never runs inside the sender's call. */
 function deliver(to: Member, bytes: Uint8Array, from: string): void {
   setImmediate(() => {
-    if (to.running) to.validator.driver.receive(bytes, from);
+    if (!to.running) return;
+    // The others start sending while this one is still starting: hold those messages, as a
+    // peer's socket buffer would, rather than lose them.
+    if (to.inbox) to.inbox.push([bytes, from]);
+    else to.validator.driver.receive(bytes, from);
   });
 }
 
@@ -139,6 +145,7 @@ beforeAll(async () => {
       chain,
       dropped,
       running: true,
+      inbox: [] as Array<[Uint8Array, string]>,
     } as Member;
     members.push(member);
     member.validator = await startValidator({
@@ -152,13 +159,17 @@ beforeAll(async () => {
       transport: transportFor(id),
       metrics: { messageDropped: (reason) => dropped.set(reason, (dropped.get(reason) ?? 0) + 1) },
     });
+    const held = member.inbox ?? [];
+    member.inbox = undefined;
+    for (const [bytes, from] of held) member.validator.driver.receive(bytes, from);
   }
 }, 60_000);
 
 afterAll(async () => {
   for (const m of members) {
-    if (m.running) await m.validator.stop();
+    const wasRunning = m.running;
     m.running = false;
+    if (wasRunning) await m.validator.stop();
     await m.chain.close();
     await rm(m.datadir, { recursive: true, force: true });
   }
@@ -287,8 +298,8 @@ describe("four validators over an in-memory transport", () => {
 
   it("keeps committing with three of four validators after one stops", async () => {
     const stopped = members[3] as Member;
-    await stopped.validator.stop();
     stopped.running = false;
+    await stopped.validator.stop();
     const from = minHeight();
     await waitFor("three more heights without v3", () => minHeight() >= from + 3n, 45_000);
     const set = validatorSet();
