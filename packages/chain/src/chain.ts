@@ -7,7 +7,13 @@ import { EventEmitter } from "node:events";
 import { type Block, type BlockHeader, paramsBlock } from "@ethereumjs/block";
 import type { Common, StateManagerInterface } from "@ethereumjs/common";
 import { Address } from "@ethereumjs/util";
-import { EpochValidatorSets, ValidatorSet, type ValidatorUpdate, verifyCommit } from "@meridian/consensus";
+import {
+  EpochValidatorSets,
+  evidenceKey,
+  ValidatorSet,
+  type ValidatorUpdate,
+  verifyCommit,
+} from "@meridian/consensus";
 import {
   blockBytes,
   buildGenesis,
@@ -562,6 +568,16 @@ export class Chain extends EventEmitter<ChainEvents> implements Application, Cha
   }
 
   /**
+   * The height of the committed block that recorded this equivocation, if one did. Read from the
+   * database (written in the block's own batch), so a restarted validator still refuses a value
+   * that would slash the same offence twice.
+   */
+  async evidenceRecordedAt(m: DuplicateVoteMisbehavior): Promise<bigint | undefined> {
+    const v = await this.db.meta(evidenceMetaKey(m));
+    return v ? bytesToBigInt(v) : undefined;
+  }
+
+  /**
    * Builds (and discards) an empty block on the head so the first real block
    * does not pay for loading and compiling the EVM in the executor's threads.
    */
@@ -792,6 +808,8 @@ export class Chain extends EventEmitter<ChainEvents> implements Application, Cha
     }
     if (logKeys.size > 0) batch.putLogIndex(number, logKeys.values());
     batch.putCommit(number, encodeCommitInfo(commit));
+    for (const m of commit.misbehavior ?? [])
+      ChainDatabase.putMeta(batch, evidenceMetaKey(m), bigIntToBytes(number));
     const staking = this.stakingByBlock.get(hex(hash));
     if (staking) ChainDatabase.putMeta(batch, stakingCallsKey(number), encodeStakingCalls(staking));
     // The set a restarted node resumes with: the updates are stored with the block that made them.
@@ -958,6 +976,8 @@ export function setChanges(current: ValidatorSet, next: readonly ValidatorUpdate
 }
 
 const stakingCallsKey = (n: bigint): string => `stakingCalls:${n}`;
+/** Where the height that recorded an equivocation is kept: one entry per (validator, height, round, type). */
+const evidenceMetaKey = (m: DuplicateVoteMisbehavior): string => `evidence:${evidenceKey(m)}`;
 
 /** RLP([issuance, proposer, [signer…], [absent…], [offender…], endEpoch]). */
 export function encodeStakingCalls(c: StakingBlockCalls): Uint8Array {

@@ -299,6 +299,15 @@ describe("Chain", () => {
     expect(info.height).toBe(1n);
     expect(bytesToHex(info.blockHash)).toBe(bytesToHex(chain.head.hash()));
     expect(bytesToHex(info.appHash)).toBe(bytesToHex(chain.head.header.stateRoot));
+    // The equivocation is recorded with its height, durably: a reopened chain still knows it
+    // (a restarted validator must not let a later block slash it again).
+    expect(await chain.evidenceRecordedAt(misbehavior[0] as (typeof misbehavior)[0])).toBe(1n);
+    const otherRound = { voteA: { ...vote(null), round: 1 }, voteB: { ...vote(null), round: 1 } };
+    expect(await chain.evidenceRecordedAt(otherRound)).toBeUndefined();
     await chain.close();
+    const reopened = await Chain.open({ datadir, genesis: parseGenesis(genesisJson), logger: silentLogger });
+    expect(await reopened.evidenceRecordedAt(misbehavior[0] as (typeof misbehavior)[0])).toBe(1n);
+    expect(await reopened.evidenceRecordedAt(otherRound)).toBeUndefined();
+    await reopened.close();
   });
 });

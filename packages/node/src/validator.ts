@@ -184,9 +184,18 @@ export class ValidatorApplication implements Application {
     const { chain, emptyBlocks, hasPendingTransactions } = this.opts;
     // Evidence of this height (an earlier round's equivocation) is refused in this height's
     // values (checkEvidence): it waits for the next height's.
-    const evidence = (req.misbehavior ?? [])
-      .filter((e) => e.voteA.height < req.height)
-      .slice(0, MAX_EVIDENCE_PER_VALUE);
+    const evidence: DuplicateVoteEvidence[] = [];
+    for (const e of req.misbehavior ?? []) {
+      if (evidence.length === MAX_EVIDENCE_PER_VALUE) break;
+      if (e.voteA.height >= req.height) continue;
+      // Recorded by a block before this node last started (the pool's memory does not reach
+      // that far back): every validator would refuse the value, so drop it from the pool.
+      if ((await chain.evidenceRecordedAt(e)) !== undefined) {
+        this.evidencePool?.markCommitted([e]);
+        continue;
+      }
+      evidence.push(e);
+    }
     // Evidence alone is worth a block; otherwise wait for a transaction.
     while (!emptyBlocks && evidence.length === 0 && !(hasPendingTransactions?.() ?? true)) {
       if (this.stopped) throw new MeridianError("validator stopped", { code: "NODE_STOPPING" });
@@ -211,7 +220,11 @@ export class ValidatorApplication implements Application {
         this.checkEvidence(e, req.height);
         // One equivocation is recorded once: not twice in a value, not again in a later block.
         const key = evidenceKey(e);
-        if (seen.has(key) || this.evidencePool?.isCommitted(e))
+        if (
+          seen.has(key) ||
+          this.evidencePool?.isCommitted(e) ||
+          (await this.opts.chain.evidenceRecordedAt(e)) !== undefined
+        )
           throw new MeridianError("evidence already recorded", { code: "INVALID_EVIDENCE" });
         seen.add(key);
       }

@@ -14,8 +14,10 @@ import { join } from "node:path";
 import { Chain } from "@meridian/chain";
 import {
   type DropReason,
+  EvidencePool,
   encodeProposal,
   encodeVote,
+  evidenceKey,
   proposalSignBytes,
   StaticValidatorSets,
   signDigest,
@@ -30,6 +32,8 @@ import { type GenesisSpec, parseGenesis } from "@meridian/executor";
 import { bytesToHex, keccak256, privateKeyToAddress, silentLogger } from "@meridian/primitives";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  decodeValue,
+  EVIDENCE_MAX_AGE_HEIGHTS,
   encodeValue,
   type RunningValidator,
   startValidator,
@@ -317,16 +321,17 @@ describe("four validators over an in-memory transport", () => {
 
   it("rejects a value carrying forged or premature evidence (processProposal)", async () => {
     const idle = members[3] as Member; // stopped: its chain does not move
+    const appOptions = {
+      chain: idle.chain,
+      genesis,
+      datadir: idle.datadir,
+      privateKey: idle.key,
+      blockTimeMs: BLOCK_MS,
+      emptyBlocks: true,
+      logger: silentLogger,
+    };
     const app = new ValidatorApplication(
-      {
-        chain: idle.chain,
-        genesis,
-        datadir: idle.datadir,
-        privateKey: idle.key,
-        blockTimeMs: BLOCK_MS,
-        emptyBlocks: true,
-        logger: silentLogger,
-      },
+      appOptions,
       CHAIN_ID,
       new StaticValidatorSets(validatorSet()),
       idle.validator.evidencePool,
@@ -387,5 +392,29 @@ describe("four validators over an in-memory transport", () => {
       accept: false,
       reason: "evidence already recorded",
     });
+    // After a restart the pool is new and empty: the chain's own record still refuses it, and a
+    // proposer handed it again leaves it out of its value and drops it from its pool.
+    const restartedPool = new EvidencePool({ chainId: CHAIN_ID, maxAgeHeights: EVIDENCE_MAX_AGE_HEIGHTS });
+    const restarted = new ValidatorApplication(
+      { ...appOptions, chain: idle.chain },
+      CHAIN_ID,
+      new StaticValidatorSets(validatorSet()),
+      restartedPool,
+    );
+    const again = recorded as NonNullable<typeof recorded>;
+    expect(await restarted.processProposal(request([again]))).toMatchObject({
+      accept: false,
+      reason: "evidence already recorded",
+    });
+    const value = await restarted.prepareProposal({
+      height,
+      round: 0,
+      proposer: idle.address,
+      timestampMs: Date.now(),
+      maxBytes: 1 << 24,
+      misbehavior: [again, sound],
+    });
+    expect(decodeValue(CHAIN_ID, value).evidence.map(evidenceKey)).toEqual([evidenceKey(sound)]);
+    expect(restartedPool.isCommitted(again)).toBe(true);
   });
 });
