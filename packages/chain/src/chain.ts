@@ -41,6 +41,7 @@ import {
   bytesToBigInt,
   bytesToHex,
   type CommitInfo,
+  cappedVotingPower,
   type DuplicateVoteMisbehavior,
   equalBytes,
   expectBytes,
@@ -207,9 +208,14 @@ const slotBytes = (slot: bigint): Uint8Array => Buffer.from(slot.toString(16).pa
 /**
  * The staking contract's active set as getValidators() returns it (signers in order, power),
  * read from storage: the post-state of a block not yet committed cannot run a call without
- * changing it, and the layout is the artifact's.
+ * changing it, and the layout is the artifact's. Each power is capped (cappedVotingPower) so the
+ * set stays within what consensus weighs exactly however much is staked later: issuance adds to
+ * the supply the genesis check saw.
  */
-async function readActiveSet(state: StateManagerInterface): Promise<ValidatorUpdate[]> {
+async function readActiveSet(
+  state: StateManagerInterface,
+  maxValidators: number,
+): Promise<ValidatorUpdate[]> {
   const contract = new Address(STAKING_ADDRESS_BYTES);
   const word = async (slot: bigint) => bytesToBigInt(await state.getStorage(contract, slotBytes(slot)));
   const signersSlot = layoutSlot("_activeSigners");
@@ -220,7 +226,10 @@ async function readActiveSet(state: StateManagerInterface): Promise<ValidatorUpd
   for (let i = 0n; i < length; i++) {
     const signer = await word(data + i);
     const address = Buffer.from(signer.toString(16).padStart(40, "0"), "hex");
-    out.push({ address, power: Number(await word(mappingSlot(signer, powerSlot))) });
+    out.push({
+      address,
+      power: cappedVotingPower(await word(mappingSlot(signer, powerSlot)), maxValidators),
+    });
   }
   return out;
 }
@@ -766,7 +775,7 @@ export class Chain extends EventEmitter<ChainEvents> implements Application, Cha
     const params = this.spec.staking?.params;
     let validatorUpdates: ValidatorUpdate[] = [];
     if (params && req.height % params.epochLength === 0n) {
-      const active = await readActiveSet(exec.state);
+      const active = await readActiveSet(exec.state, params.maxValidators);
       // An empty set could never commit again: every validator keeps its power instead (the
       // same on every node, it is the contract's state); the contract's view catches up when
       // a validator unjails or registers and the next epoch selects it.

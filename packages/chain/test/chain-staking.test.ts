@@ -15,6 +15,7 @@ import {
   type FinalizeBlockRequest,
   hexToBytes,
   keccak256,
+  MAX_TOTAL_VOTING_POWER,
   privateKeyToAddress,
   silentLogger,
 } from "@meridian/primitives";
@@ -34,10 +35,10 @@ afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
-async function openChain(at?: string): Promise<Chain> {
+async function openChain(at?: string, genesis: unknown = devnet): Promise<Chain> {
   const datadir = at ?? (await mkdtemp(join(tmpdir(), "meridian-pos-chain-")));
   dirs.push(datadir);
-  return Chain.open({ datadir, genesis: parseGenesis(devnet), logger: silentLogger, workers: 0 });
+  return Chain.open({ datadir, genesis: parseGenesis(genesis), logger: silentLogger, workers: 0 });
 }
 
 /** The round-0 decision of `value`, precommitted by the devnet's only validator. */
@@ -271,6 +272,37 @@ describe("epochs on a staking Chain", () => {
       expect(await chain.processProposal({ height: 17n, round: 0, proposer: ADDR0, value })).toMatchObject({
         accept: true,
       });
+    } finally {
+      await chain.close();
+    }
+  });
+
+  it("keeps an epoch's powers within consensus's maximum: a stake worth more is capped as at genesis", async () => {
+    // Power unit 1 gwei: the validator's 2,000 ETH is 2e12 power, above an equal share of the
+    // maximum among 1,000 validators (~1.1e12).
+    const { validators: _drop, ...rest } = devnet;
+    const genesis = {
+      ...rest,
+      staking: {
+        ...devnet.staking,
+        powerUnit: "1000000000",
+        maxValidators: 1000,
+        validators: [{ ...devnet.staking.validators[0], stake: (2000n * ETHER).toString() }],
+      },
+    };
+    const share = Math.floor(MAX_TOTAL_VOTING_POWER / 1000);
+    const chain = await openChain(undefined, genesis);
+    try {
+      expect(chain.validatorSets.at(1n).powerOf(ADDR0)).toBe(share);
+      for (let h = 1n; h <= 16n; h++) await decide([chain], await propose(chain));
+      // The epoch's end re-read the contract's set (2e12 and more with rewards): still the share.
+      expect(chain.validatorSets.at(17n).powerOf(ADDR0)).toBe(share);
+      const [, , totalStake] = (await view(chain, "validatorInfo", [bytesToHex(ADDR0)])) as [
+        string,
+        string,
+        bigint,
+      ];
+      expect(totalStake).toBeGreaterThanOrEqual(2000n * ETHER);
     } finally {
       await chain.close();
     }

@@ -1,3 +1,4 @@
+export { MAX_TOTAL_VOTING_POWER } from "@meridian/primitives";
 export type {
   ConsensusApplication,
   FinalizeRequest,
@@ -84,4 +85,4 @@ export type {
 } from "./types.ts";
 export { defaultConsensusParams, timeoutDurationMs, VoteType } from "./types.ts";
 export type { Validator, ValidatorUpdate } from "./validator-set.ts";
-export { MAX_TOTAL_VOTING_POWER, ValidatorSet } from "./validator-set.ts";
+export { ValidatorSet } from "./validator-set.ts";

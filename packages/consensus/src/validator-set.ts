@@ -1,4 +1,4 @@
-import { bytesToHex, hexKey } from "@meridian/primitives";
+import { bytesToHex, hexKey, MAX_TOTAL_VOTING_POWER } from "@meridian/primitives";
 import { ConsensusError, ConsensusErrorCode } from "./errors.ts";
 
 export type Validator = { address: Uint8Array; power: number };
@@ -6,8 +6,6 @@ export type Validator = { address: Uint8Array; power: number };
 /** A change to the set: power 0 removes the validator (ABCI's ValidatorUpdate). */
 export type ValidatorUpdate = { address: Uint8Array; power: number };
 
-/** CometBFT's MaxTotalVotingPower (int64 max / 8) scaled to what a double holds exactly. */
-export const MAX_TOTAL_VOTING_POWER = Math.floor(Number.MAX_SAFE_INTEGER / 8);
 /** Priorities are kept within 2 × total power of each other (CometBFT PriorityWindowSizeFactor). */
 const PRIORITY_WINDOW_FACTOR = 2;
 

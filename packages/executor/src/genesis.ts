@@ -7,9 +7,11 @@ import { Common, createCustomCommon, Hardfork, Mainnet } from "@ethereumjs/commo
 import { Account, Address, KECCAK256_RLP } from "@ethereumjs/util";
 import {
   type ChainParams,
+  cappedVotingPower,
   genesisFieldParsers,
   hexToBytes,
   keccak256,
+  MAX_TOTAL_VOTING_POWER,
   parseChainParams,
 } from "@meridian/primitives";
 import {
@@ -164,9 +166,20 @@ export function parseGenesis(json: unknown, source = "genesis"): GenesisSpec {
     const storage = new Map<string, Uint8Array>();
     for (const [slot, value] of Object.entries(account.storage)) storage.set(slot, hexToBytes(value));
     alloc.set(key, { balance: account.balance, nonce: 0n, code: hexToBytes(account.code), storage });
+    // Power is stake / powerUnit and stake comes out of the supply: a unit so small that the
+    // supply could stake past consensus's maximum total power is refused here, not at an epoch.
+    let supply = 0n;
+    for (const a of alloc.values()) supply += a.balance;
+    const reachable = supply / staking.params.powerUnit;
+    if (reachable > BigInt(MAX_TOTAL_VOTING_POWER))
+      fail(
+        "staking.powerUnit",
+        `the genesis supply of ${supply} wei could stake to voting power ${reachable}, above the maximum ${MAX_TOTAL_VOTING_POWER}; raise powerUnit`,
+      );
+    const { maxValidators } = staking.params;
     const derived = selectActiveSet(staking.params, staking.validators).map((v) => ({
       address: hexToBytes(v.signer),
-      power: v.power,
+      power: BigInt(cappedVotingPower(v.power, maxValidators)),
     }));
     if (derived.length === 0) fail("staking.validators", "no validator has minStake: the set would be empty");
     // A `validators` list beside `staking` must be exactly the contract's set (same order).

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Block } from "@ethereumjs/block";
 import { Address, bytesToHex, hexToBytes } from "@ethereumjs/util";
+import { MAX_TOTAL_VOTING_POWER } from "@meridian/primitives";
 import { STAKING_ADDRESS, stakingAbi } from "@meridian/staking";
 import { type FlatStateManager, FlatStateStore } from "@meridian/state";
 import { ChainDatabase } from "@meridian/storage";
@@ -106,6 +107,28 @@ describe("genesis staking section", () => {
     } finally {
       await c.close();
     }
+  });
+
+  it("caps the genesis set's powers as epochs do, and refuses a powerUnit the supply could stake past consensus's maximum", async () => {
+    const { validators: _drop, ...rest } = devnet;
+    const staking = {
+      ...devnet.staking,
+      powerUnit: "1000000000", // gwei: 2,000 ETH is 2e12 power
+      maxValidators: 1000,
+      validators: [{ signer: OWNER, stake: (2000n * ETHER).toString() }],
+    };
+    const c = await freshChain({ ...rest, staking });
+    try {
+      const share = BigInt(Math.floor(MAX_TOTAL_VOTING_POWER / 1000));
+      expect(share).toBeLessThan(2n * 10n ** 12n);
+      expect(c.spec.validators.map((v) => v.power)).toEqual([share]);
+    } finally {
+      await c.close();
+    }
+    // One wei per unit: the devnet's ~100,000 ETH could be staked to ~1e23 power.
+    expect(() => parseGenesis({ ...rest, staking: { ...devnet.staking, powerUnit: "1" } })).toThrow(
+      /staking\.powerUnit.*above the maximum/,
+    );
   });
 
   it("refuses a validators list that contradicts the stakes, a stake below minStake, and a hand-written 0x…1000", () => {

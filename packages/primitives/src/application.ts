@@ -84,6 +84,23 @@ export type FinalizeBlockRequest = {
 /** A change of the next height's validator set; power 0 removes the validator. */
 export type ValidatorUpdate = { address: Uint8Array; power: number };
 
+/**
+ * CometBFT's MaxTotalVotingPower (int64 max / 8) scaled to what a double holds exactly: the
+ * proposer-priority arithmetic stays exact below it. A genesis above it is refused; a staking
+ * epoch is kept below it (each of `maxValidators` gets at most an equal share).
+ */
+export const MAX_TOTAL_VOTING_POWER = Math.floor(Number.MAX_SAFE_INTEGER / 8);
+
+/**
+ * A staked validator's consensus power: its stake / powerUnit, capped at an equal share of
+ * MAX_TOTAL_VOTING_POWER among `maxValidators`, so an active set never exceeds the maximum
+ * however much is staked. The genesis set and every epoch's set use it alike.
+ */
+export function cappedVotingPower(power: bigint, maxValidators: number): number {
+  const cap = BigInt(Math.floor(MAX_TOTAL_VOTING_POWER / Math.max(1, maxValidators)));
+  return Number(power < cap ? power : cap);
+}
+
 export type FinalizeBlockResult = {
   validatorUpdates: readonly ValidatorUpdate[];
   /** The equivocations the block recorded, when not `misbehavior` of the request. */

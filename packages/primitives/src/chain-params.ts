@@ -1,3 +1,4 @@
+import { MAX_TOTAL_VOTING_POWER } from "./application.ts";
 /**
  * The chain and consensus parameters of a genesis file (chain id, `validators`, `meridian.*`),
  * parsed here so consensus and the node read them without importing the executor, which parses
@@ -68,6 +69,9 @@ export function parseChainParams(json: unknown, source = "genesis"): ChainParams
     if (power === 0n) fail(`validators[${i}].power`, "must be positive");
     return { address: data(`validators[${i}].address`, o.address, 20), power };
   });
+  const totalPower = validators.reduce((sum, v) => sum + v.power, 0n);
+  if (totalPower > BigInt(MAX_TOTAL_VOTING_POWER))
+    fail("validators", `total power ${totalPower} exceeds the maximum ${MAX_TOTAL_VOTING_POWER}`);
   const meridian = (g.meridian ?? {}) as Record<string, unknown>;
   const blockTimeMs = Number(quantity("meridian.blockTimeMs", meridian.blockTimeMs, 1000n));
   if (blockTimeMs < 10 || blockTimeMs > 600_000)

@@ -15,6 +15,7 @@ export type {
   SignedVoteData,
   ValidatorUpdate,
 } from "./application.ts";
+export { cappedVotingPower, MAX_TOTAL_VOTING_POWER } from "./application.ts";
 export type { Hex } from "./bytes.ts";
 export {
   ByteArena,

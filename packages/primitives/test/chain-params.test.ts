@@ -1,6 +1,12 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { bytesToHex, GenesisError, parseChainParams } from "../src/index.ts";
+import {
+  bytesToHex,
+  cappedVotingPower,
+  GenesisError,
+  MAX_TOTAL_VOTING_POWER,
+  parseChainParams,
+} from "../src/index.ts";
 
 const devnet = JSON.parse(readFileSync(new URL("../../../genesis/devnet.json", import.meta.url), "utf8"));
 
@@ -36,6 +42,17 @@ describe("parseChainParams (what consensus reads of a genesis, without the execu
     [{ chainId: 1, validators: [] }, "validators"],
     [{ chainId: 1, validators: [{ address: `0x${"11".repeat(20)}`, power: 0 }] }, "validators[0].power"],
     [{ chainId: 1, validators: [{ address: "0x1234", power: 1 }] }, "validators[0].address"],
+    // Above consensus's maximum total power (2^53 - 1) / 8, together though not alone.
+    [
+      {
+        chainId: 1,
+        validators: [
+          { address: `0x${"11".repeat(20)}`, power: "0x10000000000000" },
+          { address: `0x${"22".repeat(20)}`, power: "0x10000000000000" },
+        ],
+      },
+      "validators",
+    ],
     [
       {
         chainId: 1,
@@ -63,5 +80,14 @@ describe("parseChainParams (what consensus reads of a genesis, without the execu
     expect(error).toBeInstanceOf(GenesisError);
     expect((error as GenesisError).code).toBe("GENESIS_INVALID");
     expect((error as Error).message).toContain(`g.json: ${path}: `);
+  });
+
+  it("caps a staked validator's power at an equal share of the maximum among maxValidators", () => {
+    expect(cappedVotingPower(1000n, 100)).toBe(1000);
+    const share = Math.floor(MAX_TOTAL_VOTING_POWER / 100);
+    expect(cappedVotingPower(BigInt(share) + 1n, 100)).toBe(share);
+    expect(cappedVotingPower(10n ** 40n, 100)).toBe(share);
+    // However the stake grows, a full set of capped validators stays within the maximum.
+    expect(cappedVotingPower(10n ** 40n, 7) * 7).toBeLessThanOrEqual(MAX_TOTAL_VOTING_POWER);
   });
 });
