@@ -138,6 +138,13 @@ export async function runImportSigningState(opts: SigningStateOptions): Promise<
   } catch (err) {
     throw cliError(`cannot read signing state file ${opts.file}`, "SIGNER_STATE_INVALID", err);
   }
-  const state = await node.importValidatorSigningState(datadir, json);
-  process.stdout.write(`Imported signing state: ${describeHrs(state)}\n`);
+  // A running validator holds its signing state in memory and would write over the import (or
+  // sign from a state the file no longer says): refused while a node runs on the data dir.
+  const lock = await node.acquireDatadirLock(datadir, "meridian keys import-signing-state");
+  try {
+    const state = await node.importValidatorSigningState(datadir, json);
+    process.stdout.write(`Imported signing state: ${describeHrs(state)}\n`);
+  } finally {
+    await lock.release();
+  }
 }

@@ -19,7 +19,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { FileSignerStateStore, Signer, VoteType } from "@meridian/consensus";
-import { decryptKeystore, parseConfigToml } from "@meridian/node";
+import { acquireDatadirLock, decryptKeystore, parseConfigToml } from "@meridian/node";
 import { afterAll, describe, expect, it } from "vitest";
 
 import { DEV_ACCOUNTS, DEVNET_VALIDATOR } from "../src/dev-accounts.ts";
@@ -577,6 +577,19 @@ describe.skipIf(!NODE_READY)("keys export-signing-state / import-signing-state",
     const missing = await run(["keys", "export-signing-state", "--datadir", join(dir, "empty")]);
     expect(missing.code).not.toBe(0);
     expect(missing.stderr).toContain("SIGNER_STATE_MISSING");
+    // A node running on the data dir holds its lock: the import is refused and changes nothing.
+    const newer = join(dir, "newer.json");
+    await signAt(from, 20n);
+    expect((await run(["keys", "export-signing-state", "--datadir", from, "--file", newer])).code).toBe(0);
+    const lock = await acquireDatadirLock(to, "meridian devnet");
+    try {
+      const whileRunning = await run(["keys", "import-signing-state", "--datadir", to, "--file", newer]);
+      expect(whileRunning.code).not.toBe(0);
+      expect(whileRunning.stderr).toContain("DATADIR_LOCKED");
+      expect(readFileSync(statePath(to), "utf8")).toBe(before);
+    } finally {
+      await lock.release();
+    }
     const garbage = join(dir, "garbage.json");
     writeFileSync(garbage, "{not json");
     const bad = await run(["keys", "import-signing-state", "--datadir", to, "--file", garbage]);
