@@ -50,7 +50,16 @@ export {
   rlpEncodeInto,
   rlpListBounds,
 } from "./rlp.ts";
-export { privateKeyToAddress, publicKeyToAddress, randomPrivateKey } from "./secp256k1.ts";
+export {
+  privateKeyToAddress,
+  publicKeyToAddress,
+  randomPrivateKey,
+  recoverPublicKey,
+  SECP256K1_HALF_ORDER,
+  SIGNATURE_BYTES,
+  secpBackend,
+  signDigestSecp256k1,
+} from "./secp256k1.ts";
 export type { RawTrieNode, TrieItem, TrieNode, TrieNodeWriter, TrieRef } from "./trie-root.ts";
 export {
   buildTrieNode,
