@@ -72,8 +72,11 @@ export function genesisValidatorSet(genesis: Pick<ChainParams, "validators">): V
 }
 
 /** The default timeouts with the commit timeout set to the block time: it gives the cadence. */
-export function consensusParamsFor(blockTimeMs: number): ConsensusParams {
-  return { ...defaultConsensusParams, commit: { baseMs: blockTimeMs, deltaMs: 0 } };
+export function consensusParamsFor(
+  blockTimeMs: number,
+  timeouts: ChainParams["timeouts"] = {},
+): ConsensusParams {
+  return { ...defaultConsensusParams, ...timeouts, commit: { baseMs: blockTimeMs, deltaMs: 0 } };
 }
 
 export type ValidatorOptions = {
@@ -92,7 +95,7 @@ export type ValidatorOptions = {
   transport?: Transport;
   /** Dropped-message counters (the node's prom-client registry). */
   metrics?: ConsensusMetrics;
-  /** Timeouts; default: `consensusParamsFor(blockTimeMs)`. */
+  /** Timeouts; default: `consensusParamsFor(blockTimeMs, genesis.timeouts)`. */
   params?: ConsensusParams;
 };
 
@@ -303,7 +306,7 @@ export async function startValidator(opts: ValidatorOptions): Promise<RunningVal
   const app = new ValidatorApplication(opts, chainId, validatorSets, evidencePool);
   const driver = new ConsensusDriver({
     chainId,
-    params: opts.params ?? consensusParamsFor(opts.blockTimeMs),
+    params: opts.params ?? consensusParamsFor(opts.blockTimeMs, genesis.timeouts),
     signer,
     wal,
     app,

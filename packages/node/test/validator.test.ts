@@ -74,4 +74,66 @@ describe("single validator block time", () => {
     expect(median(intervals)).toBeGreaterThanOrEqual(BLOCK_MS - 10);
     expect(median(intervals)).toBeLessThan(BLOCK_MS + SLOW_MS / 2);
   }, 30_000);
+
+  it("runs its rounds on the genesis timeouts (meridian.timeouts)", async () => {
+    // Three quarters of the power runs; the other quarter's validator is down. At the heights
+    // it should propose, the round waits out the propose timeout and the next round decides:
+    // those heights take the block time plus about one propose timeout, the genesis' 50 ms
+    // (with the default 1 s timeout they would take over a second).
+    const key = new Uint8Array(randomBytes(32));
+    const absent = new Uint8Array(randomBytes(32));
+    const genesis = parseGenesis({
+      ...genesisJson,
+      staking: undefined,
+      validators: [
+        { address: bytesToHex(privateKeyToAddress(key)), power: 3 },
+        { address: bytesToHex(privateKeyToAddress(absent)), power: 1 },
+      ],
+      meridian: {
+        ...genesisJson.meridian,
+        timeouts: {
+          proposeMs: 50,
+          proposeDeltaMs: 0,
+          prevoteMs: 50,
+          prevoteDeltaMs: 0,
+          precommitMs: 50,
+          precommitDeltaMs: 0,
+        },
+      },
+    });
+    const BLOCK_MS = 100;
+    const datadir = await mkdtemp(join(tmpdir(), "meridian-val-timeouts-"));
+    dirs.push(datadir);
+    const chain = await Chain.open({ datadir, genesis, logger: silentLogger, workers: 0 });
+    const committedAt = new Map<bigint, number>();
+    chain.on("committed", ({ block }: { block: { header: { number: bigint } } }) => {
+      committedAt.set(block.header.number, performance.now());
+    });
+    const validator = await startValidator({
+      chain,
+      genesis,
+      datadir,
+      privateKey: key,
+      blockTimeMs: BLOCK_MS,
+      emptyBlocks: true,
+      logger: silentLogger,
+    });
+    try {
+      const until = Date.now() + 15_000;
+      while (committedAt.size < 12 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    } finally {
+      await validator.stop();
+    }
+    const slow: number[] = [];
+    for (let h = 2n; h <= BigInt(committedAt.size); h++) {
+      const round = (await chain.commitInfo(h))?.round ?? 0;
+      if (round > 0) slow.push((committedAt.get(h) as number) - (committedAt.get(h - 1n) as number));
+    }
+    await chain.close();
+    expect(committedAt.size).toBeGreaterThanOrEqual(12);
+    // Weighted round robin gives the absent validator one height in four.
+    expect(slow.length).toBeGreaterThanOrEqual(1);
+    // Generous for a loaded CI machine, and still well under the default timeout's 1 s.
+    for (const ms of slow) expect(ms).toBeLessThan(BLOCK_MS + 50 + 650);
+  }, 30_000);
 });

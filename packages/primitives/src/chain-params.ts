@@ -1,9 +1,9 @@
-import { MAX_TOTAL_VOTING_POWER } from "./application.ts";
 /**
  * The chain and consensus parameters of a genesis file (chain id, `validators`, `meridian.*`),
  * parsed here so consensus and the node read them without importing the executor, which parses
  * the rest of the file (forks, alloc, header fields) with the same field parsers.
  */
+import { MAX_TOTAL_VOTING_POWER } from "./application.ts";
 import { hexToBytes, isHex } from "./bytes.ts";
 import { MeridianError } from "./errors.ts";
 
@@ -24,7 +24,17 @@ export type ChainParams = {
   blockTimeMs: number;
   /** False: a proposer waits for a transaction (`meridian.emptyBlocks`, default true). */
   emptyBlocks: boolean;
+  /**
+   * Round timeouts every validator of the chain uses (`meridian.timeouts`): for each step, the
+   * first round's wait and its increase per round, in ms. A step left out keeps consensus's
+   * default. Local clocks may differ; these only need to be the same order everywhere.
+   */
+  timeouts: Partial<Record<RoundTimeoutStep, RoundTimeout>>;
 };
+
+export type RoundTimeoutStep = "propose" | "prevote" | "precommit";
+export type RoundTimeout = { baseMs: number; deltaMs: number };
+const ROUND_TIMEOUT_STEPS: readonly RoundTimeoutStep[] = ["propose", "prevote", "precommit"];
 
 /** Strict parsers of genesis fields; a bad field throws GenesisError naming its path. */
 export function genesisFieldParsers(source: string) {
@@ -78,5 +88,34 @@ export function parseChainParams(json: unknown, source = "genesis"): ChainParams
     fail("meridian.blockTimeMs", "expected 10..600000 milliseconds");
   const emptyBlocks = meridian.emptyBlocks ?? true;
   if (typeof emptyBlocks !== "boolean") fail("meridian.emptyBlocks", "expected true or false");
-  return { chainId, validators, blockTimeMs, emptyBlocks: emptyBlocks as boolean };
+  const timeoutsRaw = meridian.timeouts ?? {};
+  if (typeof timeoutsRaw !== "object" || timeoutsRaw === null || Array.isArray(timeoutsRaw))
+    fail("meridian.timeouts", "expected an object");
+  const t = timeoutsRaw as Record<string, unknown>;
+  for (const key of Object.keys(t))
+    if (!ROUND_TIMEOUT_STEPS.some((step) => key === `${step}Ms` || key === `${step}DeltaMs`))
+      fail(
+        `meridian.timeouts.${key}`,
+        "unknown; expected proposeMs, proposeDeltaMs, prevoteMs, prevoteDeltaMs, precommitMs or precommitDeltaMs",
+      );
+  const timeouts: ChainParams["timeouts"] = {};
+  for (const step of ROUND_TIMEOUT_STEPS) {
+    const base = t[`${step}Ms`];
+    const delta = t[`${step}DeltaMs`];
+    if (base === undefined && delta === undefined) continue;
+    if (base === undefined || delta === undefined)
+      fail(
+        `meridian.timeouts.${step}${base === undefined ? "Ms" : "DeltaMs"}`,
+        `give both ${step}Ms and ${step}DeltaMs`,
+      );
+    const ms = (path: string, v: unknown): number => {
+      const n = Number(quantity(path, v));
+      if (n > 600_000) fail(path, "expected at most 600000 milliseconds");
+      return n;
+    };
+    const baseMs = ms(`meridian.timeouts.${step}Ms`, base);
+    if (baseMs < 10) fail(`meridian.timeouts.${step}Ms`, "expected at least 10 milliseconds");
+    timeouts[step] = { baseMs, deltaMs: ms(`meridian.timeouts.${step}DeltaMs`, delta) };
+  }
+  return { chainId, validators, blockTimeMs, emptyBlocks: emptyBlocks as boolean, timeouts };
 }

@@ -33,7 +33,7 @@ export {
   utf8ToBytes,
 } from "./bytes.ts";
 export type { CallAuthorization, CallParams } from "./call.ts";
-export type { ChainParams, GenesisValidator } from "./chain-params.ts";
+export type { ChainParams, GenesisValidator, RoundTimeout, RoundTimeoutStep } from "./chain-params.ts";
 export { GenesisError, genesisFieldParsers, parseChainParams } from "./chain-params.ts";
 export type { MeridianErrorOptions } from "./errors.ts";
 export { DecodeError, MeridianError } from "./errors.ts";

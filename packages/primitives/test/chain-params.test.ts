@@ -34,10 +34,23 @@ describe("parseChainParams (what consensus reads of a genesis, without the execu
       validators: [{ address: new Uint8Array(20).fill(0x11), power: 5n }],
       blockTimeMs: 1000,
       emptyBlocks: true,
+      timeouts: {},
     });
   });
 
-  it.each([
+  it("reads the round timeouts every validator uses (meridian.timeouts), a step left out keeping the default", () => {
+    const params = parseChainParams({
+      chainId: 1,
+      validators: [{ address: `0x${"11".repeat(20)}`, power: 1 }],
+      meridian: { timeouts: { proposeMs: 3000, proposeDeltaMs: "0x3e8", prevoteMs: 800, prevoteDeltaMs: 0 } },
+    });
+    expect(params.timeouts).toEqual({
+      propose: { baseMs: 3000, deltaMs: 1000 },
+      prevote: { baseMs: 800, deltaMs: 0 },
+    });
+  });
+
+  it.each<[unknown, string]>([
     [{ chainId: 0, validators: [{ address: `0x${"11".repeat(20)}`, power: 1 }] }, "chainId"],
     [{ chainId: 1, validators: [] }, "validators"],
     [{ chainId: 1, validators: [{ address: `0x${"11".repeat(20)}`, power: 0 }] }, "validators[0].power"],
@@ -70,6 +83,18 @@ describe("parseChainParams (what consensus reads of a genesis, without the execu
       "meridian.emptyBlocks",
     ],
     [[], "(root)"],
+    ...(
+      [
+        [{ proposeMs: 1000 }, "meridian.timeouts.proposeDeltaMs"],
+        [{ precommitDeltaMs: 10 }, "meridian.timeouts.precommitMs"],
+        [{ proposeMs: 5, proposeDeltaMs: 0 }, "meridian.timeouts.proposeMs"],
+        [{ prevoteMs: 500, prevoteDeltaMs: 700_000 }, "meridian.timeouts.prevoteDeltaMs"],
+        [{ commitMs: 500 }, "meridian.timeouts.commitMs"],
+      ] as const
+    ).map(([timeouts, path]): [unknown, string] => [
+      { chainId: 1, validators: [{ address: `0x${"11".repeat(20)}`, power: 1 }], meridian: { timeouts } },
+      path,
+    ]),
   ])("names the bad field: %j → %s", (json, path) => {
     let error: unknown;
     try {
