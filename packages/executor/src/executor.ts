@@ -31,6 +31,8 @@ import {
   type StakingBlockCalls,
   stakingContextBlock,
 } from "./staking-calls.ts";
+// Installs the per-code jump-analysis cache in every thread that runs an executor.
+import "./jump-analysis.ts";
 import { useFastTries } from "./tries.ts";
 import { type BlockHashLookup, VmPool } from "./vm-pool.ts";
 

@@ -35,6 +35,7 @@ export {
   executedFieldsOf,
   validateHeader,
 } from "./header-rules.ts";
+export { jumpAnalysesRun, jumpAnalysisCached, setJumpAnalysisCache } from "./jump-analysis.ts";
 export { kzg, loadKzg } from "./kzg.ts";
 export type {
   AccountRead,

@@ -8,6 +8,7 @@ import { keccak256 } from "@meridian/primitives";
 import { FlatStateManager, FlatStateStore } from "@meridian/state";
 import { ChainDatabase } from "@meridian/storage";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { WORKER_CODE_CACHE } from "../src/call-pool/remote-state.ts";
 import {
   buildGenesis,
   type CallJob,
@@ -177,6 +178,61 @@ describe("CallPool", () => {
       expect(performance.now() - start).toBeLessThan(1000);
       expect(single.queued).toBe(0);
       await expect(loop).rejects.toThrow(Timeout);
+    } finally {
+      await single.close();
+    }
+  });
+
+  it("sends each contract's code to a worker once, and a worker that dropped one asks for it", async () => {
+    const single = new CallPool({ workers: 1, chainId: spec.chainId, hardfork: common.hardfork() });
+    await single.ready();
+    /** Contract i returns i: PUSH2 i PUSH1 0 MSTORE PUSH1 32 PUSH1 0 RETURN (one code per i). */
+    const codeOf = (i: number) =>
+      Uint8Array.from([0x61, i >> 8, i & 0xff, 0x60, 0, 0x52, 0x60, 32, 0x60, 0, 0xf3]);
+    // Not the zero address: that is the default caller.
+    const addressOf = (i: number) =>
+      new Address(Uint8Array.from([0xc0, ...new Uint8Array(17), i >> 8, i & 0xff]));
+    let codeReads = 0;
+    const call = async (i: number) => {
+      const before = codeReads;
+      const withContract: JobContext = {
+        state: async () => {
+          const state = new FlatStateManager(store, root);
+          await state.putAccount(addressOf(i), new Account());
+          await state.putCode(addressOf(i), codeOf(i));
+          return {
+            getAccount: (a) => state.getAccount(a),
+            getStorage: (a, k) => state.getStorage(a, k),
+            codeByHash: (h) => {
+              codeReads++;
+              return state.codeByHash(h);
+            },
+          };
+        },
+        blockHash: async (n) => fakeHash(n),
+      };
+      const job: CallJob = {
+        kind: "call",
+        header: { hash: context.hash(), rlp: context.header.serialize() },
+        input: { to: addressOf(i).bytes, gas: 100_000n },
+        gasCap: 100_000n,
+      };
+      const out = (await single.submit(job, withContract, deadline(10_000))) as CallOutput;
+      expect(bytesToBigInt(out.returnData)).toBe(BigInt(i));
+      return codeReads - before;
+    };
+    try {
+      // The main thread reads the code for every job (its prefetch); the worker asks for none.
+      for (let i = 0; i < WORKER_CODE_CACHE; i++) expect(await call(i)).toBe(1);
+      // Contract 0 again (still kept): the worker's cache answers, and 0 becomes its newest.
+      expect(await call(0)).toBe(1);
+      // A new contract: the worker drops its least recently used (1), the pool forgets its
+      // oldest sent (0).
+      expect(await call(WORKER_CODE_CACHE)).toBe(1);
+      // 1 was not sent again, and the worker no longer has it: it asks (a second read).
+      expect(await call(1)).toBe(2);
+      // 0 is sent again with the job.
+      expect(await call(0)).toBe(1);
     } finally {
       await single.close();
     }

@@ -411,12 +411,7 @@ export class NodeBackend implements RpcBackend {
   }
 
   private callJob(kind: "call" | "estimate" | "accessList", req: CallRequest, block: Block, gasCap: bigint) {
-    return {
-      kind,
-      header: { hash: block.hash(), rlp: block.header.serialize() },
-      input: req,
-      gasCap,
-    } as const;
+    return { kind, header: wireHeader(block), input: req, gasCap } as const;
   }
 
   /** geth's RPCEVMTimeout: the whole request, queueing included. */
@@ -803,4 +798,15 @@ function rewards(block: Block, receipts: StoredReceipt[], percentiles: number[])
     }
     return (items[items.length - 1] as { tip: bigint }).tip;
   });
+}
+
+/** Each block's header as jobs carry it, encoded once: most calls run on the same few blocks. */
+const wireHeaders = new WeakMap<Block, { hash: Uint8Array; rlp: Uint8Array }>();
+function wireHeader(block: Block): { hash: Uint8Array; rlp: Uint8Array } {
+  let h = wireHeaders.get(block);
+  if (!h) {
+    h = { hash: block.hash(), rlp: block.header.serialize() };
+    wireHeaders.set(block, h);
+  }
+  return h;
 }

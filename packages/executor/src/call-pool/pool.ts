@@ -9,7 +9,7 @@
  */
 import { Worker } from "node:worker_threads";
 import { type Account, Address, equalsBytes, KECCAK256_NULL } from "@ethereumjs/util";
-import { MeridianError, rlpDecode } from "@meridian/primitives";
+import { hexKey, MeridianError, rlpDecode } from "@meridian/primitives";
 import type { ForkActivation } from "../genesis.ts";
 import type {
   CallJob,
@@ -21,7 +21,7 @@ import type {
   ToWorker,
   WireAccount,
 } from "./protocol.ts";
-import { toWireAccount } from "./remote-state.ts";
+import { toWireAccount, WORKER_CODE_CACHE } from "./remote-state.ts";
 
 export type CallPoolOptions = {
   /** Worker threads, at least 1. */
@@ -87,6 +87,8 @@ type Slot = {
   loaded: boolean;
   task: Task | undefined;
   started: Promise<void>;
+  /** Code hashes (hex) this worker was sent and keeps (see WORKER_CODE_CACHE): not sent again. */
+  sentCode: Set<string>;
 };
 
 /** Workers that exit before loading, in a row, after which the pool gives up. */
@@ -107,6 +109,21 @@ const calleeKey = (to: Uint8Array): string =>
   Buffer.from(to.buffer, to.byteOffset, to.byteLength).toString("hex");
 
 const wireCopy = (w: WireAccount): WireAccount => w && [w[0], w[1], own(w[2]), own(w[3])];
+
+/**
+ * `prefetched` less the code this worker was already sent (it keeps code by hash, and asks
+ * for any it has dropped since); what is sent now is recorded as sent.
+ */
+function withoutSentCode(prefetched: Prefetched, sent: Set<string>): Prefetched {
+  const code = prefetched.code.filter(([hash]) => {
+    const key = hexKey(hash);
+    if (sent.has(key)) return false;
+    if (sent.size >= WORKER_CODE_CACHE) sent.delete(sent.values().next().value as string);
+    sent.add(key);
+    return true;
+  });
+  return code.length === prefetched.code.length ? prefetched : { ...prefetched, code };
+}
 
 /** Header field 2 of a header's RLP: the coinbase, which every transaction run reads. */
 function coinbaseOf(headerRlp: Uint8Array): Uint8Array | undefined {
@@ -166,6 +183,7 @@ export class CallPool {
       ready: false,
       loaded: false,
       task: undefined,
+      sentCode: new Set(),
       started: new Promise<void>((resolve) => {
         started = resolve;
       }),
@@ -297,7 +315,12 @@ export class CallPool {
       void task.prefetched.then((prefetched) => {
         if (slot.task !== task) return;
         task.posted = true;
-        slot.worker.postMessage({ kind: "job", id: task.id, job: task.job, prefetched } satisfies ToWorker);
+        slot.worker.postMessage({
+          kind: "job",
+          id: task.id,
+          job: task.job,
+          prefetched: prefetched && withoutSentCode(prefetched, slot.sentCode),
+        } satisfies ToWorker);
       });
     }
   }

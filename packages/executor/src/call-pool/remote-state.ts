@@ -26,18 +26,56 @@ export function fromWireAccount(w: WireAccount): Account | undefined {
  */
 const NO_DATABASE = undefined as unknown as ChainDatabase;
 
+/** Contract codes a worker keeps between jobs (the pool does not send them again). */
+export const WORKER_CODE_CACHE = 256;
+
+/**
+ * Code by hash, kept across a worker's jobs, least recently used dropped first. Code is
+ * content-addressed, so an entry is never stale; and one code object per contract lets the
+ * EVM's jump analysis be reused (see jump-analysis.ts).
+ */
+export class CodeCache {
+  private readonly byHash = new Map<string, Uint8Array>();
+  private readonly capacity: number;
+
+  constructor(capacity = WORKER_CODE_CACHE) {
+    this.capacity = capacity;
+  }
+
+  get(key: string): Uint8Array | undefined {
+    const code = this.byHash.get(key);
+    if (code !== undefined) {
+      this.byHash.delete(key);
+      this.byHash.set(key, code);
+    }
+    return code;
+  }
+
+  set(key: string, code: Uint8Array): void {
+    this.byHash.delete(key);
+    if (this.byHash.size >= this.capacity) this.byHash.delete(this.byHash.keys().next().value as string);
+    this.byHash.set(key, code);
+  }
+}
+
 export class RemoteStateStore extends FlatStateStore {
   private readonly ask: StateRequester;
   private readonly accountRlps = new Map<string, Uint8Array | null>();
   private readonly slotValues = new Map<string, Uint8Array>();
   private readonly codeByHash = new Map<string, Uint8Array | undefined>();
+  private readonly codeCache: CodeCache | undefined;
 
-  constructor(request: StateRequester, prefetched?: Prefetched) {
+  constructor(request: StateRequester, prefetched?: Prefetched, codeCache?: CodeCache) {
     super(NO_DATABASE);
     this.ask = request;
+    this.codeCache = codeCache;
     if (!prefetched) return;
     for (const [address, rlp] of prefetched.accounts) this.accountRlps.set(hexKey(address), rlp);
-    for (const [codeHash, code] of prefetched.code) this.codeByHash.set(hexKey(codeHash), code);
+    for (const [codeHash, code] of prefetched.code) {
+      const key = hexKey(codeHash);
+      this.codeByHash.set(key, code);
+      if (code) codeCache?.set(key, code);
+    }
     for (const [address, key, value] of prefetched.slots)
       this.slotValues.set(hexKey(address) + hexKey(key), value);
   }
@@ -74,7 +112,11 @@ export class RemoteStateStore extends FlatStateStore {
   override async getCode(codeHash: Uint8Array): Promise<Uint8Array | undefined> {
     const k = hexKey(codeHash);
     if (this.codeByHash.has(k)) return this.codeByHash.get(k);
-    const code = (await this.ask({ op: "code", codeHash })) as Uint8Array | undefined;
+    let code = this.codeCache?.get(k);
+    if (code === undefined) {
+      code = (await this.ask({ op: "code", codeHash })) as Uint8Array | undefined;
+      if (code) this.codeCache?.set(k, code);
+    }
     this.codeByHash.set(k, code);
     return code;
   }

@@ -34,7 +34,7 @@ import type {
   TraceConfig,
   WireHeader,
 } from "./protocol.ts";
-import { RemoteStateStore } from "./remote-state.ts";
+import { CodeCache, RemoteStateStore } from "./remote-state.ts";
 
 const init = workerData as CallWorkerInit;
 type ForkRules = { common: Common; executor: SequentialExecutor };
@@ -70,6 +70,9 @@ function requester(id: number) {
     });
 }
 
+/** Contract code kept between jobs; the pool sends each code once (see WORKER_CODE_CACHE). */
+const codeCache = new CodeCache();
+
 /** Context blocks by hash: consecutive calls mostly run on the same head. */
 const headers = new Map<string, Block>();
 function contextBlock(h: WireHeader): Block {
@@ -102,7 +105,7 @@ function headerRlpTimestamp(rlp: Uint8Array, inBlock = false): bigint {
 async function run(id: number, job: CallJob, prefetched: Prefetched | undefined): Promise<unknown> {
   const ask = requester(id);
   // One store per job: its reads of the snapshot are shared by every run of the job.
-  const store = new RemoteStateStore(ask, prefetched);
+  const store = new RemoteStateStore(ask, prefetched, codeCache);
   const fresh = () => new FlatStateManager(store, KECCAK256_RLP);
   const state = fresh();
   const blockHash = async (n: bigint) =>
