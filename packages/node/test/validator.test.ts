@@ -22,6 +22,12 @@ afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
+/** Returns once `done()` holds or `timeoutMs` has passed (the caller's assertions then say which). */
+async function pollUntil(done: () => boolean, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!done() && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)] as number;
@@ -62,8 +68,7 @@ describe("single validator block time", () => {
       logger: silentLogger,
     });
     try {
-      const until = Date.now() + 15_000;
-      while (commits.length < 10 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      await pollUntil(() => commits.length >= 10, 15_000);
     } finally {
       await validator.stop();
       await chain.close();
@@ -119,8 +124,7 @@ describe("single validator block time", () => {
       logger: silentLogger,
     });
     try {
-      const until = Date.now() + 15_000;
-      while (committedAt.size < 12 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      await pollUntil(() => committedAt.size >= 12, 15_000);
     } finally {
       await validator.stop();
     }
