@@ -153,8 +153,15 @@ export function parseGenesis(json: unknown, source = "genesis"): GenesisSpec {
   }
   let validatorSet = validators;
   let staking: GenesisStaking | undefined;
+  const epochWithoutStaking =
+    (g.staking === undefined || g.staking === null) &&
+    typeof g.consensus === "object" &&
+    g.consensus !== null &&
+    (g.consensus as Record<string, unknown>).epoch_length !== undefined;
+  if (epochWithoutStaking)
+    fail("consensus.epoch_length", "epochs come from the staking section, which this genesis does not have");
   if (g.staking !== undefined && g.staking !== null) {
-    staking = parseStaking(g.staking, quantity, data, fail);
+    staking = parseStaking(g.staking, g.consensus, quantity, data, fail);
     let account: ReturnType<typeof stakingGenesisAccount>;
     try {
       account = stakingGenesisAccount(staking.params, staking.validators);
@@ -229,8 +236,36 @@ const STAKING_DEFAULTS = {
   proposerBonusBps: 1000n,
 } as const;
 
+/**
+ * The epoch length: `staking.epochLength`, or `consensus.epoch_length` (CometBFT's spelling of a
+ * consensus parameter); both may be given only if they agree.
+ */
+function epochLength(
+  staking: Record<string, unknown>,
+  consensus: unknown,
+  quantity: (path: string, v: unknown, dflt?: bigint) => bigint,
+  fail: (path: string, reason: string) => never,
+): bigint {
+  const c = consensus ?? {};
+  if (typeof c !== "object" || c === null || Array.isArray(c)) return fail("consensus", "expected an object");
+  const snake = (c as Record<string, unknown>).epoch_length;
+  const fromStaking =
+    staking.epochLength === undefined ? undefined : quantity("staking.epochLength", staking.epochLength);
+  const fromConsensus = snake === undefined ? undefined : quantity("consensus.epoch_length", snake);
+  if (fromStaking !== undefined && fromConsensus !== undefined && fromStaking !== fromConsensus)
+    fail(
+      "consensus.epoch_length",
+      `${fromConsensus} differs from staking.epochLength ${fromStaking}; give one`,
+    );
+  const length = fromConsensus ?? fromStaking ?? STAKING_DEFAULTS.epochLength;
+  if (length === 0n)
+    fail(fromConsensus !== undefined ? "consensus.epoch_length" : "staking.epochLength", "must be positive");
+  return length;
+}
+
 function parseStaking(
   raw: unknown,
+  consensus: unknown,
   quantity: (path: string, v: unknown, dflt?: bigint) => bigint,
   data: (path: string, v: unknown, length?: number) => Uint8Array,
   fail: (path: string, reason: string) => never,
@@ -250,7 +285,7 @@ function parseStaking(
     minStake: q("minStake"),
     powerUnit: q("powerUnit"),
     issuancePerBlock: q("issuancePerBlock"),
-    epochLength: q("epochLength"),
+    epochLength: epochLength(s, consensus, quantity, fail),
     unbondingEpochs: q("unbondingEpochs"),
     jailEpochs: q("jailEpochs"),
     downtimeWindow: q("downtimeWindow"),

@@ -131,6 +131,24 @@ describe("genesis staking section", () => {
     );
   });
 
+  it("takes the epoch length from staking.epochLength or consensus.epoch_length, and refuses the two disagreeing", () => {
+    const { epochLength: _drop, ...stakingWithout } = devnet.staking;
+    const epochOf = (g: Record<string, unknown>) => parseGenesis(g).staking?.params.epochLength;
+    expect(epochOf(devnet)).toBe(16n);
+    expect(epochOf({ ...devnet, staking: stakingWithout, consensus: { epoch_length: 8 } })).toBe(8n);
+    expect(epochOf({ ...devnet, consensus: { epoch_length: 16 } })).toBe(16n);
+    expect(() => parseGenesis({ ...devnet, consensus: { epoch_length: 8 } })).toThrow(
+      /consensus\.epoch_length: 8 differs from staking\.epochLength 16/,
+    );
+    expect(() =>
+      parseGenesis({ ...devnet, staking: stakingWithout, consensus: { epoch_length: 0 } }),
+    ).toThrow(/consensus\.epoch_length: must be positive/);
+    const { staking: _s, ...plain } = devnet;
+    expect(() => parseGenesis({ ...plain, consensus: { epoch_length: 8 } })).toThrow(
+      /consensus\.epoch_length: epochs come from the staking section/,
+    );
+  });
+
   it("refuses a validators list that contradicts the stakes, a stake below minStake, and a hand-written 0x…1000", () => {
     expect(() => parseGenesis({ ...devnet, validators: [{ address: OWNER, power: 10 }] })).toThrow(
       GenesisError,
