@@ -18,6 +18,7 @@ import { hexToBytes } from "@meridian/primitives";
 import { afterAll, describe, expect, it } from "vitest";
 import { MERIDIAN_CHAIN_ID } from "../helpers/chain.ts";
 import { startMeridian } from "../helpers/meridian-process.ts";
+import { prng } from "../helpers/prng.ts";
 import { cleanupAll, type NodeHandle } from "../helpers/process.ts";
 import { blockNumber, rpc, waitForBlock } from "../helpers/rpc.ts";
 import { makeTempDir } from "../helpers/tmp.ts";
@@ -28,17 +29,6 @@ const MIN_KILLS = 5;
 /** Kills that found votes or a proposal of the current height in the WAL. */
 const WANT_MID_HEIGHT = 2;
 const SEED = Number(process.env.CONSENSUS_CRASH_SEED ?? 0x5eed);
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Hrs = { height: bigint; round: number; step: number };
 

@@ -2,6 +2,7 @@ import { type Address, type Hex, parseGwei } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEV_KEYS, MERIDIAN_CHAIN_ID } from "../helpers/chain.ts";
+import { prng } from "../helpers/prng.ts";
 import { cleanupAll, type NodeHandle, withLogs } from "../helpers/process.ts";
 import { blockNumber, rpc, sleep } from "../helpers/rpc.ts";
 import { startNode, TARGET } from "../helpers/target.ts";
@@ -19,17 +20,6 @@ const sender = privateKeyToAccount(DEV_KEYS[5]);
 const sink: Address = "0x00000000000000000000000000000000c0ffee00";
 const hex = (n: bigint | number) => `0x${n.toString(16)}`;
 
-/** mulberry32: small seeded PRNG so a failing run can be replayed with CRASH_SEED. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rand = prng(SEED);
 
 type Block = { hash: Hex; parentHash: Hex; number: Hex; transactions: Hex[] };

@@ -1,4 +1,4 @@
-import { keccak256, privateKeyToAddress } from "@meridian/primitives";
+import { equalBytes, keccak256, privateKeyToAddress } from "@meridian/primitives";
 import {
   type ConsensusState,
   defaultConsensusParams,
@@ -32,6 +32,13 @@ export function testValidators(powers: readonly number[]): { set: ValidatorSet; 
     power,
   }));
   return { set: ValidatorSet.create(vals.map((v) => ({ address: v.address, power: v.power }))), vals };
+}
+
+/** The validator of `vals` with address `a` (a test names validators by a set's answers). */
+export function validatorByAddress(vals: readonly TestValidator[], a: Uint8Array): TestValidator {
+  const v = vals.find((x) => equalBytes(x.address, a));
+  if (!v) throw new Error("no test validator has that address");
+  return v;
 }
 
 export function signedVote(

@@ -1,4 +1,4 @@
-import { equalBytes, hexKey, keccak256 } from "@meridian/primitives";
+import { hexKey, keccak256 } from "@meridian/primitives";
 import { describe, expect, it } from "vitest";
 import {
   type ConsensusEffect,
@@ -17,6 +17,7 @@ import {
   stateFor,
   type TestValidator,
   testValidators,
+  validatorByAddress,
   value,
 } from "../helpers.ts";
 
@@ -30,8 +31,7 @@ import {
  * polka; with the lock ignored, B, C and Z prevote w and B decides w: two decisions.
  */
 const { set, vals } = testValidators([1, 1, 1, 1]);
-const byAddress = (a: Uint8Array): TestValidator =>
-  vals.find((v) => equalBytes(v.address, a)) as TestValidator;
+const byAddress = (a: Uint8Array): TestValidator => validatorByAddress(vals, a);
 const Z = byAddress(set.proposer(1));
 const P0 = byAddress(set.proposer(0));
 const honest = vals.filter((v) => v !== Z);

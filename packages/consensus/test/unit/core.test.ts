@@ -1,4 +1,4 @@
-import { equalBytes, keccak256 } from "@meridian/primitives";
+import { keccak256 } from "@meridian/primitives";
 import { describe, expect, it } from "vitest";
 import { type ConsensusInput, type ConsensusState, resumeEffects, step, VoteType } from "../../src/index.ts";
 import {
@@ -8,13 +8,13 @@ import {
   stateFor,
   type TestValidator,
   testValidators,
+  validatorByAddress,
   value,
 } from "../helpers.ts";
 
 // Four validators of power 1: +2/3 is 3 votes, +1/3 is 2.
 const { set, vals } = testValidators([1, 1, 1, 1]);
-const byAddress = (a: Uint8Array): TestValidator =>
-  vals.find((v) => equalBytes(v.address, a)) as TestValidator;
+const byAddress = (a: Uint8Array): TestValidator => validatorByAddress(vals, a);
 const P0 = byAddress(set.proposer(0));
 const P1 = byAddress(set.proposer(1));
 // "Self": a validator that proposes neither round 0 nor round 1.
