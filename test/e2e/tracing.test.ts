@@ -241,12 +241,14 @@ describe("Meridian's debug_* methods", () => {
       transport: http(meridian.rpcUrl),
     });
     const data = encodeFunctionData({ abi: ours.artifact.abi, functionName: "nested", args: [5n] });
-    // Sent back to back with explicit nonces: they land in one block (250 ms block time).
-    const hashes = await Promise.all(
-      [0, 1, 2].map((nonce) =>
-        wallet.sendTransaction({ to: ours.probe, data, gas: 500_000n, nonce, value: 1n }),
-      ),
-    );
+    // Nonces 2 and 1 wait in the pool's queue until nonce 0 arrives and promotes all three at
+    // once, so they land in one block whenever the producer seals (sending 0, 1, 2 in parallel
+    // could straddle a 250 ms block boundary).
+    const send = (nonce: number) =>
+      wallet.sendTransaction({ to: ours.probe, data, gas: 500_000n, nonce, value: 1n });
+    const third = await send(2);
+    const second = await send(1);
+    const hashes = [await send(0), second, third];
     const receipts = await Promise.all(
       hashes.map((h) =>
         waitUntil("receipt", () =>
