@@ -21,8 +21,8 @@ const CLZ_ADDRESS = "0x00000000000000000000000000000000000c1a2e";
 const ONE_WORD = `0x${"00".repeat(31)}01` as Hex;
 /** One above EIP-7825's cap of 2^24. */
 const BIG_GAS = 2n ** 24n + 1n;
-/** Seconds from start to Osaka: room for the Prague checks, short enough for CI. */
-const OSAKA_DELAY_S = 20;
+/** Seconds from start to Osaka: room for a slow node start and the Prague checks, short enough for CI. */
+const OSAKA_DELAY_S = 30;
 
 let node: NodeHandle;
 let datadir: string;

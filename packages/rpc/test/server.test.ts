@@ -369,7 +369,8 @@ describe("clients and lifecycle", () => {
     const t0 = Date.now();
     await s.close();
     await closed;
-    expect(Date.now() - t0).toBeLessThan(1000);
+    // Node's keep-alive timeout is 5 s: waiting it out would take that long; 3 s leaves room for a loaded CI.
+    expect(Date.now() - t0).toBeLessThan(3000);
     await expect(rpcHttp(s.url, "eth_chainId")).rejects.toThrow();
     expect(backend.listenerCount("newHead")).toBe(1); // only `server`'s handler is left
   });
