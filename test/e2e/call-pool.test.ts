@@ -75,6 +75,26 @@ async function timed<T>(p: Promise<T>): Promise<{ value: T; ms: number }> {
   return { value, ms: performance.now() - start };
 }
 
+/**
+ * Asks until the execution pool answers, bounded at 20 s. A worker terminated at a deadline is
+ * replaced, and the replacement loads the EVM first (seconds on a loaded 2-core CI machine): a
+ * request queued that long meets its own deadline (`timeoutMessage`). The claim is that the
+ * pool comes back, not how fast. Another error is named if no answer comes in time.
+ */
+async function askUntilServed<T>(method: string, params: unknown[], timeoutMessage: string): Promise<T> {
+  return waitUntil(
+    `a replaced worker to answer ${method}`,
+    async () => {
+      const body = await rpcRaw<T>(node.rpcUrl, method, params);
+      if (body.error?.message === timeoutMessage) return undefined;
+      if (body.error) throw new Error(`${method} failed: ${body.error.message}`);
+      return body.result;
+    },
+    20_000,
+    100,
+  );
+}
+
 async function expectBlocksKeepComing(): Promise<void> {
   const before = BigInt(await rpc<string>(node.rpcUrl, "eth_blockNumber"));
   await waitUntil(
@@ -123,21 +143,13 @@ describe("eth_call off the main thread", () => {
     const { gap, blocks } = await maxCommitGap(from, to);
     expect(blocks).toBeGreaterThanOrEqual(5);
     expect(gap).toBeLessThan(2 * BLOCK_TIME_MS);
-    // The replaced workers serve calls again. A replacement has to load the EVM first (seconds
-    // on a loaded 2-core CI machine), and a call queued that long meets its own deadline: the
-    // claim is that they come back, so ask until one answers, within a bound.
-    const r = await waitUntil(
-      "a replaced worker to answer",
-      async () => {
-        const body = await rpcRaw<Hex>(node.rpcUrl, "eth_call", [{ data: "0x4360005260206000f3" }, "latest"]);
-        if (body.error?.message === "execution aborted (timeout = 2s)") return undefined;
-        if (body.error) throw new Error(`eth_call failed: ${body.error.message}`);
-        return body.result;
-      },
-      20_000,
-      100,
+    // The replaced workers serve calls again.
+    const r = await askUntilServed<Hex>(
+      "eth_call",
+      [{ data: "0x4360005260206000f3" }, "latest"],
+      "execution aborted (timeout = 2s)",
     );
-    expect(BigInt(r as Hex)).toBeGreaterThan(0n);
+    expect(BigInt(r)).toBeGreaterThan(0n);
   });
 
   it("eth_estimateGas over a loop ends at the deadline too", async () => {
@@ -209,22 +221,11 @@ describe("debug_traceTransaction limits", () => {
   });
 
   it("still traces a small transaction in full (callTracer and struct logger)", async () => {
-    // The tests above had workers terminated at their deadlines. A replacement loads the EVM
-    // first (seconds on a loaded 2-core CI machine), and a trace queued that long meets its own
-    // 5 s deadline: the claim is that tracing comes back, so ask until it answers, within a bound.
-    const calls = await waitUntil(
-      "a replaced worker to trace",
-      async () => {
-        const body = await rpcRaw<{ type: string }>(node.rpcUrl, "debug_traceTransaction", [
-          smallTx,
-          { tracer: "callTracer" },
-        ]);
-        if (body.error?.message === "execution timeout") return undefined;
-        if (body.error) throw new Error(`debug_traceTransaction failed: ${body.error.message}`);
-        return body.result;
-      },
-      20_000,
-      100,
+    // The tests above had workers terminated at their deadlines.
+    const calls = await askUntilServed<{ type: string }>(
+      "debug_traceTransaction",
+      [smallTx, { tracer: "callTracer" }],
+      "execution timeout",
     );
     expect(calls.type).toBe("CREATE");
     const logs = await rpc<{ structLogs: { op: string }[]; failed: boolean }>(
